@@ -1,0 +1,217 @@
+/* epoll + a binary min-heap of timers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iketcp/compiler.h"
+#include "loop.h"
+
+#define LOOP_BATCH 64
+
+struct loop {
+	int epfd;
+	bool stop;
+	uint64_t now_ms;
+	struct loop_timer **heap;
+	size_t heap_len, heap_cap;
+	/* The batch being dispatched, so loop_io_del can cancel pending events. */
+	struct epoll_event batch[LOOP_BATCH];
+	int batch_len, batch_pos;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct loop *loop_new(void)
+{
+	struct loop *loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return NULL;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0) {
+		free(loop);
+		return NULL;
+	}
+	loop->now_ms = mono_ms();
+	return loop;
+}
+
+void loop_free(struct loop *loop)
+{
+	if (!loop)
+		return;
+	close(loop->epfd);
+	free(loop->heap);
+	free(loop);
+}
+
+uint64_t loop_now_ms(struct loop *loop) { return loop->now_ms; }
+
+int loop_io_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events,
+		void (*cb)(struct loop *, struct loop_io *, uint32_t))
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	io->fd = fd;
+	io->events = events;
+	io->cb = cb;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+
+	if (io->events == events)
+		return 0;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+		return -errno;
+	io->events = events;
+	return 0;
+}
+
+void loop_io_del(struct loop *loop, struct loop_io *io)
+{
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	for (int i = loop->batch_pos; i < loop->batch_len; i++)
+		if (loop->batch[i].data.ptr == io)
+			loop->batch[i].data.ptr = NULL;
+}
+
+/* ---- timers: a min-heap ordered by when_ms ---- */
+
+static void heap_swap(struct loop *loop, size_t a, size_t b)
+{
+	struct loop_timer *t = loop->heap[a];
+	loop->heap[a] = loop->heap[b];
+	loop->heap[b] = t;
+	loop->heap[a]->heap_idx = a;
+	loop->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct loop *loop, size_t i)
+{
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (loop->heap[parent]->when_ms <= loop->heap[i]->when_ms)
+			break;
+		heap_swap(loop, i, parent);
+		i = parent;
+	}
+}
+
+static void heap_down(struct loop *loop, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, min = i;
+		if (l < loop->heap_len && loop->heap[l]->when_ms < loop->heap[min]->when_ms)
+			min = l;
+		if (r < loop->heap_len && loop->heap[r]->when_ms < loop->heap[min]->when_ms)
+			min = r;
+		if (min == i)
+			return;
+		heap_swap(loop, i, min);
+		i = min;
+	}
+}
+
+void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop *, struct loop_timer *))
+{
+	t->when_ms = 0;
+	t->heap_idx = SIZE_MAX;
+	t->cb = cb;
+}
+
+bool loop_timer_armed(const struct loop_timer *t) { return t->heap_idx != SIZE_MAX; }
+
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t)
+{
+	size_t i = t->heap_idx;
+
+	if (i == SIZE_MAX)
+		return;
+	t->heap_idx = SIZE_MAX;
+	loop->heap_len--;
+	if (i == loop->heap_len)
+		return;
+	loop->heap[i] = loop->heap[loop->heap_len];
+	loop->heap[i]->heap_idx = i;
+	heap_up(loop, i);
+	heap_down(loop, loop->heap[i]->heap_idx);
+}
+
+int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms)
+{
+	loop_timer_cancel(loop, t);
+	if (loop->heap_len == loop->heap_cap) {
+		size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		struct loop_timer **h = reallocarray(loop->heap, cap, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		loop->heap = h;
+		loop->heap_cap = cap;
+	}
+	t->when_ms = loop->now_ms + delay_ms;
+	t->heap_idx = loop->heap_len;
+	loop->heap[loop->heap_len++] = t;
+	heap_up(loop, t->heap_idx);
+	return 0;
+}
+
+static void run_timers(struct loop *loop)
+{
+	while (loop->heap_len && loop->heap[0]->when_ms <= loop->now_ms) {
+		struct loop_timer *t = loop->heap[0];
+		loop_timer_cancel(loop, t);
+		t->cb(loop, t);
+	}
+}
+
+static int next_timeout(struct loop *loop, int cap_ms)
+{
+	if (!loop->heap_len)
+		return cap_ms;
+	uint64_t when = loop->heap[0]->when_ms;
+	uint64_t wait = when > loop->now_ms ? when - loop->now_ms : 0;
+	if (cap_ms >= 0 && wait > (uint64_t)cap_ms)
+		return cap_ms;
+	return wait > 60000 ? 60000 : (int)wait;
+}
+
+int loop_once(struct loop *loop, int timeout_ms)
+{
+	int n = epoll_wait(loop->epfd, loop->batch, LOOP_BATCH, next_timeout(loop, timeout_ms));
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	loop->now_ms = mono_ms();
+	loop->batch_len = n > 0 ? n : 0;
+	for (loop->batch_pos = 0; loop->batch_pos < loop->batch_len;) {
+		struct epoll_event *ev = &loop->batch[loop->batch_pos++];
+		struct loop_io *io = ev->data.ptr;
+		if (io)
+			io->cb(loop, io, ev->events);
+	}
+	loop->batch_len = loop->batch_pos = 0;
+	run_timers(loop);
+	return 0;
+}
+
+int loop_run(struct loop *loop)
+{
+	loop->stop = false;
+	while (!loop->stop) {
+		int err = loop_once(loop, -1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void loop_stop(struct loop *loop) { loop->stop = true; }

@@ -1,0 +1,52 @@
+/*
+ * The event loop: one epoll set and one timer heap. The only place the daemon
+ * blocks. Handlers are embedded in their owners (container_of) so the loop
+ * allocates nothing per file descriptor or timer.
+ */
+#ifndef IKETCP_LOOP_H
+#define IKETCP_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+
+struct loop_io {
+	int fd;
+	uint32_t events;
+	void (*cb)(struct loop *loop, struct loop_io *io, uint32_t events);
+};
+
+struct loop_timer {
+	uint64_t when_ms;
+	size_t heap_idx; /* SIZE_MAX when not armed */
+	void (*cb)(struct loop *loop, struct loop_timer *t);
+};
+
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* Milliseconds on CLOCK_MONOTONIC, refreshed once per loop iteration. */
+uint64_t loop_now_ms(struct loop *loop);
+
+int loop_io_add(struct loop *loop, struct loop_io *io, int fd, uint32_t events,
+		void (*cb)(struct loop *, struct loop_io *, uint32_t));
+int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events);
+/* Safe from inside any callback: pending events for io are discarded. */
+void loop_io_del(struct loop *loop, struct loop_io *io);
+
+void loop_timer_init(struct loop_timer *t, void (*cb)(struct loop *, struct loop_timer *));
+bool loop_timer_armed(const struct loop_timer *t);
+/* (Re)arm t to fire delay_ms from now. Returns -ENOMEM if the heap cannot grow. */
+int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
+void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
+
+/* Runs until loop_stop(); returns 0, or a negative errno from epoll. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+/* One iteration waiting at most timeout_ms (tests drive the loop with it). */
+int loop_once(struct loop *loop, int timeout_ms);
+
+#endif

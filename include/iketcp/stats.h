@@ -1,0 +1,81 @@
+/*
+ * Daemon-wide counters, one X-macro list per section so that `iketcpctl stats`
+ * (text and JSON) is generated from the same list the code increments.
+ * Add a counter by adding one X(name) line; nothing else needs to change.
+ */
+#ifndef IKETCP_STATS_H
+#define IKETCP_STATS_H
+
+#include <stdint.h>
+
+/* RFC 9329 stream: connections and why each one ended. */
+#define STATS_TCP(X)                                                                  \
+	X(accepted)          /* inbound connections accepted */                       \
+	X(active)            /* connections open now (a gauge) */                     \
+	X(connected)         /* outbound connections established */                   \
+	X(prefix_errors)     /* closed: bytes were not the "IKETCP" prefix */         \
+	X(prefix_timeouts)   /* closed: the prefix did not arrive in time */          \
+	X(bad_length)        /* closed: frame length 0 or 1, or too short */          \
+	X(timeouts)          /* closed: idle or too slow */                           \
+	X(frames_ike)        /* frames with the non-ESP marker, to IKE */             \
+	X(frames_esp)        /* frames with an SPI, to ESP */                         \
+	X(keepalives)        /* 1-byte 0xFF frames, dropped */                        \
+	X(ike_too_short)     /* IKE frames shorter than an IKE header, dropped */     \
+	X(partial_at_close)  /* a frame cut short by the close, discarded */          \
+	X(closed_by_peer)    /* orderly close from the peer */                        \
+	X(closed_reset)      /* reset or socket error */                              \
+	X(closed_local)      /* closed by us (shutdown, tunnel down) */               \
+	X(refused_limit)     /* refused: max-connections reached */                   \
+	X(write_overflow)    /* closed: peer did not read, send buffer full */        \
+	X(tls_handshakes)    /* TLS 1.3 handshakes completed */                       \
+	X(tls_failures)      /* closed: TLS handshake or record error */              \
+	X(admin_passthrough) /* non-IKE connections spliced to the admin service */  \
+	X(reconnects)        /* originator reconnect attempts */
+
+#define STATS_IKE(X)                                                                  \
+	X(sa_established)                                                            \
+	X(auth_failures)                                                             \
+	X(invalid_messages)                                                          \
+	X(cookies_sent)                                                              \
+	X(messages_in)                                                               \
+	X(messages_out)                                                              \
+	X(unknown_spi)
+
+#define STATS_ESP(X)                                                                  \
+	X(packets_in)                                                                \
+	X(packets_out)                                                               \
+	X(replay_drops)                                                              \
+	X(auth_failures)                                                             \
+	X(unknown_spi)                                                               \
+	X(malformed)
+
+/* Summed from the BPF per-CPU counter maps when asked for. */
+#define STATS_XDP(X)                                                                  \
+	X(steered_in)                                                                \
+	X(steered_out)                                                               \
+	X(passed)                                                                    \
+	X(syn_dropped)                                                               \
+	X(malformed)                                                                 \
+	X(to_xsk)
+
+#define STATS_SECTIONS(S) S(tcp, STATS_TCP) S(ike, STATS_IKE) S(esp, STATS_ESP) S(xdp, STATS_XDP)
+
+#define STATS_FIELD(name) uint64_t name;
+#define STATS_STRUCT(sec, LIST) struct { LIST(STATS_FIELD) } sec;
+struct stats {
+	STATS_SECTIONS(STATS_STRUCT)
+};
+#undef STATS_STRUCT
+#undef STATS_FIELD
+
+extern struct stats stats;
+
+#define STAT_INC(sec, name) (stats.sec.name++)
+#define STAT_DEC(sec, name) (stats.sec.name--)
+#define STAT_ADD(sec, name, n) (stats.sec.name += (n))
+
+struct jw;
+/* Write every section of s as JSON members of the object open in w. */
+void stats_write_json(const struct stats *s, struct jw *w);
+
+#endif

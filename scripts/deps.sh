@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install every Debian package iketcp needs to build, test, demo and benchmark. Idempotent:
+# when everything is present it only checks (a dpkg query) and mounts bpffs if needed.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential gcc make pkg-config git
+	clang llvm libclang-rt-14-dev          # BPF objects, libFuzzer
+	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
+	libssl-dev openssl libcmocka-dev
+	iproute2 iptables ethtool tcpdump tshark procps psmisc
+	python3 curl nginx-light iperf3 socat jq
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# tshark asks whether non-root users may capture; the default (no) is fine.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nginx-light starts a service on install; we run our own instances in namespaces only.
+if systemctl is-active --quiet nginx 2>/dev/null; then systemctl stop nginx || true; fi
+
+if [ "$(id -u)" -eq 0 ] && ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+exit 0
