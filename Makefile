@@ -32,6 +32,7 @@ BPF_SRCS    := $(sort $(wildcard bpf/*.bpf.c))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 BPFT_SRCS   := $(sort $(wildcard tests/bpf/test_*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRCS  := $(sort $(wildcard tests/bench/bench_*.c))
 TESTLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 
 BPF_OBJS  := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
@@ -42,6 +43,7 @@ FUZ_OBJS  := $(DAEMON_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/bpf_%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test test-run unit bpf-test fuzz-replay netns fuzz bench demo install clean deps vmlinux
 all: $(BUILD)/iketcpd $(BUILD)/iketcpctl $(BPF_OBJS)
@@ -92,6 +94,10 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzzobj/tests/fuzz/fuzz_%.o $(BUILD)/libiketcp-fu
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)$(CLANG) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 
+$(BUILD)/bench/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/libiketcp.a
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
+
 $(BUILD)/bpf $(BUILD)/skel:
 	@mkdir -p $@
 
@@ -119,8 +125,8 @@ fuzz: $(FUZZ_BINS)
 
 bench:
 	$(Q)scripts/deps.sh
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)scripts/bench.sh
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BINS)
+	$(Q)scripts/bench.sh $(BENCH_BINS)
 
 demo:
 	$(Q)scripts/deps.sh
