@@ -71,12 +71,13 @@ static inline must_check int rd_be32(struct rd *r, uint32_t *v)
 
 static inline must_check int rd_be64(struct rd *r, uint64_t *v)
 {
-	uint32_t hi, lo;
 	if (!rd_has(r, 8))
 		return -1;
-	(void)rd_be32(r, &hi);
-	(void)rd_be32(r, &lo);
-	*v = (uint64_t)hi << 32 | lo;
+	uint64_t x = 0;
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | r->p[r->off + i];
+	r->off += 8;
+	*v = x;
 	return 0;
 }
 

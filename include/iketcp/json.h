@@ -24,5 +24,7 @@ void jw_u64(struct jw *w, const char *key, uint64_t val);
 void jw_i64(struct jw *w, const char *key, int64_t val);
 void jw_bool(struct jw *w, const char *key, bool val);
 void jw_null(struct jw *w, const char *key);
+/* Append formatted text as is: for the human-readable replies that share the buffer. */
+void jw_printf(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -21,12 +21,13 @@
 	X(frames_esp)        /* frames with an SPI, to ESP */                         \
 	X(keepalives)        /* 1-byte 0xFF frames, dropped */                        \
 	X(ike_too_short)     /* IKE frames shorter than an IKE header, dropped */     \
+	X(frames_malformed)  /* frames too short to be IKE, ESP or a keepalive */     \
 	X(partial_at_close)  /* a frame cut short by the close, discarded */          \
 	X(closed_by_peer)    /* orderly close from the peer */                        \
 	X(closed_reset)      /* reset or socket error */                              \
 	X(closed_local)      /* closed by us (shutdown, tunnel down) */               \
 	X(refused_limit)     /* refused: max-connections reached */                   \
-	X(write_overflow)    /* closed: peer did not read, send buffer full */        \
+	X(write_overflow)    /* frames dropped: peer not reading, send queue full */  \
 	X(tls_handshakes)    /* TLS 1.3 handshakes completed */                       \
 	X(tls_failures)      /* closed: TLS handshake or record error */              \
 	X(admin_passthrough) /* non-IKE connections spliced to the admin service */  \

@@ -1,0 +1,44 @@
+/* The daemon's state and its lifecycle: start from a config, reload on SIGHUP, stop on SIGTERM. */
+#ifndef IKETCP_DAEMON_H
+#define IKETCP_DAEMON_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "iketcp/json.h"
+#include "loop.h"
+
+#define DAEMON_MAX_WANS 16
+
+struct transport;
+struct ctl_server;
+struct bpfsync_wan;
+
+struct daemon {
+	struct loop *loop;
+	struct config *conf;
+	char *conf_path;
+	struct transport *tp;
+	struct ctl_server *ctl;
+	struct bpfsync_wan *wans[DAEMON_MAX_WANS];
+	size_t n_wans;
+	struct loop_io sig_io;
+	int lock_fds[2];
+	time_t started;
+	uint64_t reloads, reload_failures;
+};
+
+/* Everything or nothing: on failure all that was set up is undone and a log line says why. */
+int daemon_start(struct daemon *d, const char *conf_path, struct config *conf);
+/* 0 and the new config in force, or -EINVAL with the old one still running and each error logged. */
+int daemon_reload(struct daemon *d, struct jw *errors);
+void daemon_stop(struct daemon *d);
+
+/* The warnings a valid config can still deserve (printed by --check, logged at start). */
+void daemon_config_warnings(const struct config *conf, void (*emit)(const char *msg, void *arg), void *arg);
+
+/* daemon_ctl.c: the control socket's commands. */
+int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const char **err);
+
+#endif

@@ -1,0 +1,234 @@
+/* The control socket's commands: status, stats, up, down, reload. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpfsync/bpfsync.h"
+#include "daemon.h"
+#include "iketcp/stats.h"
+#include "transport/transport.h"
+
+static bool want_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "json"))
+			return true;
+	return false;
+}
+
+static const char *transport_name(const struct config *conf, const struct conf_phase1 *p1)
+{
+	switch (p1->transport) {
+	case CONF_TRANSPORT_UDP: return "udp";
+	case CONF_TRANSPORT_AUTO: return "auto";
+	case CONF_TRANSPORT_TCP: return conf->settings.ike_tls_service ? "tls" : "tcp";
+	}
+	return "udp";
+}
+
+/* Our address for a tunnel: local-gw, else the interface's first address. */
+static void local_addr(const struct conf_phase1 *p1, char *buf, size_t len)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (p1->has_local_gw) {
+		inet_ntop(AF_INET, &p1->local_gw, buf, (socklen_t)len);
+		return;
+	}
+	if (p1->has_local_gw6) {
+		inet_ntop(AF_INET6, &p1->local_gw6, buf, (socklen_t)len);
+		return;
+	}
+	snprintf(buf, len, "-");
+	if (getifaddrs(&ifa))
+		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || strcmp(i->ifa_name, p1->interface))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, buf, (socklen_t)len);
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
+static void remote_addr(const struct conf_phase1 *p1, char *buf, size_t len)
+{
+	if (p1->type == CONF_P1_DYNAMIC)
+		snprintf(buf, len, "any");
+	else if (p1->has_remote_gw)
+		inet_ntop(AF_INET, &p1->remote_gw, buf, (socklen_t)len);
+	else if (p1->has_remote_gw6)
+		inet_ntop(AF_INET6, &p1->remote_gw6, buf, (socklen_t)len);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void status(struct daemon *d, bool json, struct jw *w)
+{
+	const struct config *conf = d->conf;
+	const struct conf_settings *s = &conf->settings;
+	char local[64], remote[64];
+	long up = (long)(time(NULL) - d->started);
+
+	if (json) {
+		jw_obj_open(w, NULL);
+		jw_obj_open(w, "daemon");
+		jw_str(w, "version", IKETCP_VERSION);
+		jw_u64(w, "pid", (uint64_t)getpid());
+		jw_u64(w, "uptime_s", (uint64_t)up);
+		jw_str(w, "config", d->conf_path);
+		jw_u64(w, "reloads", d->reloads);
+		jw_u64(w, "reload_failures", d->reload_failures);
+		jw_bool(w, "ike_tcp_service", s->ike_tcp_service);
+		jw_bool(w, "ike_tls_service", s->ike_tls_service);
+		jw_u64(w, "ike_tcp_port", s->ike_tcp_port);
+		jw_u64(w, "ike_tcp_internal_port", s->ike_tcp_internal_port);
+		jw_str(w, "tls_fingerprint", d->tp ? transport_tls_fingerprint(d->tp) : NULL);
+		jw_arr_open(w, "steering");
+		for (size_t i = 0; i < d->n_wans; i++) {
+			jw_obj_open(w, NULL);
+			jw_str(w, "interface", bpfsync_wan_ifname(d->wans[i]));
+			jw_str(w, "xdp_mode", bpfsync_wan_native(d->wans[i]) ? "native" : "generic");
+			jw_str(w, "pin_dir", bpfsync_wan_pin_dir(d->wans[i]));
+			jw_obj_close(w);
+		}
+		jw_arr_close(w);
+		jw_obj_close(w);
+		jw_arr_open(w, "tunnels");
+	} else {
+		jw_printf(w, "iketcpd %s, pid %d, up %lds, config %s\n", IKETCP_VERSION, (int)getpid(), up,
+			  d->conf_path);
+		if (s->ike_tcp_service)
+			jw_printf(w, "IKE/ESP over TCP: port %u%s, listening on %u%s%u\n", s->ike_tcp_port,
+				  s->ike_tls_service ? " with TLS 1.3" : "", s->ike_natt_port,
+				  s->ike_tcp_port == s->ike_natt_port ? "" : " and ",
+				  s->ike_tcp_port == s->ike_natt_port ? 0 : s->ike_tcp_internal_port);
+		for (size_t i = 0; i < d->n_wans; i++)
+			jw_printf(w, "steering on %s (%s XDP), maps in %s\n", bpfsync_wan_ifname(d->wans[i]),
+				  bpfsync_wan_native(d->wans[i]) ? "native" : "generic",
+				  bpfsync_wan_pin_dir(d->wans[i]));
+		jw_printf(w, "\n%-20s %-8s %-9s %-16s %-16s %s\n", "TUNNEL", "TYPE", "TRANSPORT", "LOCAL",
+			  "REMOTE", "STATE");
+	}
+	for (size_t i = 0; i < conf->n_phase1; i++) {
+		const struct conf_phase1 *p1 = &conf->phase1[i];
+		local_addr(p1, local, sizeof(local));
+		remote_addr(p1, remote, sizeof(remote));
+		if (json) {
+			jw_obj_open(w, NULL);
+			jw_str(w, "name", p1->name);
+			jw_str(w, "type", p1->type == CONF_P1_STATIC ? "static" : "dynamic");
+			jw_str(w, "state", "down");
+			jw_str(w, "transport", transport_name(conf, p1));
+			jw_str(w, "interface", p1->interface);
+			jw_str(w, "local", local);
+			jw_str(w, "remote", remote);
+			jw_null(w, "ike_sa");
+			jw_arr_open(w, "child_sas");
+			jw_arr_close(w);
+			jw_arr_open(w, "phase2");
+			for (size_t j = 0; j < conf->n_phase2; j++)
+				if (conf->phase2[j].phase1_index == i)
+					jw_str(w, NULL, conf->phase2[j].name);
+			jw_arr_close(w);
+			jw_obj_close(w);
+		} else {
+			jw_printf(w, "%-20s %-8s %-9s %-16s %-16s %s\n", p1->name,
+				  p1->type == CONF_P1_STATIC ? "static" : "dynamic", transport_name(conf, p1), local,
+				  remote, "down");
+		}
+	}
+	if (json) {
+		jw_arr_close(w);
+		jw_obj_close(w);
+		jw_printf(w, "\n");
+	}
+}
+
+static void collect_xdp(struct daemon *d, struct stats *out)
+{
+	out->xdp.steered_in = out->xdp.steered_out = out->xdp.passed = 0;
+	out->xdp.syn_dropped = out->xdp.malformed = 0;
+	for (size_t i = 0; i < d->n_wans; i++) {
+		struct steer_counters sc;
+		if (bpfsync_wan_counters(d->wans[i], &sc))
+			continue;
+		out->xdp.steered_in += sc.steered_in;
+		out->xdp.steered_out += sc.steered_out;
+		out->xdp.passed += sc.passed;
+		out->xdp.syn_dropped += sc.syn_dropped;
+		out->xdp.malformed += sc.malformed;
+	}
+}
+
+static void stats_text(const struct stats *s, struct jw *w)
+{
+#define STATS_TEXT_FIELD(name) jw_printf(w, "  %-20s %llu\n", #name, (unsigned long long)sec_->name);
+#define STATS_TEXT_SECTION(sec, LIST)                                                \
+	{                                                                            \
+		const __typeof__(s->sec) *sec_ = &s->sec;                            \
+		jw_printf(w, "%s:\n", #sec);                                         \
+		LIST(STATS_TEXT_FIELD)                                               \
+	}
+	STATS_SECTIONS(STATS_TEXT_SECTION)
+#undef STATS_TEXT_SECTION
+#undef STATS_TEXT_FIELD
+}
+
+int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const char **err)
+{
+	struct daemon *d = arg;
+	const char *cmd = argv[0];
+
+	if (!strcmp(cmd, "status")) {
+		status(d, want_json(argc, argv), body);
+		return 0;
+	}
+	if (!strcmp(cmd, "stats")) {
+		struct stats snap = stats;
+		collect_xdp(d, &snap);
+		if (want_json(argc, argv)) {
+			jw_obj_open(body, NULL);
+			stats_write_json(&snap, body);
+			jw_obj_close(body);
+			jw_printf(body, "\n");
+		} else {
+			stats_text(&snap, body);
+		}
+		return 0;
+	}
+	if (!strcmp(cmd, "reload")) {
+		struct jw errors;
+		jw_init(&errors);
+		int ret = daemon_reload(d, &errors);
+		if (ret) {
+			/* The reply body carries every FILE:LINE error after the ERR line. */
+			jw_printf(body, "%s", errors.buf ? errors.buf : "");
+			jw_free(&errors);
+			*err = "the new configuration was not applied; the previous one is still running";
+			return -1;
+		}
+		jw_free(&errors);
+		jw_printf(body, "reloaded %s\n", d->conf_path);
+		return 0;
+	}
+	if (!strcmp(cmd, "up") || !strcmp(cmd, "down")) {
+		if (argc != 2) {
+			*err = "usage: up NAME | down NAME";
+			return -1;
+		}
+		if (!conf_find_phase1(d->conf, argv[1])) {
+			*err = "no such phase1-interface";
+			return -1;
+		}
+		*err = "IKEv2 negotiation is not part of this build yet";
+		return -1;
+	}
+	*err = "unknown command (status, stats, up, down, reload)";
+	return -1;
+}

@@ -1,0 +1,681 @@
+/*
+ * One RFC 9329 connection: classify the first bytes (IKETCP, TLS, or the admin
+ * service's HTTP/HTTPS), then the prefix and frames, with deadlines for every
+ * stage, a bounded send queue, and reconnection for the originator.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "iketcp/log.h"
+#include "iketcp/stats.h"
+#include "transport/internal.h"
+
+#define CONNECT_TIMEOUT_MS 10000
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 32000
+
+static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events);
+static void conn_timer_cb(struct loop *loop, struct loop_timer *t);
+static void conn_start_connect(struct tcp_conn *c);
+
+static struct log_ratelimit rl_close;
+
+int set_nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a, sizeof(a));
+			snprintf(buf, len, "%s:%u", a, ntohs(s6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+			snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+		}
+	} else {
+		snprintf(buf, len, "-");
+	}
+	return buf;
+}
+
+const char *conn_close_reason_name(enum conn_close_reason r)
+{
+	static const char *const names[] = {
+		[CLOSE_PEER] = "closed by peer", [CLOSE_RESET] = "reset",
+		[CLOSE_PREFIX] = "bad prefix", [CLOSE_PREFIX_TIMEOUT] = "prefix timeout",
+		[CLOSE_LENGTH] = "invalid frame length", [CLOSE_IDLE] = "timeout",
+		[CLOSE_TLS] = "TLS error", [CLOSE_LOCAL] = "closed locally",
+		[CLOSE_OVERFLOW] = "peer not reading", [CLOSE_NOMEM] = "out of memory",
+	};
+	return r < ARRAY_SIZE(names) && names[r] ? names[r] : "unknown";
+}
+
+static void count_close(enum conn_close_reason why)
+{
+	switch (why) {
+	case CLOSE_PEER: STAT_INC(tcp, closed_by_peer); break;
+	case CLOSE_RESET: STAT_INC(tcp, closed_reset); break;
+	case CLOSE_PREFIX: STAT_INC(tcp, prefix_errors); break;
+	case CLOSE_PREFIX_TIMEOUT: STAT_INC(tcp, prefix_timeouts); break;
+	case CLOSE_LENGTH: STAT_INC(tcp, bad_length); break;
+	case CLOSE_IDLE: STAT_INC(tcp, timeouts); break;
+	case CLOSE_TLS: STAT_INC(tcp, tls_failures); break;
+	case CLOSE_LOCAL: STAT_INC(tcp, closed_local); break;
+	case CLOSE_OVERFLOW: STAT_INC(tcp, write_overflow); break;
+	case CLOSE_NOMEM: STAT_INC(tcp, closed_reset); break;
+	}
+}
+
+/* ---- lifetime -------------------------------------------------------------- */
+
+static struct tcp_conn *conn_alloc(struct transport *tp)
+{
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->tp = tp;
+	c->io.fd = -1;
+	loop_timer_init(&c->timer, conn_timer_cb);
+	c->next = tp->conns;
+	if (tp->conns)
+		tp->conns->prev = c;
+	tp->conns = c;
+	tp->n_conns++;
+	return c;
+}
+
+static void conn_unlink_free(struct tcp_conn *c)
+{
+	struct transport *tp = c->tp;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		tp->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	tp->n_conns--;
+	free(c);
+}
+
+/* Release the socket and everything tied to it; the object itself survives. */
+static void conn_teardown(struct tcp_conn *c)
+{
+	struct loop *loop = c->tp->loop;
+
+	loop_timer_cancel(loop, &c->timer);
+	if (c->splice)
+		splice_free(c);
+	tls_conn_free(c->tls);
+	c->tls = NULL;
+	encap_rx_free(&c->rx);
+	free(c->sniff);
+	c->sniff = NULL;
+	c->sniff_len = 0;
+	free(c->txq);
+	c->txq = NULL;
+	c->txq_len = c->txq_cap = 0;
+	if (c->io.fd >= 0) {
+		loop_io_del(loop, &c->io);
+		close(c->io.fd);
+		c->io.fd = -1;
+		if (c->state != CONN_CONNECTING)
+			STAT_DEC(tcp, active);
+	}
+}
+
+static void schedule_reconnect(struct tcp_conn *c)
+{
+	c->state = CONN_BACKOFF;
+	c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
+	if (loop_timer_arm(c->tp->loop, &c->timer, c->backoff_ms))
+		log_error("cannot arm reconnect timer");
+}
+
+void conn_close(struct tcp_conn *c, enum conn_close_reason why)
+{
+	char peer[64];
+	bool was_up = c->state == CONN_STREAM || c->state == CONN_SPLICE;
+
+	if (c->state == CONN_STREAM && encap_rx_mid_frame(&c->rx))
+		STAT_INC(tcp, partial_at_close);
+	if (c->state != CONN_BACKOFF && c->state != CONN_CONNECTING)
+		count_close(why);
+	log_rl(&rl_close, why == CLOSE_PEER || why == CLOSE_LOCAL ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	       "TCP %s %s: %s", c->outbound ? "to" : "from",
+	       sockaddr_str(&c->peer, peer, sizeof(peer)), conn_close_reason_name(why));
+	conn_teardown(c);
+	if (was_up && c->state == CONN_STREAM && c->tp->h.closed)
+		c->tp->h.closed(c->tp->h.arg, c);
+	if (c->outbound && why != CLOSE_LOCAL) {
+		schedule_reconnect(c);
+		return;
+	}
+	conn_unlink_free(c);
+}
+
+void transport_conn_close(struct tcp_conn *c)
+{
+	if (!c)
+		return;
+	if (c->state == CONN_BACKOFF) {
+		loop_timer_cancel(c->tp->loop, &c->timer);
+		conn_unlink_free(c);
+		return;
+	}
+	conn_close(c, CLOSE_LOCAL);
+}
+
+/* ---- deadlines: one timer, armed for the earliest, re-checked when it fires ---- */
+
+static uint64_t conn_deadline(const struct tcp_conn *c)
+{
+	const struct transport_config *cfg = &c->tp->cfg;
+	uint64_t d = UINT64_MAX;
+
+	switch (c->state) {
+	case CONN_CONNECTING:
+		return c->opened_ms + CONNECT_TIMEOUT_MS;
+	case CONN_BACKOFF:
+		return c->timer.when_ms;
+	case CONN_SNIFF:
+		return c->opened_ms + cfg->prefix_timeout_ms;
+	case CONN_STREAM:
+		if (!encap_rx_prefix_done(&c->rx) || (c->tls && !tls_conn_handshake_done(c->tls)))
+			d = c->opened_ms + cfg->prefix_timeout_ms;
+		if (c->frame_start_ms)
+			d = MIN(d, c->frame_start_ms + cfg->frame_timeout_ms);
+		if (!c->held && !c->outbound)
+			d = MIN(d, c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000);
+		return d;
+	case CONN_SPLICE:
+		return c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000;
+	}
+	return d;
+}
+
+static void conn_arm(struct tcp_conn *c)
+{
+	struct loop *loop = c->tp->loop;
+	uint64_t d = conn_deadline(c), now = loop_now_ms(loop);
+
+	if (d == UINT64_MAX) {
+		loop_timer_cancel(loop, &c->timer);
+		return;
+	}
+	if (loop_timer_armed(&c->timer) && c->timer.when_ms <= d)
+		return; /* fires earlier and re-checks then */
+	if (loop_timer_arm(loop, &c->timer, d > now ? d - now : 0))
+		log_error("cannot arm connection timer");
+}
+
+static void conn_timer_cb(struct loop *loop, struct loop_timer *t)
+{
+	struct tcp_conn *c = container_of(t, struct tcp_conn, timer);
+	uint64_t now = loop_now_ms(loop);
+
+	if (c->state == CONN_BACKOFF) {
+		STAT_INC(tcp, reconnects);
+		conn_start_connect(c);
+		return;
+	}
+	if (conn_deadline(c) > now) {
+		conn_arm(c);
+		return;
+	}
+	switch (c->state) {
+	case CONN_CONNECTING:
+		conn_close(c, CLOSE_RESET);
+		break;
+	case CONN_SNIFF:
+		conn_close(c, CLOSE_PREFIX_TIMEOUT);
+		break;
+	case CONN_STREAM:
+		conn_close(c, !encap_rx_prefix_done(&c->rx) ||
+				      (c->tls && !tls_conn_handshake_done(c->tls))
+			      ? CLOSE_PREFIX_TIMEOUT : CLOSE_IDLE);
+		break;
+	default:
+		conn_close(c, CLOSE_IDLE);
+	}
+}
+
+/* ---- I/O ------------------------------------------------------------------- */
+
+static ssize_t conn_read(struct tcp_conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return tls_conn_read(c->tls, buf, len);
+	ssize_t n = read(c->io.fd, buf, len);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+static ssize_t conn_write(struct tcp_conn *c, const void *buf, size_t len)
+{
+	if (c->tls)
+		return tls_conn_write(c->tls, buf, len);
+	ssize_t n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return n;
+}
+
+static void conn_update_events(struct tcp_conn *c)
+{
+	uint32_t ev = EPOLLIN;
+
+	if (c->state == CONN_CONNECTING)
+		ev = EPOLLOUT;
+	else if (c->txq_len)
+		ev |= EPOLLOUT;
+	if (c->tls)
+		ev |= tls_conn_wants(c->tls);
+	if (loop_io_mod(c->tp->loop, &c->io, ev))
+		log_error("epoll_ctl: cannot update connection events");
+}
+
+static void count_tls_handshake(struct tcp_conn *c, bool *counted)
+{
+	if (c->tls && !*counted && tls_conn_handshake_done(c->tls)) {
+		*counted = true;
+		STAT_INC(tcp, tls_handshakes);
+	}
+}
+
+/* Write queued bytes; returns -1 when the connection was closed. */
+static int conn_flush(struct tcp_conn *c)
+{
+	size_t off = 0;
+
+	while (off < c->txq_len) {
+		ssize_t n = conn_write(c, c->txq + off, c->txq_len - off);
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	memmove(c->txq, c->txq + off, c->txq_len - off);
+	c->txq_len -= off;
+	return 0;
+}
+
+static int txq_append(struct tcp_conn *c, const void *a, size_t alen, const void *b, size_t blen)
+{
+	size_t need = c->txq_len + alen + blen;
+
+	if (need > TX_QUEUE_MAX)
+		return -ENOBUFS;
+	if (need > c->txq_cap) {
+		size_t cap = c->txq_cap ? c->txq_cap : 4096;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *q = realloc(c->txq, MIN(cap, (size_t)TX_QUEUE_MAX));
+		if (!q)
+			return -ENOMEM;
+		c->txq = q;
+		c->txq_cap = MIN(cap, (size_t)TX_QUEUE_MAX);
+	}
+	memcpy(c->txq + c->txq_len, a, alen);
+	if (blen)
+		memcpy(c->txq + c->txq_len + alen, b, blen);
+	c->txq_len = need;
+	return 0;
+}
+
+int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
+{
+	uint8_t hdr[6];
+	size_t hdr_len, done = 0;
+	int err;
+
+	if (c->state != CONN_STREAM)
+		return -ENOTCONN;
+	if (kind != ENCAP_IKE && kind != ENCAP_ESP && kind != ENCAP_KEEPALIVE)
+		return -EINVAL;
+	if (len + ENCAP_LEN_FIELD + ENCAP_NON_ESP_MARKER_LEN > ENCAP_MAX_FRAME)
+		return -EMSGSIZE;
+	hdr_len = encap_frame_header(hdr, kind, len);
+
+	/* Plain TCP with nothing queued: one writev, queue only what the socket refused. */
+	if (!c->tls && !c->txq_len) {
+		struct iovec iov[2] = { { hdr, hdr_len }, { (void *)data, len } };
+		ssize_t n = writev(c->io.fd, iov, 2);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c, CLOSE_RESET);
+			return -EPIPE;
+		}
+		done = n > 0 ? (size_t)n : 0;
+		if (done == hdr_len + len)
+			return 0;
+	}
+	if (done < hdr_len)
+		err = txq_append(c, hdr + done, hdr_len - done, data, len);
+	else
+		err = txq_append(c, (const uint8_t *)data + (done - hdr_len), len - (done - hdr_len), NULL, 0);
+	if (err) {
+		STAT_INC(tcp, write_overflow);
+		if (done) /* half a frame is on the wire: the stream cannot be resynchronised */
+			conn_close(c, CLOSE_OVERFLOW);
+		return err;
+	}
+	if (c->tls && conn_flush(c))
+		return -EPIPE;
+	conn_update_events(c);
+	return 0;
+}
+
+/* ---- receiving frames -------------------------------------------------------- */
+
+static int on_frame(void *arg, enum encap_kind kind, const uint8_t *p, size_t len)
+{
+	struct tcp_conn *c = arg;
+	const struct transport_handlers *h = &c->tp->h;
+
+	switch (kind) {
+	case ENCAP_IKE:
+		STAT_INC(tcp, frames_ike);
+		c->backoff_ms = 0; /* the peer speaks: a later loss starts backing off afresh */
+		if (h->ike)
+			h->ike(h->arg, c, p, len);
+		break;
+	case ENCAP_ESP:
+		STAT_INC(tcp, frames_esp);
+		if (h->esp)
+			h->esp(h->arg, c, p, len);
+		break;
+	case ENCAP_KEEPALIVE:
+		STAT_INC(tcp, keepalives);
+		break;
+	case ENCAP_IKE_SHORT:
+		STAT_INC(tcp, ike_too_short);
+		break;
+	case ENCAP_MALFORMED:
+		STAT_INC(tcp, frames_malformed);
+		break;
+	}
+	/* A handler may have closed the connection: stop feeding it. */
+	return c->state == CONN_STREAM ? 0 : 1;
+}
+
+/* Returns -1 when the connection is gone. */
+static int conn_feed(struct tcp_conn *c, const uint8_t *data, size_t len)
+{
+	int ret = encap_rx_feed(&c->rx, data, len, on_frame, c);
+
+	if (ret > 0)
+		return -1;
+	if (ret < 0) {
+		conn_close(c, c->rx.error == ENCAP_ERR_PREFIX ? CLOSE_PREFIX
+			      : c->rx.error == ENCAP_ERR_LENGTH ? CLOSE_LENGTH : CLOSE_NOMEM);
+		return -1;
+	}
+	if (!encap_rx_mid_frame(&c->rx))
+		c->frame_start_ms = 0;
+	else if (!c->frame_start_ms)
+		c->frame_start_ms = loop_now_ms(c->tp->loop);
+	return 0;
+}
+
+/* The first bytes are classified; switch to the stream, TLS or the admin service. */
+static int conn_sniffed(struct tcp_conn *c, enum sniff_kind kind, const uint8_t *data, size_t len)
+{
+	const struct transport_config *cfg = &c->tp->cfg;
+	bool admin = kind == SNIFF_HTTP || kind == SNIFF_TLS_ADMIN;
+	bool tls = kind == SNIFF_TLS_IKE || kind == SNIFF_TLS_ADMIN;
+
+	if (admin && c->passthrough) {
+		if (splice_start(c, cfg->admin_sport, data, len)) {
+			conn_close(c, CLOSE_RESET);
+			return -1;
+		}
+		return 1;
+	}
+	c->state = CONN_STREAM;
+	encap_rx_init(&c->rx, true);
+	if (tls && cfg->tls && c->tp->tls_server) {
+		c->tls = tls_conn_new(c->tp->tls_server, c->io.fd, true, data, len);
+		if (!c->tls) {
+			conn_close(c, CLOSE_NOMEM);
+			return -1;
+		}
+		return 0;
+	}
+	/* IKETCP, or anything else: the framer says whether the prefix is right. */
+	return conn_feed(c, data, len);
+}
+
+/* Returns -1 when closed, 1 when handed to splice.c, 0 to keep reading. */
+static int conn_sniff_bytes(struct tcp_conn *c, const uint8_t *data, size_t len)
+{
+	enum sniff_kind kind;
+	int ret;
+
+	if (!c->sniff_len) {
+		kind = sniff_classify(data, len);
+		if (kind != SNIFF_NEED_MORE)
+			return conn_sniffed(c, kind, data, len);
+	}
+	uint8_t *grown = realloc(c->sniff, c->sniff_len + len);
+	if (!grown) {
+		conn_close(c, CLOSE_NOMEM);
+		return -1;
+	}
+	c->sniff = grown;
+	memcpy(c->sniff + c->sniff_len, data, len);
+	c->sniff_len += len;
+	kind = sniff_classify(c->sniff, c->sniff_len);
+	if (kind == SNIFF_NEED_MORE && c->sniff_len < SNIFF_MAX)
+		return 0;
+	if (kind == SNIFF_NEED_MORE)
+		kind = SNIFF_UNKNOWN;
+	uint8_t *held = c->sniff;
+	size_t held_len = c->sniff_len;
+	c->sniff = NULL;
+	c->sniff_len = 0;
+	ret = conn_sniffed(c, kind, held, held_len);
+	free(held);
+	return ret;
+}
+
+static void conn_readable(struct tcp_conn *c)
+{
+	uint8_t *buf = c->tp->scratch;
+	bool tls_counted = c->tls && tls_conn_handshake_done(c->tls);
+
+	/* Bounded per wakeup for fairness; TLS is drained fully since epoll cannot see its buffer. */
+	for (int i = 0; i < 16 || (c->tls && i < 256); i++) {
+		size_t want = sizeof(c->tp->scratch);
+		if (c->state == CONN_SNIFF)
+			want = SNIFF_MAX - c->sniff_len;
+		ssize_t n = conn_read(c, buf, want);
+		count_tls_handshake(c, &tls_counted);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0) {
+			conn_close(c, CLOSE_PEER);
+			return;
+		}
+		if (n < 0) {
+			conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
+			return;
+		}
+		c->last_rx_ms = loop_now_ms(c->tp->loop);
+		if (c->state == CONN_SNIFF) {
+			int ret = conn_sniff_bytes(c, buf, (size_t)n);
+			if (ret)
+				return;
+			continue;
+		}
+		if (conn_feed(c, buf, (size_t)n))
+			return;
+	}
+	if (c->txq_len && conn_flush(c))
+		return;
+	conn_update_events(c);
+	conn_arm(c);
+}
+
+static void conn_connected(struct tcp_conn *c)
+{
+	int err = 0, one = 1;
+	socklen_t len = sizeof(err);
+	socklen_t llen = sizeof(c->local);
+
+	if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		char peer[64];
+		log_rl(&rl_close, LOG_LVL_INFO, "TCP connect to %s: %s",
+		       sockaddr_str(&c->peer, peer, sizeof(peer)), strerror(err ? err : errno));
+		conn_close(c, CLOSE_RESET);
+		return;
+	}
+	STAT_INC(tcp, connected);
+	STAT_INC(tcp, active);
+	setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	getsockname(c->io.fd, (struct sockaddr *)&c->local, &llen);
+	c->state = CONN_STREAM;
+	c->opened_ms = c->last_rx_ms = loop_now_ms(c->tp->loop);
+	encap_rx_init(&c->rx, false); /* the responder's direction has no prefix */
+	if (c->want_tls) {
+		c->tls = tls_conn_new(c->tp->tls_client, c->io.fd, false, NULL, 0);
+		if (!c->tls) {
+			conn_close(c, CLOSE_NOMEM);
+			return;
+		}
+	}
+	/* RFC 9329 section 4: the originator's first bytes, on every new connection. */
+	if (txq_append(c, ENCAP_PREFIX, ENCAP_PREFIX_LEN, NULL, 0) || conn_flush(c))
+		return;
+	conn_update_events(c);
+	conn_arm(c);
+	if (c->tp->h.connected)
+		c->tp->h.connected(c->tp->h.arg, c);
+}
+
+static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct tcp_conn *c = container_of(io, struct tcp_conn, io);
+	(void)loop;
+
+	if (c->state == CONN_CONNECTING) {
+		conn_connected(c);
+		return;
+	}
+	if (c->state == CONN_SPLICE)
+		return; /* splice.c registered its own callback */
+	if ((events & EPOLLOUT) && c->txq_len && conn_flush(c))
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || c->tls)
+		conn_readable(c);
+	else
+		conn_update_events(c);
+}
+
+void conn_accepted(struct transport *tp, int fd, bool passthrough)
+{
+	struct tcp_conn *c = conn_alloc(tp);
+	socklen_t plen = sizeof(c ? c->peer : (struct sockaddr_storage){ 0 });
+	socklen_t llen = plen;
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	STAT_INC(tcp, accepted);
+	STAT_INC(tcp, active);
+	getpeername(fd, (struct sockaddr *)&c->peer, &plen);
+	getsockname(fd, (struct sockaddr *)&c->local, &llen);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->peer_len = plen;
+	c->passthrough = passthrough;
+	c->state = CONN_SNIFF;
+	c->opened_ms = c->last_rx_ms = loop_now_ms(tp->loop);
+	if (loop_io_add(tp->loop, &c->io, fd, EPOLLIN, conn_io_cb)) {
+		c->io.fd = fd;
+		conn_close(c, CLOSE_NOMEM);
+		return;
+	}
+	conn_arm(c);
+}
+
+static void conn_start_connect(struct tcp_conn *c)
+{
+	int fd = socket(c->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	c->state = CONN_CONNECTING;
+	c->opened_ms = loop_now_ms(c->tp->loop);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		schedule_reconnect(c);
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&c->peer, c->peer_len) < 0 && errno != EINPROGRESS) {
+		char peer[64];
+		log_rl(&rl_close, LOG_LVL_INFO, "TCP connect to %s: %s",
+		       sockaddr_str(&c->peer, peer, sizeof(peer)), strerror(errno));
+		close(fd);
+		schedule_reconnect(c);
+		return;
+	}
+	if (loop_io_add(c->tp->loop, &c->io, fd, EPOLLOUT, conn_io_cb)) {
+		close(fd);
+		schedule_reconnect(c);
+		return;
+	}
+	conn_arm(c);
+}
+
+struct tcp_conn *transport_connect(struct transport *tp, const struct sockaddr *peer, socklen_t peer_len,
+				   bool tls)
+{
+	struct tcp_conn *c;
+
+	if (peer_len > sizeof(c->peer) || (tls && !tp->tls_client))
+		return NULL;
+	c = conn_alloc(tp);
+	if (!c)
+		return NULL;
+	c->outbound = true;
+	c->want_tls = tls;
+	memcpy(&c->peer, peer, peer_len);
+	c->peer_len = peer_len;
+	conn_start_connect(c);
+	return c;
+}
+
+void transport_conn_hold(struct tcp_conn *c, bool carries_sa) { c->held = carries_sa; }
+void transport_conn_set_user(struct tcp_conn *c, void *user) { c->user = user; }
+void *transport_conn_user(const struct tcp_conn *c) { return c->user; }
+bool transport_conn_is_tls(const struct tcp_conn *c) { return c->tls != NULL; }
+bool transport_conn_outbound(const struct tcp_conn *c) { return c->outbound; }
+bool transport_conn_up(const struct tcp_conn *c) { return c->state == CONN_STREAM; }
+const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c) { return &c->local; }
+const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c) { return &c->peer; }
+unsigned transport_conn_count(const struct transport *tp) { return tp->n_conns; }

@@ -1,0 +1,76 @@
+/* Transport internals shared by listener.c, conn.c and splice.c only. */
+#ifndef IKETCP_TRANSPORT_INTERNAL_H
+#define IKETCP_TRANSPORT_INTERNAL_H
+
+#include <netinet/in.h>
+
+#include "transport/sniff.h"
+#include "transport/tls.h"
+#include "transport/transport.h"
+
+#define MAX_LISTENERS 2
+#define TX_QUEUE_MAX (1u << 20) /* bytes queued for a peer that is slow to read */
+#define SNIFF_MAX SNIFF_MAX_BYTES
+
+struct listener {
+	struct loop_io io;
+	struct transport *tp;
+	uint16_t port;
+	bool passthrough; /* non-IKE connections go to the admin service */
+};
+
+enum conn_state {
+	CONN_CONNECTING, /* outbound: connect() in progress */
+	CONN_BACKOFF,    /* outbound: waiting to reconnect */
+	CONN_SNIFF,      /* inbound: what is it, IKETCP, TLS or the admin's HTTP(S)? */
+	CONN_STREAM,     /* prefix and frames (inside TLS when tls != NULL) */
+	CONN_SPLICE,     /* admin pass-through, owned by splice.c */
+};
+
+struct splice;
+
+struct tcp_conn {
+	struct loop_io io;
+	struct loop_timer timer;
+	struct transport *tp;
+	struct tcp_conn *prev, *next;
+	enum conn_state state;
+	bool outbound, passthrough, held, want_tls;
+	struct sockaddr_storage local, peer;
+	socklen_t peer_len;
+	struct tls_conn *tls;
+	struct encap_rx rx;
+	uint8_t *sniff;         /* first bytes while classifying */
+	size_t sniff_len;
+	uint8_t *txq;           /* bytes accepted but not yet written */
+	size_t txq_len, txq_cap;
+	uint64_t opened_ms, last_rx_ms, frame_start_ms;
+	uint32_t backoff_ms;
+	struct splice *splice;
+	void *user;
+};
+
+struct transport {
+	struct loop *loop;
+	struct transport_handlers h;
+	struct transport_config cfg;
+	struct listener listeners[MAX_LISTENERS];
+	size_t n_listeners;
+	struct tls_ctx *tls_server, *tls_client;
+	struct tls_ctx *tls_retired[16]; /* replaced on reload, still used by live connections */
+	size_t n_tls_retired;
+	struct tcp_conn *conns; /* all connections, for shutdown */
+	unsigned n_conns;
+	uint8_t scratch[65536];
+};
+
+/* conn.c */
+void conn_accepted(struct transport *tp, int fd, bool passthrough);
+void conn_close(struct tcp_conn *c, enum conn_close_reason why);
+int set_nonblock_cloexec(int fd);
+
+/* splice.c: hand the connection (and the bytes sniffed so far) to the admin service. */
+int splice_start(struct tcp_conn *c, uint16_t admin_port, const uint8_t *sniffed, size_t len);
+void splice_free(struct tcp_conn *c);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * The RFC 9329 transport: TCP listeners and connections carrying IKE and ESP
+ * frames, plain or inside TLS 1.3. The IKE and ESP layers see only frames and
+ * a connection handle; they never touch sockets or TLS.
+ */
+#ifndef IKETCP_TRANSPORT_H
+#define IKETCP_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "transport/encap.h"
+
+struct transport;
+struct tcp_conn;
+
+struct transport_config {
+	uint16_t ike_tcp_port;       /* what peers connect to */
+	uint16_t internal_port;      /* where we listen when ike_tcp_port != natt_port */
+	uint16_t natt_port;          /* 4500: always a listener */
+	uint16_t admin_sport;        /* admin pass-through target when == ike_tcp_port */
+	bool tls;                    /* ike-tls-service */
+	const char *tls_cert, *tls_key;
+	uint32_t max_conns;
+	uint32_t idle_timeout_s;     /* connections that carry no IKE SA */
+	uint32_t prefix_timeout_ms;  /* RFC 9329 prefix (and TLS handshake) deadline */
+	uint32_t frame_timeout_ms;   /* a started frame must complete within this */
+};
+
+struct transport_handlers {
+	void (*ike)(void *arg, struct tcp_conn *c, const uint8_t *msg, size_t len);
+	void (*esp)(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len);
+	/* Outbound connection (re)established: the IKE layer resends outstanding requests. */
+	void (*connected)(void *arg, struct tcp_conn *c);
+	/* The connection is going away (inbound) or lost (outbound, reconnecting). */
+	void (*closed)(void *arg, struct tcp_conn *c);
+	void *arg;
+};
+
+enum conn_close_reason {
+	CLOSE_PEER,           /* orderly close */
+	CLOSE_RESET,          /* socket error */
+	CLOSE_PREFIX,         /* not the IKETCP prefix */
+	CLOSE_PREFIX_TIMEOUT,
+	CLOSE_LENGTH,         /* length 0 or 1 */
+	CLOSE_IDLE,           /* idle or too slow */
+	CLOSE_TLS,            /* TLS handshake or record error */
+	CLOSE_LOCAL,          /* our decision: shutdown, tunnel down */
+	CLOSE_OVERFLOW,       /* peer stopped reading */
+	CLOSE_NOMEM,
+};
+
+struct transport *transport_new(struct loop *loop, const struct transport_handlers *h);
+/* Apply (or re-apply on SIGHUP) settings: listeners are opened, kept or closed to match. */
+int transport_configure(struct transport *tp, const struct transport_config *cfg);
+/* Close every connection and listener, then free. NULL ok. */
+void transport_free(struct transport *tp);
+const char *transport_tls_fingerprint(const struct transport *tp);
+
+/* Send one frame (IKE: the marker is added). -ENOBUFS when the peer is not reading, -ENOTCONN while reconnecting. */
+int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+
+/*
+ * Originator: connect to peer (with TLS when asked), write the prefix, and on
+ * an unexpected close reconnect with exponential backoff (1 s .. 32 s) until
+ * transport_conn_close(). The handle stays valid across reconnects.
+ */
+struct tcp_conn *transport_connect(struct transport *tp, const struct sockaddr *peer, socklen_t peer_len,
+				   bool tls);
+void transport_conn_close(struct tcp_conn *c);
+
+/* A connection that carries an IKE SA is not closed for idleness (DPD owns its liveness). */
+void transport_conn_hold(struct tcp_conn *c, bool carries_sa);
+/* Opaque pointer for the IKE layer. */
+void transport_conn_set_user(struct tcp_conn *c, void *user);
+void *transport_conn_user(const struct tcp_conn *c);
+bool transport_conn_is_tls(const struct tcp_conn *c);
+bool transport_conn_outbound(const struct tcp_conn *c);
+bool transport_conn_up(const struct tcp_conn *c);
+const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c);
+const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c);
+unsigned transport_conn_count(const struct transport *tp);
+const char *conn_close_reason_name(enum conn_close_reason r);
+
+/* "addr:port" or "[addr]:port" for logs and status. */
+const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+#endif
