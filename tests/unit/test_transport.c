@@ -1,0 +1,550 @@
+/*
+ * The RFC 9329 transport over real sockets, in a private network namespace:
+ * raw clients send good and hostile byte streams; two transports in one
+ * process talk as originator and responder, plain and in TLS.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "iketcp/stats.h"
+#include "transport/transport.h"
+
+static bool have_netns;
+
+struct ctx {
+	struct loop *loop;
+	struct transport *tp;
+	int ike, esp, connected, closed;
+	size_t last_len;
+	uint8_t last[70000];
+	struct tcp_conn *last_conn;
+};
+
+static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
+{
+	struct ctx *x = arg;
+	x->ike++;
+	x->last_len = len;
+	memcpy(x->last, m, len);
+	x->last_conn = c;
+}
+
+static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
+{
+	struct ctx *x = arg;
+	x->esp++;
+	x->last_len = len;
+	memcpy(x->last, p, len);
+	x->last_conn = c;
+}
+
+static void on_connected(void *arg, struct tcp_conn *c)
+{
+	struct ctx *x = arg;
+	(void)c;
+	x->connected++;
+}
+
+static void on_closed(void *arg, struct tcp_conn *c)
+{
+	struct ctx *x = arg;
+	(void)c;
+	x->closed++;
+}
+
+static struct transport_config base_cfg(void)
+{
+	return (struct transport_config){
+		.ike_tcp_port = 443, .internal_port = 11443, .natt_port = 4500, .admin_sport = 8443,
+		.max_conns = 100, .idle_timeout_s = 1, .prefix_timeout_ms = 300, .frame_timeout_ms = 400,
+	};
+}
+
+static struct ctx *ctx_new(const struct transport_config *cfg)
+{
+	struct ctx *x = calloc(1, sizeof(*x));
+	struct transport_handlers h = { on_ike, on_esp, on_connected, on_closed, NULL };
+
+	h.arg = x;
+	x->loop = loop_new();
+	x->tp = transport_new(x->loop, &h);
+	assert_non_null(x->tp);
+	assert_int_equal(transport_configure(x->tp, cfg), 0);
+	memset(&stats, 0, sizeof(stats));
+	return x;
+}
+
+static void ctx_free(struct ctx *x)
+{
+	transport_free(x->tp);
+	loop_free(x->loop);
+	free(x);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!have_netns)
+		skip();
+	return 0;
+}
+
+/* Run the loop until *v reaches want or ms pass. */
+static bool run_until(struct ctx *x, const uint64_t *v, uint64_t want, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (*v >= want)
+			return true;
+		assert_int_equal(loop_once(x->loop, 10), 0);
+	}
+	return *v >= want;
+}
+
+static bool run_until_int(struct ctx *x, const int *v, int want, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (*v >= want)
+			return true;
+		assert_int_equal(loop_once(x->loop, 10), 0);
+	}
+	return *v >= want;
+}
+
+static void run_for(struct ctx *x, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10)
+		loop_once(x->loop, 10);
+}
+
+static int client(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void send_all(int fd, const void *p, size_t len)
+{
+	assert_int_equal(send(fd, p, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* True when the peer has closed: read returns 0 or an error without blocking. */
+static bool closed_by_daemon(struct ctx *x, int fd)
+{
+	char b[256];
+	for (int i = 0; i < 100; i++) {
+		loop_once(x->loop, 10);
+		ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			return true;
+	}
+	return false;
+}
+
+static size_t ike_frame(uint8_t *out, size_t msg_len)
+{
+	size_t n = encap_frame_header(out, ENCAP_IKE, msg_len);
+	memset(out + n, 0x5a, msg_len);
+	return n + msg_len;
+}
+
+static void test_frames_plain(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint8_t buf[512];
+	size_t n = 6;
+	int fd = client(4500);
+
+	memcpy(buf, "IKETCP", 6);
+	n += ike_frame(buf + n, 60);
+	n += encap_frame_header(buf + n, ENCAP_ESP, 24);
+	memset(buf + n, 0x77, 24);
+	n += 24;
+	memcpy(buf + n, "\x00\x03\xff", 3);
+	n += 3;
+	send_all(fd, buf, n);
+	assert_true(run_until(x, &stats.tcp.keepalives, 1, 1000));
+	assert_int_equal(x->ike, 1);
+	assert_int_equal(x->esp, 1);
+	assert_int_equal(stats.tcp.frames_ike, 1);
+	assert_int_equal(stats.tcp.frames_esp, 1);
+	assert_int_equal(stats.tcp.accepted, 1);
+	assert_int_equal(stats.tcp.active, 1);
+
+	/* The responder answers on the same connection, without a prefix. */
+	assert_int_equal(transport_send(x->last_conn, ENCAP_IKE, "\x01\x02\x03", 3), 0);
+	uint8_t reply[16];
+	run_for(x, 20);
+	assert_int_equal(recv(fd, reply, sizeof(reply), 0), 9);
+	assert_memory_equal(reply, "\x00\x09\x00\x00\x00\x00\x01\x02\x03", 9);
+
+	close(fd);
+	assert_true(run_until(x, &stats.tcp.closed_by_peer, 1, 1000));
+	assert_int_equal(stats.tcp.active, 0);
+	ctx_free(x);
+}
+
+/* One-byte writes, and many frames in one write. */
+static void test_split_and_batched(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	static uint8_t buf[100 * 40];
+	size_t n = 6;
+	int fd = client(11443);
+
+	memcpy(buf, "IKETCP", 6);
+	n += ike_frame(buf + n, 30);
+	for (size_t i = 0; i < n; i++) {
+		send_all(fd, buf + i, 1);
+		loop_once(x->loop, 1);
+	}
+	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	n = 0;
+	for (int i = 0; i < 100; i++)
+		n += ike_frame(buf + n, 30);
+	send_all(fd, buf, n);
+	assert_true(run_until_int(x, &x->ike, 101, 1000));
+	close(fd);
+	ctx_free(x);
+}
+
+struct bad_case {
+	const char *name;
+	const uint8_t *bytes;
+	size_t len;
+	size_t counter; /* offset into struct stats */
+};
+
+#define TCP_STAT(f) offsetof(struct stats, tcp.f)
+
+static void test_bad_streams_close(void **state)
+{
+	(void)state;
+	static const uint8_t http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const uint8_t hello[] = { 0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00 };
+	static const uint8_t len0[] = "IKETCP\x00\x00";
+	static const uint8_t len1[] = "IKETCP\x00\x01";
+	static const uint8_t junk[] = "\x00\x00\x00\x00\x00\x00\x00\x00";
+	const struct bad_case cases[] = {
+		{ "http request", http, sizeof(http) - 1, TCP_STAT(prefix_errors) },
+		{ "TLS ClientHello, TLS off", hello, sizeof(hello), TCP_STAT(prefix_errors) },
+		{ "length 0", len0, 8, TCP_STAT(bad_length) },
+		{ "length 1", len1, 8, TCP_STAT(bad_length) },
+		{ "binary junk", junk, 8, TCP_STAT(prefix_errors) },
+	};
+	struct transport_config cfg = base_cfg();
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ctx *x = ctx_new(&cfg);
+		int fd = client(4500);
+		const uint64_t *ctr = (const uint64_t *)((const char *)&stats + cases[i].counter);
+		send_all(fd, cases[i].bytes, cases[i].len);
+		if (!run_until(x, ctr, 1, 1000))
+			fail_msg("%s: not counted", cases[i].name);
+		assert_true(closed_by_daemon(x, fd));
+		assert_int_equal(stats.tcp.active, 0);
+		close(fd);
+		ctx_free(x);
+	}
+}
+
+/* Lengths 2 and 5 and short IKE messages are dropped, counted, and the stream goes on. */
+static void test_dropped_frames_keep_stream(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint8_t buf[128];
+	size_t n = 0;
+	int fd = client(4500);
+
+	static const uint8_t dropped[] = {
+		'I', 'K', 'E', 'T', 'C', 'P',
+		0x00, 0x02,                                           /* length 2: nothing in it */
+		0x00, 0x05, 'x', 'y', 'z',                            /* length 5: too short for anything */
+		0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 'a', 'b', 'c', 'd', /* marker + 4 bytes: not an IKE header */
+	};
+	memcpy(buf, dropped, sizeof(dropped));
+	n = sizeof(dropped);
+	n += ike_frame(buf + n, 28);
+	send_all(fd, buf, n);
+	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	assert_int_equal(stats.tcp.frames_malformed, 2);
+	assert_int_equal(stats.tcp.ike_too_short, 1);
+	assert_int_equal(stats.tcp.active, 1);
+	close(fd);
+	ctx_free(x);
+}
+
+static void test_timeouts(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	int silent = client(4500), truncated = client(4500), slow = client(4500), idle = client(4500);
+
+	send_all(truncated, "IKE", 3);
+	send_all(slow, "IKETCP\xff\xff\x01\x02", 10);
+	send_all(idle, "IKETCP", 6);
+	assert_true(run_until(x, &stats.tcp.prefix_timeouts, 2, 2000)); /* silent + truncated */
+	assert_true(run_until(x, &stats.tcp.timeouts, 2, 3000));        /* slow frame + idle */
+	assert_true(closed_by_daemon(x, silent));
+	assert_true(closed_by_daemon(x, slow));
+	assert_int_equal(stats.tcp.active, 0);
+	close(silent);
+	close(truncated);
+	close(slow);
+	close(idle);
+	ctx_free(x);
+}
+
+static void test_partial_at_close(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint8_t buf[200] = "IKETCP\xff\xff";
+	int fd = client(4500);
+
+	send_all(fd, buf, 150);
+	run_for(x, 50);
+	close(fd);
+	assert_true(run_until(x, &stats.tcp.partial_at_close, 1, 1000));
+	assert_int_equal(stats.tcp.closed_by_peer, 1);
+	assert_int_equal(x->ike + x->esp, 0);
+	ctx_free(x);
+}
+
+static void test_connection_limit(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	int fds[4];
+
+	cfg.max_conns = 3;
+	struct ctx *x = ctx_new(&cfg);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = client(4500);
+		send_all(fds[i], "IKETCP", 6);
+	}
+	assert_true(run_until(x, &stats.tcp.accepted, 3, 1000));
+	fds[3] = client(4500);
+	assert_true(run_until(x, &stats.tcp.refused_limit, 1, 1000));
+	assert_true(closed_by_daemon(x, fds[3]));
+	assert_int_equal(stats.tcp.active, 3);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	ctx_free(x);
+}
+
+/* Originator and responder are the same transport: it connects to its own listener. */
+static void roundtrip(bool tls)
+{
+	struct transport_config cfg = base_cfg();
+	cfg.tls = tls;
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), tls);
+	assert_non_null(out);
+	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	static uint8_t msg[60000];
+	memset(msg, 0xc3, sizeof(msg));
+	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 100), 0);
+	assert_true(run_until_int(x, &x->ike, 1, 2000));
+	assert_int_equal(x->last_len, 100);
+	struct tcp_conn *in = x->last_conn;
+	assert_true(in != out);
+	assert_int_equal(transport_conn_is_tls(in), tls);
+	/* A near-maximum frame each way. */
+	assert_int_equal(transport_send(in, ENCAP_ESP, msg, sizeof(msg)), 0);
+	assert_true(run_until_int(x, &x->esp, 1, 2000));
+	assert_int_equal(x->last_len, sizeof(msg));
+	assert_true(x->last_conn == out);
+	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 65535), -EMSGSIZE);
+	if (tls)
+		assert_int_equal(stats.tcp.tls_handshakes, 1);
+
+	/* The responder drops the connection: the originator reconnects, prefix and all. */
+	transport_conn_close(in);
+	assert_true(run_until_int(x, &x->connected, 2, 3000));
+	assert_int_equal(stats.tcp.reconnects, 1);
+	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 40), 0);
+	assert_true(run_until_int(x, &x->ike, 2, 2000));
+	transport_conn_close(out);
+	ctx_free(x);
+}
+
+static void test_roundtrip_plain(void **state)
+{
+	(void)state;
+	roundtrip(false);
+}
+
+static void test_roundtrip_tls(void **state)
+{
+	(void)state;
+	roundtrip(true);
+}
+
+/* A peer that never reads: the send queue stops growing at its bound. */
+static void test_send_queue_bounded(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	static uint8_t msg[60000];
+	int fd = client(4500), rcv = 4096;
+	size_t sent = 0;
+	int err = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	send_all(fd, "IKETCP", 6);
+	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
+	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	while (sent < (64u << 20)) {
+		err = transport_send(x->last_conn, ENCAP_ESP, msg, sizeof(msg));
+		if (err)
+			break;
+		sent += sizeof(msg);
+		loop_once(x->loop, 0);
+	}
+	assert_int_equal(err, -ENOBUFS);
+	assert_true(sent < (16u << 20));
+	assert_true(stats.tcp.write_overflow >= 1);
+	close(fd);
+	ctx_free(x);
+}
+
+/* Admin coexistence: HTTP arriving on the internal port reaches the admin service. */
+static void test_admin_passthrough(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	cfg.admin_sport = 443; /* == ike_tcp_port: pass-through on 11443 */
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
+	int one = 1, admin = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(admin, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(admin, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(admin, 4), 0);
+
+	int fd = client(11443);
+	send_all(fd, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n", 28);
+	assert_true(run_until(x, &stats.tcp.admin_passthrough, 1, 1000));
+	int srv = accept(admin, NULL, NULL);
+	assert_true(srv >= 0);
+	char req[64] = { 0 };
+	run_for(x, 30);
+	assert_int_equal(recv(srv, req, sizeof(req), 0), 28);
+	assert_memory_equal(req, "GET / HTTP/1.1\r\n", 16);
+	send_all(srv, "HTTP/1.1 200 OK\r\n\r\nadmin", 24);
+	close(srv);
+	char resp[64] = { 0 };
+	size_t got = 0;
+	for (int i = 0; i < 100 && got < 24; i++) {
+		loop_once(x->loop, 10);
+		ssize_t n = recv(fd, resp + got, sizeof(resp) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, 24);
+	assert_memory_equal(resp + 19, "admin", 5);
+	assert_true(closed_by_daemon(x, fd));
+	/* The same bytes on 4500 are not passed through: a prefix error. */
+	int fd2 = client(4500);
+	send_all(fd2, "GET / HTTP/1.1\r\n\r\n", 18);
+	assert_true(run_until(x, &stats.tcp.prefix_errors, 1, 1000));
+	close(fd);
+	close(fd2);
+	close(admin);
+	ctx_free(x);
+}
+
+/* Only 4500 when ike-tcp-port is 4500. */
+static void test_listener_rule(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	cfg.ike_tcp_port = 4500;
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(11443) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	close(fd);
+	/* Reconfigure to 443: 11443 opens, 4500 stays. */
+	cfg.ike_tcp_port = 443;
+	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	close(client(11443));
+	close(client(4500));
+	ctx_free(x);
+}
+
+static void lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_frames_plain, setup),
+		cmocka_unit_test_setup(test_split_and_batched, setup),
+		cmocka_unit_test_setup(test_bad_streams_close, setup),
+		cmocka_unit_test_setup(test_dropped_frames_keep_stream, setup),
+		cmocka_unit_test_setup(test_timeouts, setup),
+		cmocka_unit_test_setup(test_partial_at_close, setup),
+		cmocka_unit_test_setup(test_connection_limit, setup),
+		cmocka_unit_test_setup(test_roundtrip_plain, setup),
+		cmocka_unit_test_setup(test_roundtrip_tls, setup),
+		cmocka_unit_test_setup(test_send_queue_bounded, setup),
+		cmocka_unit_test_setup(test_admin_passthrough, setup),
+		cmocka_unit_test_setup(test_listener_rule, setup),
+	};
+	/* Our own network namespace: ports 443, 4500, 11443 on a loopback nobody else uses. */
+	have_netns = unshare(CLONE_NEWNET) == 0;
+	if (have_netns)
+		lo_up();
+	else
+		fprintf(stderr, "test_transport: cannot create a network namespace (%s): skipping\n",
+			strerror(errno));
+	return cmocka_run_group_tests_name("transport", tests, NULL, NULL);
+}
