@@ -81,6 +81,9 @@ $(BUILD)/libiketcp-fuzz.a: $(FUZ_OBJS)
 
 $(BUILD)/iketcpd: $(BUILD)/obj/daemon/main.o $(BUILD)/libiketcp.a
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
+# The daemon under ASan+UBSan: netns tests run it, so leaks and UB at the system level fail them too.
+$(BUILD)/iketcpd-san: $(BUILD)/san/daemon/main.o $(BUILD)/libiketcp-san.a
+	$(call msg,LD,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/iketcpctl: $(CTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libiketcp.a
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
 
@@ -117,7 +120,7 @@ bpf-test: $(BPFT_BINS) $(BPF_OBJS)
 fuzz-replay: $(FUZZ_BINS)
 	$(Q)scripts/run-fuzz.sh replay $(FUZZ_BINS)
 
-netns: all
+netns: all $(BUILD)/iketcpd-san
 	$(Q)tests/netns/run.sh
 
 fuzz: $(FUZZ_BINS)

@@ -65,3 +65,39 @@ wait_for() {
 
 need() { for c in "$@"; do command -v "$c" >/dev/null || skip "$c not installed"; done; }
 need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root"; }
+
+# The daemon under test: the sanitized build when there is one (leaks and UB fail the test).
+IKETCPD=${IKETCPD:-$BUILD/iketcpd-san}
+[ -x "$IKETCPD" ] || IKETCPD=$BUILD/iketcpd
+IKETCPCTL=$BUILD/iketcpctl
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=67}
+
+# daemon_start NS CONF NAME: run iketcpd in namespace NS; waits for its control socket.
+daemon_start() {
+	local ns=$1 conf=$2 name=$3
+	local sock
+	sock=$(sed -n 's/^ *set control-socket "\{0,1\}\([^"]*\)"\{0,1\}/\1/p' "$conf" | head -1)
+	bg "$name" ip netns exec "$NSP-$ns" "$IKETCPD" -c "$conf" --log-level debug
+	eval "${name}_PID=$LAST_PID"
+	wait_for 15 test -S "$sock" || fail "$name: control socket $sock did not appear (log: $TMP/$name.log)"
+}
+
+# daemon_stop NAME: SIGTERM, wait for a clean exit, and fail on sanitizer reports.
+daemon_stop() {
+	local name=$1 pid
+	pid=$(eval echo "\$${name}_PID")
+	kill -TERM "$pid" 2>/dev/null
+	local rc=0
+	wait "$pid" || rc=$?
+	if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$TMP/$name.log"; then
+		sed -n '/Sanitizer\|runtime error/,+30p' "$TMP/$name.log" | head -60
+		fail "$name: sanitizer report"
+	fi
+	[ $rc -eq 0 ] || fail "$name: exit status $rc after SIGTERM"
+}
+
+# stat NS SOCK SECTION COUNTER: one counter from iketcpctl stats --json.
+stat_of() {
+	ip netns exec "$NSP-$1" "$IKETCPCTL" -s "$2" stats --json | jq -r ".$3.$4"
+}
