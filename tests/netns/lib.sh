@@ -80,7 +80,8 @@ daemon_start() {
 	sock=$(sed -n 's/^ *set control-socket "\{0,1\}\([^"]*\)"\{0,1\}/\1/p' "$conf" | head -1)
 	bg "$name" ip netns exec "$NSP-$ns" "$IKETCPD" -c "$conf" --log-level debug
 	eval "${name}_PID=$LAST_PID"
-	wait_for 15 test -S "$sock" || fail "$name: control socket $sock did not appear (log: $TMP/$name.log)"
+	wait_for 15 ip netns exec "$NSP-$ns" "$IKETCPCTL" -s "$sock" status ||
+		fail "$name: no answer on control socket $sock (log: $TMP/$name.log)"
 }
 
 # daemon_stop NAME: SIGTERM, wait for a clean exit, and fail on sanitizer reports.
