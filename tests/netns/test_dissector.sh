@@ -9,6 +9,7 @@
 # 1-byte segments, the server's IKE answer); 12345 IKETCP on a port the dissector does not own (heuristic);
 # 12346 a valid-looking frame without prefix (must not be claimed); 443 without prefix (left to TLS).
 # IKETCP_DISSECTOR_SERVER=auto|python|daemon picks the 4500 server (auto: the daemon if it passes --check).
+# IKETCP_KEEP_CAP=FILE keeps a copy of the capture.
 source "$(dirname "$0")/lib.sh"
 
 need_root
@@ -32,19 +33,19 @@ listening() { ip netns exec "$NSP-$1" ss -Hltn "sport = :$2" | grep -q .; }
 
 # The daemon as the 4500 server: gwB.conf with our interface names and private paths.
 daemon_conf() {
-	sed -e "s/\"wan0\"/\"ds0\"/" -e "s/\"lan0\"/\"lan0\"/" \
+	sed -e "s/\"wan0\"/\"ds0\"/" \
 		-e "/^config system settings/a\\    set control-socket \"$TMP/iketcpd.sock\"\\n    set bpf-pin-path \"/sys/fs/bpf/$NSP\"" \
 		/work/shared/spec/gwB.conf >"$TMP/gw.conf"
 }
 
 start_daemon() {
 	nsx srv ip link add lan0 type dummy && nsx srv ip link set lan0 up
-	bg iketcpd nsx srv "$BUILD/iketcpd" -c "$TMP/gw.conf"
+	bg iketcpd ip netns exec "$NSP-srv" "$BUILD/iketcpd" -c "$TMP/gw.conf"
 	wait_for 5 listening srv 4500
 }
 
 start_python() {
-	bg srv4500 nsx srv python3 "$PEER" server 4500 --answer
+	bg srv4500 ip netns exec "$NSP-srv" python3 "$PEER" server 4500 --answer
 	wait_for 5 listening srv 4500
 }
 
@@ -69,12 +70,12 @@ start_server() {
 }
 
 start_server
-bg sink443 nsx sink python3 "$PEER" server 443
-bg sink12345 nsx sink python3 "$PEER" server 12345 --answer
-bg sink12346 nsx sink python3 "$PEER" server 12346
+bg sink443 ip netns exec "$NSP-sink" python3 "$PEER" server 443
+bg sink12345 ip netns exec "$NSP-sink" python3 "$PEER" server 12345 --answer
+bg sink12346 ip netns exec "$NSP-sink" python3 "$PEER" server 12346
 for p in 443 12345 12346; do wait_for 5 listening sink $p || fail "sink did not listen on $p"; done
 
-bg tcpdump nsx cli tcpdump -i any -n -U -s 0 -w "$CAP" tcp
+bg tcpdump ip netns exec "$NSP-cli" tcpdump -Z root -i any -n -U -s 0 -w "$CAP" tcp
 TCPDUMP=$LAST_PID
 wait_for 5 grep -q listening "$TMP/tcpdump.log" || fail "tcpdump did not start"
 
@@ -86,6 +87,7 @@ sleep 0.3
 kill -INT "$TCPDUMP"
 wait "$TCPDUMP" 2>/dev/null
 [ -s "$CAP" ] || fail "empty capture"
+[ -n "${IKETCP_KEEP_CAP:-}" ] && cp "$CAP" "$IKETCP_KEEP_CAP"
 
 sent() { sed -n "s/^$2=//p" "$TMP/$1.log"; }
 [ "$(sent full answered)" = "$ANSWERS" ] || fail "4500 server answered=$(sent full answered), expected $ANSWERS"
@@ -93,7 +95,7 @@ sent() { sed -n "s/^$2=//p" "$TMP/$1.log"; }
 # One line per frame: ports | protocols | prefix | kinds | exchange types | ESP SPIs | segments.
 tshark -X lua_script:"$LUA" -r "$CAP" -T fields -E separator='|' -E occurrence=a -E aggregator=',' \
 	-e tcp.srcport -e tcp.dstport -e frame.protocols -e iketcp.prefix -e iketcp.kind \
-	-e isakmp.exchtype -e esp.spi -e tcp.segment.count >"$TMP/fields.txt" 2>"$TMP/tshark.log" ||
+	-e isakmp.exchangetype -e esp.spi -e tcp.segment.count >"$TMP/fields.txt" 2>"$TMP/tshark.log" ||
 	fail "tshark failed: $(cat "$TMP/tshark.log")"
 grep -qi "lua.*error\|error.*lua" "$TMP/tshark.log" && fail "Lua error: $(cat "$TMP/tshark.log")"
 
