@@ -145,6 +145,7 @@ install: all
 	for o in $(BPF_OBJS); do install -D -m 0644 $$o $(DESTDIR)$(PREFIX)/lib/iketcp/bpf/$$(basename $$o); done
 	install -D -m 0644 scripts/iketcpd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/iketcpd.service
 	sed -i 's|@PREFIX@|$(PREFIX)|g' $(DESTDIR)$(PREFIX)/lib/systemd/system/iketcpd.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/iketcp/README.md
 	install -D -m 0644 tools/wireshark/iketcp.lua $(DESTDIR)$(PREFIX)/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/wireshark/plugins/iketcp.lua
 
 clean:

@@ -48,6 +48,12 @@ veth() {
 # bg NAME CMD...: start CMD in the background, output to $TMP/NAME.log, tracked for cleanup.
 bg() {
 	local name=$1; shift
+	# A function in the background would leave us the subshell's pid: run ip netns exec itself.
+	if [ "$1" = nsx ]; then
+		local ns="$NSP-$2"
+		shift 2
+		set -- ip netns exec "$ns" "$@"
+	fi
 	"$@" >"$TMP/$name.log" 2>&1 &
 	PIDS+=($!)
 	LAST_PID=$!

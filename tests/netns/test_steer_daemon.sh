@@ -26,6 +26,7 @@ mkdir -p "$TMP/www"
 echo "iketcp admin page" >"$TMP/www/index.html"
 cat >"$TMP/nginx.conf" <<CONF
 daemon off;
+user root;
 pid $TMP/nginx.pid;
 error_log $TMP/nginx-error.log;
 events { worker_connections 64; }
