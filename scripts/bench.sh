@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make bench: every benchmark in one run; a table on stdout, JSON lines in benchmarks/results/.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+mkdir -p benchmarks/results
+out=benchmarks/results/bench-$(date -u +%Y%m%dT%H%M%SZ).json
+: >"$out"
+
+run() { # NAME CMD...
+	local name=$1; shift
+	echo "== $name"
+	local log
+	log=$(mktemp)
+	"$@" | tee "$log"
+	local rc=${PIPESTATUS[0]}
+	case $rc in
+	0) grep '^{' "$log" >>"$out" ;;
+	77) echo "(skipped: a kernel or tool feature is missing)" ;;
+	*) echo "(failed: exit $rc)" ;;
+	esac
+	rm -f "$log"
+	echo
+}
+
+for b in "$@"; do
+	run "$(basename "$b")" "$b"
+done
+run conn_rate scripts/bench_conn_rate.sh
+echo "results: $out"
