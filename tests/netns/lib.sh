@@ -8,6 +8,7 @@ NSP="ikt$$"                      # namespace prefix, unique per test run
 TMP=$(mktemp -d /tmp/iketcp-test.XXXXXX)
 PIDS=()
 NSS=()
+MOUNTS=()
 SKIP=77
 
 log() { echo "  [$(date +%H:%M:%S)] $*"; }
@@ -20,6 +21,7 @@ cleanup() {
 	sleep 0.2
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null; done
+	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done
 	if [ $rc -ne 0 ] && [ $rc -ne $SKIP ]; then
 		for f in "$TMP"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; }; done
 	fi
@@ -67,6 +69,13 @@ wait_for() {
 		[ $SECONDS -ge $end ] && return 1
 		sleep 0.1
 	done
+}
+
+# own_bpffs DIR: a bpffs of this test's own, visible to the host and to daemons under ip netns exec.
+own_bpffs() {
+	mkdir -p "$1"
+	mount -t bpf bpf "$1" || skip "cannot mount bpffs"
+	MOUNTS+=("$1")
 }
 
 need() { for c in "$@"; do command -v "$c" >/dev/null || skip "$c not installed"; done; }

@@ -7,7 +7,8 @@
 #
 # Streams: 4500 every frame kind (prefix, IKE, ESP, keepalive, several frames per segment, one frame in
 # 1-byte segments, the server's IKE answer); 12345 IKETCP on a port the dissector does not own (heuristic);
-# 12346 a valid-looking frame without prefix (must not be claimed); 443 without prefix (left to TLS).
+# 12346 a valid-looking frame without prefix (must not be claimed); 443 without prefix (left to TLS);
+# 12347 malformed frames (short, length 1, then lost framing); 12348 the prefix split over two segments.
 # IKETCP_DISSECTOR_SERVER=auto|python|daemon picks the 4500 server (auto: the daemon if it passes --check).
 # IKETCP_KEEP_CAP=FILE keeps a copy of the capture.
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,7 @@ need tshark tcpdump python3 ss
 LUA=$TOP/tools/wireshark/iketcp.lua
 PEER=$TOP/tests/dissector/iketcp_peer.py
 SERVER=${IKETCP_DISSECTOR_SERVER:-auto}
+PY=$(python3 -c 'import sys; print(sys.executable)')  # skip the (slow) pyenv shim for every peer
 CAP=$TMP/cap.pcap
 
 ns_add cli
@@ -39,13 +41,14 @@ daemon_conf() {
 }
 
 start_daemon() {
-	nsx srv ip link add lan0 type dummy && nsx srv ip link set lan0 up
+	# gwB's inner-interface: a veth end (the dummy module may be missing).
+	nsx srv ip link add lan0 type veth peer name lan0p && nsx srv ip link set lan0 up
 	bg iketcpd ip netns exec "$NSP-srv" "$BUILD/iketcpd" -c "$TMP/gw.conf"
 	wait_for 5 listening srv 4500
 }
 
 start_python() {
-	bg srv4500 ip netns exec "$NSP-srv" python3 "$PEER" server 4500 --answer
+	bg srv4500 ip netns exec "$NSP-srv" "$PY" "$PEER" server 4500 --answer
 	wait_for 5 listening srv 4500
 }
 
@@ -69,24 +72,30 @@ start_server() {
 	ANSWERS=1
 }
 
+log "start"
 start_server
-bg sink443 ip netns exec "$NSP-sink" python3 "$PEER" server 443
-bg sink12345 ip netns exec "$NSP-sink" python3 "$PEER" server 12345 --answer
-bg sink12346 ip netns exec "$NSP-sink" python3 "$PEER" server 12346
-for p in 443 12345 12346; do wait_for 5 listening sink $p || fail "sink did not listen on $p"; done
+bg sink443 ip netns exec "$NSP-sink" "$PY" "$PEER" server 443
+bg sink12345 ip netns exec "$NSP-sink" "$PY" "$PEER" server 12345 --answer
+bg sink12346 ip netns exec "$NSP-sink" "$PY" "$PEER" server 12346
+bg sink12347 ip netns exec "$NSP-sink" "$PY" "$PEER" server 12347
+bg sink12348 ip netns exec "$NSP-sink" "$PY" "$PEER" server 12348
+for p in 443 12345 12346 12347 12348; do wait_for 5 listening sink $p || fail "sink did not listen on $p"; done
 
 bg tcpdump ip netns exec "$NSP-cli" tcpdump -Z root -i any -n -U -s 0 -w "$CAP" tcp
 TCPDUMP=$LAST_PID
 wait_for 5 grep -q listening "$TMP/tcpdump.log" || fail "tcpdump did not start"
 
-nsx cli python3 "$PEER" client 10.99.0.2 4500 full >"$TMP/full.log" 2>&1 || fail "client 4500: $(cat "$TMP/full.log")"
-nsx cli python3 "$PEER" client 10.99.1.2 12345 prefix-only >"$TMP/heur.log" 2>&1 || fail "client 12345"
-nsx cli python3 "$PEER" client 10.99.1.2 12346 plain >"$TMP/plain.log" 2>&1 || fail "client 12346"
-nsx cli python3 "$PEER" client 10.99.1.2 443 plain >"$TMP/tls.log" 2>&1 || fail "client 443"
+nsx cli "$PY" "$PEER" client 10.99.0.2 4500 full >"$TMP/full.log" 2>&1 || fail "client 4500: $(cat "$TMP/full.log")"
+nsx cli "$PY" "$PEER" client 10.99.1.2 12345 prefix-only >"$TMP/heur.log" 2>&1 || fail "client 12345"
+nsx cli "$PY" "$PEER" client 10.99.1.2 12346 plain >"$TMP/plain.log" 2>&1 || fail "client 12346"
+nsx cli "$PY" "$PEER" client 10.99.1.2 443 plain >"$TMP/tls.log" 2>&1 || fail "client 443"
+nsx cli "$PY" "$PEER" client 10.99.1.2 12347 malformed >"$TMP/bad.log" 2>&1 || fail "client 12347"
+nsx cli "$PY" "$PEER" client 10.99.1.2 12348 split-prefix >"$TMP/split.log" 2>&1 || fail "client 12348"
 sleep 0.3
 kill -INT "$TCPDUMP"
 wait "$TCPDUMP" 2>/dev/null
 [ -s "$CAP" ] || fail "empty capture"
+log "captured; decoding"
 [ -n "${IKETCP_KEEP_CAP:-}" ] && cp "$CAP" "$IKETCP_KEEP_CAP"
 
 sent() { sed -n "s/^$2=//p" "$TMP/$1.log"; }
@@ -111,7 +120,7 @@ count() {
 		END { print c + 0 }' "$TMP/fields.txt"
 }
 expect() { # expect WHAT GOT WANT
-	[ "$2" = "$3" ] || fail "$1: got $2, expected $3 (fields in $TMP/fields.txt):
+	[ "$2" = "$3" ] || fail "$1: got $2, expected $3; fields (sport|dport|protocols|prefix|kinds|exchange|spi|segments):
 $(cat "$TMP/fields.txt")"
 	log "ok: $1 = $2"
 }
@@ -144,6 +153,31 @@ expect "12346 frames claimed by iketcp" "$(awk -F'|' '($1 == 12346 || $2 == 1234
 expect "12346 isakmp" "$(count 12346 any $EXCH '*')" 0
 # Negative: 443 without prefix goes back to TLS.
 expect "443 iketcp frames" "$(count 443 any $KIND '*')" 0
-expect "443 handed to tls" "$(awk -F'|' '$2 == 443 && $3 ~ /:tls/' "$TMP/fields.txt" | wc -l)" 1
+tls=$(awk -F'|' '$2 == 443 && $3 ~ /:tls/' "$TMP/fields.txt" | wc -l)
+[ "$tls" -ge 1 ] || fail "443 stream without prefix not handed to tls"
+log "ok: 443 handed to tls"
+
+# Prefix split over two segments (heuristic waits for the rest).
+expect "12348 prefix (split)" "$(count 12348 to $PREFIXF IKETCP)" 1
+expect "12348 IKE_SA_INIT" "$(count 12348 to $EXCH 34)" "$(sent split ike)"
+
+# Malformed: a 4-byte frame and a length of 1 are flagged; after it, framing is lost, nothing decoded.
+expect "12347 IKE frames" "$(count 12347 to $KIND 1)" "$(sent bad ike)"
+expect "12347 keepalives" "$(count 12347 to $KIND 3)" "$(sent bad keepalive)"
+expect "12347 malformed frames" "$(count 12347 to $KIND 4)" $(($(sent bad short) + $(sent bad bad_length)))
+expect "12347 IKE_SA_INIT" "$(count 12347 to $EXCH 34)" "$(sent bad ike)"
+tshark -X lua_script:"$LUA" -r "$CAP" -Y "tcp.dstport == 12347" -T fields -E occurrence=a -E aggregator='|' \
+	-e _ws.expert.message >"$TMP/experts.txt" 2>/dev/null
+experts() { grep -c "$1" "$TMP/experts.txt"; }
+expect "12347 frames with expert iketcp.short" "$(experts 'too short for a non-ESP marker')" 1
+expect "12347 frames with expert iketcp.bad_length" "$(experts 'length below 2')" 1
+expect "12347 frames with expert iketcp.framing_lost" "$(experts 'Framing lost')" 1
+
+# Preference iketcp.ports: claim 12346 (read as frames: its valid-looking frame decodes), give 443 back.
+tshark -X lua_script:"$LUA" -o iketcp.ports:12346 -r "$CAP" -Y "tcp.len > 0" -T fields -E separator='|' \
+	-e tcp.srcport -e tcp.dstport -e frame.protocols -e isakmp.exchangetype >"$TMP/prefs.txt" 2>/dev/null
+expect "ports=12346: 12346 IKE_SA_INIT" "$(awk -F'|' '$2 == 12346 && $4 == 34' "$TMP/prefs.txt" | wc -l)" 1
+expect "ports=12346: 443 frames through iketcp" "$(awk -F'|' '$2 == 443 && $3 ~ /iketcp/' "$TMP/prefs.txt" | wc -l)" 0
+expect "ports=12346: 4500 still found by the heuristic" "$(awk -F'|' '$2 == 4500 && $4 ~ /34/' "$TMP/prefs.txt" | wc -l)" 3
 
 log "dissector decodes RFC 9329 streams"

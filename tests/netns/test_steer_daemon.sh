@@ -47,7 +47,8 @@ bg nginx nsx gw nginx -c "$TMP/nginx.conf"
 wait_for 5 nsx gw curl -sk --max-time 1 https://192.0.2.1/ || fail "nginx did not start"
 
 SOCK=$TMP/ctl.sock
-PIN=/sys/fs/bpf/$NSP
+own_bpffs "$TMP/bpffs"
+PIN=$TMP/bpffs/iketcp
 cat >"$TMP/gw.conf" <<CONF
 config system settings
     set ike-tcp-service enable
@@ -91,8 +92,11 @@ out=$(nsx cl curl -sk --http1.1 --max-time 5 https://192.0.2.1/) || fail "curl -
 [ "$(st tcp admin_passthrough)" -ge 3 ] || fail "admin_passthrough not counted"
 log "admin page served through the pass-through: $(st tcp admin_passthrough) connections"
 
-# bpftool sees the pinned maps with named fields, in the daemon's bpffs, and counters that move.
-bt() { nsenter -t "$gwd_PID" -m -n bpftool "$@"; }
+# bpftool sees the pinned maps with named fields, and counters that move.
+bt() { bpftool "$@"; }
+for m in steer_config steer_counters steer_syn steer_local steer_abi xdp_steer tc_steer; do
+	[ -e "$PIN/wan0/$m" ] || fail "not pinned: $PIN/wan0/$m"
+done
 bt map dump pinned "$PIN/wan0/steer_config" | tee "$TMP/config.dump" | grep -q '"internal_port": 11443' ||
 	{ cat "$TMP/config.dump"; fail "bpftool: steer_config has no named internal_port"; }
 grep -q '"ike_tcp_port": 443' "$TMP/config.dump" || fail "bpftool: steer_config ike_tcp_port"
@@ -125,6 +129,7 @@ s = socket.socket(); s.settimeout(0.9); s.bind(("192.0.2.3", 0))
 s.connect(("192.0.2.1", 443)); s.sendall(b"IKETCP"); s.close()' || fail "second source could not connect during the burst"
 
 daemon_stop gwd
+[ -z "$(ls -A "$PIN" 2>/dev/null)" ] || { ls -R "$PIN"; fail "pins left after SIGTERM"; }
 ip -n "$NSP-gw" link show wan0 | grep -q "prog/xdp" && fail "XDP still attached after SIGTERM"
 tc -n "$NSP-gw" filter show dev wan0 egress | grep -q "tc_steer" && fail "tc filter left after SIGTERM"
 # The admin service is untouched and reachable directly again once steering is gone.
