@@ -1,0 +1,354 @@
+/* ESP per-packet core: tunnel-mode encapsulation and decapsulation (RFC 4303). */
+#include <errno.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "iketcp/buf.h"
+#include "esp/esp.h"
+
+static bool is_aead(const struct esp_sa *sa)
+{
+	return sa->cipher != ESP_AES_CBC_HMAC_SHA2;
+}
+
+size_t esp_payload_offset(const struct esp_sa *sa)
+{
+	return ESP_HDR_LEN + sa->iv_len;
+}
+
+/* Payload, then 1,2,3.. padding so that payload + pad + 2 fills whole blocks. */
+static size_t pad_for(const struct esp_sa *sa, size_t ip_len)
+{
+	size_t used = (ip_len + 2) % sa->block;
+	return used ? sa->block - used : 0;
+}
+
+size_t esp_encap_len(const struct esp_sa *sa, size_t ip_len)
+{
+	return esp_payload_offset(sa) + ip_len + pad_for(sa, ip_len) + 2 + sa->icv_len;
+}
+
+uint32_t esp_spi_of(const uint8_t *esp, size_t len)
+{
+	struct rd r = rd_init(esp, len);
+	uint32_t spi;
+
+	if (rd_be32(&r, &spi))
+		return 0;
+	return spi;
+}
+
+/* AEAD AAD: SPI | seq_lo, or SPI | seq_hi | seq_lo with ESN (RFC 4106 section 5). */
+static size_t aead_aad(const struct esp_sa *sa, uint64_t seq, uint8_t aad[12])
+{
+	wr_put_be32(aad, sa->spi);
+	if (!sa->esn) {
+		wr_put_be32(aad + 4, (uint32_t)seq);
+		return 8;
+	}
+	wr_put_be32(aad + 4, (uint32_t)(seq >> 32));
+	wr_put_be32(aad + 8, (uint32_t)seq);
+	return 12;
+}
+
+static void aead_nonce(const struct esp_sa *sa, const uint8_t *iv, uint8_t nonce[12])
+{
+	memcpy(nonce, sa->salt, ESP_SALT_LEN);
+	memcpy(nonce + ESP_SALT_LEN, iv, ESP_AEAD_IV_LEN);
+}
+
+/*
+ * HMAC-SHA2 ICV (RFC 4303 section 2.8, RFC 4868): over the ESP header, IV and
+ * ciphertext; with ESN the high 32 bits follow, for the ICV only (2.2.1).
+ */
+static int hmac_icv(struct esp_sa *sa, const uint8_t *msg, size_t msg_len, uint64_t seq,
+		    uint8_t icv[ESP_MAX_ICV_LEN * 2])
+{
+	uint8_t hi[4];
+	size_t n = 0;
+
+	if (EVP_MAC_init(sa->mac, NULL, 0, NULL) != 1 || EVP_MAC_update(sa->mac, msg, msg_len) != 1)
+		return -EIO;
+	if (sa->esn) {
+		wr_put_be32(hi, (uint32_t)(seq >> 32));
+		if (EVP_MAC_update(sa->mac, hi, sizeof(hi)) != 1)
+			return -EIO;
+	}
+	if (EVP_MAC_final(sa->mac, icv, &n, ESP_MAX_ICV_LEN * 2) != 1 || n < sa->icv_len)
+		return -EIO;
+	return 0;
+}
+
+/* One EVP update that must consume everything it is given (stream modes) or
+ * whole blocks (CBC, the rest waits in the context). */
+static int cipher_update(EVP_CIPHER_CTX *ctx, uint8_t *out, size_t *done, const uint8_t *in, size_t len)
+{
+	int n = 0;
+
+	if (len == 0)
+		return 0;
+	if (EVP_CipherUpdate(ctx, out ? out + *done : NULL, &n, in, (int)len) != 1 || n < 0)
+		return -EIO;
+	*done += (size_t)n;
+	return 0;
+}
+
+/*
+ * Write SPI | seq | IV | enc(p1 | p2) | ICV at out. p1 may be the ciphertext
+ * position itself (in place) or disjoint; p2 is a small buffer (the trailer).
+ */
+static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const uint8_t *p1, size_t l1,
+		    const uint8_t *p2, size_t l2, uint8_t *out, size_t out_cap)
+{
+	size_t hdr = esp_payload_offset(sa), ct_len = l1 + l2, done = 0;
+	uint8_t aad[12], nonce[12], icv[ESP_MAX_ICV_LEN * 2];
+	int n = 0;
+
+	if (!is_aead(sa) && ct_len % sa->block)
+		return -EINVAL;
+	if (out_cap < hdr || out_cap - hdr < ct_len || out_cap - hdr - ct_len < sa->icv_len)
+		return -ENOSPC;
+	wr_put_be32(out, sa->spi);
+	wr_put_be32(out + 4, (uint32_t)seq);
+	memcpy(out + ESP_HDR_LEN, iv, sa->iv_len);
+	uint8_t *ct = out + hdr;
+	/*
+	 * Lay the plaintext out whole and encrypt it in place in one update:
+	 * splitting at a partial block takes OpenSSL off its fast bulk path,
+	 * which costs more than copying the packet.
+	 */
+	if (p1 != ct)
+		memcpy(ct, p1, l1);
+	if (l2)
+		memcpy(ct + l1, p2, l2);
+
+	if (is_aead(sa)) {
+		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
+		size_t aad_len = aead_aad(sa, seq, aad);
+		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, nonce, 1) != 1 ||
+		    EVP_CipherUpdate(sa->ctx, NULL, &n, aad, (int)aad_len) != 1 ||
+		    cipher_update(sa->ctx, ct, &done, ct, ct_len) ||
+		    EVP_CipherFinal_ex(sa->ctx, ct + done, &n) != 1 || done + (size_t)n != ct_len ||
+		    EVP_CIPHER_CTX_ctrl(sa->ctx, EVP_CTRL_AEAD_GET_TAG, ESP_AEAD_ICV_LEN, ct + ct_len) != 1)
+			return -EIO;
+	} else {
+		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, out + ESP_HDR_LEN, 1) != 1 ||
+		    cipher_update(sa->ctx, ct, &done, ct, ct_len) ||
+		    EVP_CipherFinal_ex(sa->ctx, ct + done, &n) != 1 || done + (size_t)n != ct_len)
+			return -EIO;
+		if (hmac_icv(sa, out, hdr + ct_len, seq, icv))
+			return -EIO;
+		memcpy(ct + ct_len, icv, sa->icv_len);
+	}
+	return (ssize_t)(hdr + ct_len + sa->icv_len);
+}
+
+/* CBC needs an unpredictable IV: encrypt the unique block seq | SPI | 0 under
+ * the SA key (NIST SP 800-38A appendix C). */
+static int cbc_iv(struct esp_sa *sa, uint64_t seq, uint8_t iv[ESP_CBC_IV_LEN])
+{
+	uint8_t block[ESP_CBC_IV_LEN] = { 0 };
+	int n = 0;
+
+	wr_put_be32(block, (uint32_t)(seq >> 32));
+	wr_put_be32(block + 4, (uint32_t)seq);
+	wr_put_be32(block + 8, sa->spi);
+	if (EVP_EncryptUpdate(sa->iv_ctx, iv, &n, block, sizeof(block)) != 1 || n != ESP_CBC_IV_LEN)
+		return -EIO;
+	return 0;
+}
+
+static bool overlaps(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+static void count_bytes(struct esp_sa *sa, size_t bytes)
+{
+	sa->stats.packets++;
+	sa->stats.bytes += bytes;
+	if (sa->life_bytes_soft && sa->stats.bytes >= sa->life_bytes_soft)
+		sa->soft_expired = true;
+	if (sa->life_bytes_hard && sa->stats.bytes >= sa->life_bytes_hard)
+		sa->hard_expired = true;
+}
+
+ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap)
+{
+	uint8_t iv[ESP_MAX_IV_LEN], trailer[ESP_CBC_IV_LEN + 2];
+	uint8_t nh;
+
+	if (!sa->outbound || ip_len == 0 || ip_len > ESP_MAX_INNER)
+		return -EINVAL;
+	switch (ip[0] >> 4) {
+	case 4: nh = ESP_NH_IPV4; break;
+	case 6: nh = ESP_NH_IPV6; break;
+	default: return -EINVAL;
+	}
+	if (sa->hard_expired || sa->seq >= sa->seq_max) {
+		/* RFC 4303 section 3.3.3: the counter must never cycle. */
+		sa->hard_expired = true;
+		sa->stats.expired++;
+		return -EKEYEXPIRED;
+	}
+	size_t pad = pad_for(sa, ip_len);
+	if (out_cap < esp_encap_len(sa, ip_len))
+		return -ENOSPC;
+	/* The plaintext is copied into place: a partial overlap would corrupt it. */
+	if (ip != out + esp_payload_offset(sa) && overlaps(ip, ip_len, out, out_cap))
+		return -EINVAL;
+
+	uint64_t seq = ++sa->seq; /* consumed even if sealing fails: never reuse a nonce */
+	if (sa->seq >= sa->seq_soft)
+		sa->soft_expired = true;
+	if (is_aead(sa)) {
+		wr_put_be32(iv, (uint32_t)(seq >> 32));
+		wr_put_be32(iv + 4, (uint32_t)seq);
+	} else if (cbc_iv(sa, seq, iv)) {
+		return -EIO;
+	}
+	for (size_t i = 0; i < pad; i++)
+		trailer[i] = (uint8_t)(i + 1);
+	trailer[pad] = (uint8_t)pad;
+	trailer[pad + 1] = nh;
+
+	ssize_t n = seal(sa, seq, iv, ip, ip_len, trailer, pad + 2, out, out_cap);
+	if (n >= 0)
+		count_bytes(sa, ip_len);
+	return n;
+}
+
+#if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
+ssize_t esp_seal_raw_for_test(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const uint8_t *pt,
+			      size_t pt_len, uint8_t *out, size_t out_cap)
+{
+	return seal(sa, seq, iv, pt, pt_len, NULL, 0, out, out_cap);
+}
+#endif
+
+/* The inner packet's own length: drops TFC padding (RFC 4303 section 2.7). */
+static int inner_length(uint8_t nh, const uint8_t *ip, size_t len, size_t *inner)
+{
+	struct rd r = rd_init(ip, len);
+	uint8_t vhl;
+	uint16_t l;
+
+	if (rd_u8(&r, &vhl) || rd_skip(&r, nh == ESP_NH_IPV4 ? 1 : 3) || rd_be16(&r, &l))
+		return -EBADMSG;
+	if (nh == ESP_NH_IPV4) {
+		if (vhl >> 4 != 4 || (vhl & 0xf) < 5 || l < (vhl & 0xf) * 4u || l > len)
+			return -EBADMSG;
+		*inner = l;
+	} else {
+		if (vhl >> 4 != 6 || len < 40 || l > len - 40)
+			return -EBADMSG;
+		*inner = 40u + l;
+	}
+	return 0;
+}
+
+static ssize_t malformed(struct esp_sa *sa)
+{
+	sa->stats.malformed++;
+	return -EBADMSG;
+}
+
+ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *out, size_t out_cap,
+		  uint8_t *next_header)
+{
+	struct rd r = rd_init(esp, len);
+	const uint8_t *iv, *ct, *icv;
+	uint8_t nonce[12], aad[12], mac[ESP_MAX_ICV_LEN * 2];
+	uint32_t spi, seq_lo;
+	uint64_t seq;
+	size_t done = 0;
+	int n = 0, err;
+
+	if (sa->outbound)
+		return -EINVAL;
+	size_t min_ct = is_aead(sa) ? 2 : sa->block;
+	if (rd_be32(&r, &spi) || rd_be32(&r, &seq_lo) || rd_view(&r, &iv, sa->iv_len) ||
+	    rd_left(&r) < (size_t)sa->icv_len + min_ct)
+		return malformed(sa);
+	if (spi != sa->spi)
+		return -EINVAL;
+	size_t ct_len = rd_left(&r) - sa->icv_len;
+	if (ct_len % (is_aead(sa) ? 1 : sa->block))
+		return malformed(sa);
+	if (rd_view(&r, &ct, ct_len) || rd_view(&r, &icv, sa->icv_len))
+		return malformed(sa);
+	if (sa->hard_expired) {
+		sa->stats.expired++;
+		return -EKEYEXPIRED;
+	}
+	if (out_cap < ct_len)
+		return -ENOSPC;
+	if (out != ct && overlaps(out, ct_len, esp, len))
+		return -EINVAL;
+
+	/* Replay first: a cheap drop before the expensive ICV (RFC 4303 section 3.4.3). */
+	if (replay_check(&sa->replay, seq_lo, &seq)) {
+		sa->stats.replay_drops++;
+		return -EALREADY;
+	}
+
+	if (is_aead(sa)) {
+		aead_nonce(sa, iv, nonce);
+		size_t aad_len = aead_aad(sa, seq, aad);
+		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, nonce, 0) != 1 ||
+		    EVP_CipherUpdate(sa->ctx, NULL, &n, aad, (int)aad_len) != 1 ||
+		    cipher_update(sa->ctx, out, &done, ct, ct_len) ||
+		    EVP_CIPHER_CTX_ctrl(sa->ctx, EVP_CTRL_AEAD_SET_TAG, ESP_AEAD_ICV_LEN, (void *)icv) != 1)
+			return -EIO;
+		/* The tag is compared inside EVP (constant time); a failure here is the ICV. */
+		if (EVP_CipherFinal_ex(sa->ctx, out + done, &n) != 1) {
+			OPENSSL_cleanse(out, ct_len);
+			sa->stats.auth_failures++;
+			return -EKEYREJECTED;
+		}
+	} else {
+		if (hmac_icv(sa, esp, ESP_HDR_LEN + sa->iv_len + ct_len, seq, mac))
+			return -EIO;
+		if (CRYPTO_memcmp(mac, icv, sa->icv_len) != 0) {
+			sa->stats.auth_failures++;
+			return -EKEYREJECTED;
+		}
+		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, iv, 0) != 1 ||
+		    cipher_update(sa->ctx, out, &done, ct, ct_len) ||
+		    EVP_CipherFinal_ex(sa->ctx, out + done, &n) != 1 || done + (size_t)n != ct_len)
+			return -EIO;
+	}
+
+	/* Authenticated: now the window may move. */
+	if (replay_update(&sa->replay, seq)) {
+		sa->stats.replay_drops++;
+		return -EALREADY;
+	}
+
+	/* Trailer: ... | padding 1,2,3.. | pad length | next header (RFC 4303 section 2.4). */
+	uint8_t pad = out[ct_len - 2], nh = out[ct_len - 1];
+	if ((size_t)pad + 2 > ct_len)
+		return malformed(sa);
+	size_t inner = ct_len - 2 - pad;
+	for (size_t i = 0; i < pad; i++)
+		if (out[inner + i] != (uint8_t)(i + 1))
+			return malformed(sa);
+
+	switch (nh) {
+	case ESP_NH_DUMMY:
+		sa->stats.dummy++;
+		*next_header = nh;
+		return 0;
+	case ESP_NH_IPV4:
+	case ESP_NH_IPV6:
+		err = inner_length(nh, out, inner, &inner);
+		if (err)
+			return malformed(sa);
+		break;
+	default:
+		return malformed(sa);
+	}
+	count_bytes(sa, inner);
+	*next_header = nh;
+	return (ssize_t)inner;
+}
