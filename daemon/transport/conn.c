@@ -591,6 +591,14 @@ static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 		return; /* splice.c registered its own callback */
 	if ((events & EPOLLOUT) && c->txq_len && conn_flush(c))
 		return;
+	if ((events & EPOLLOUT) && c->tls && !c->txq_len) {
+		/* Ciphertext the socket refused earlier (tls.c keeps it): push it out. */
+		ssize_t n = tls_conn_write(c->tls, NULL, 0);
+		if (n < 0 && n != -EAGAIN) {
+			conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
+			return;
+		}
+	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || c->tls)
 		conn_readable(c);
 	else
