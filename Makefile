@@ -146,7 +146,9 @@ install: all
 	install -D -m 0644 scripts/iketcpd.service $(DESTDIR)$(PREFIX)/lib/systemd/system/iketcpd.service
 	sed -i 's|@PREFIX@|$(PREFIX)|g' $(DESTDIR)$(PREFIX)/lib/systemd/system/iketcpd.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/iketcp/README.md
-	install -D -m 0644 tools/wireshark/iketcp.lua $(DESTDIR)$(PREFIX)/lib/$$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/wireshark/plugins/iketcp.lua
+	@# Wireshark loads Lua plugins from its own global folder, whatever PREFIX is.
+	plugdir=$$(tshark -G folders 2>/dev/null | sed -n 's/^Global Lua Plugins:[[:space:]]*//p'); \
+	install -D -m 0644 tools/wireshark/iketcp.lua $(DESTDIR)$${plugdir:-/usr/lib/x86_64-linux-gnu/wireshark/plugins}/iketcp.lua
 
 clean:
 	rm -rf $(BUILD)
