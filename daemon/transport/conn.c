@@ -159,6 +159,18 @@ void conn_close(struct tcp_conn *c, enum conn_close_reason why)
 	char peer[64];
 	bool was_up = c->state == CONN_STREAM || c->state == CONN_SPLICE;
 
+	if (c->closing)
+		return;
+	if (c->dispatching) {
+		/* The framer is still reading this connection: finish when it returns. */
+		if (!c->close_pending) {
+			c->close_pending = true;
+			c->pending_why = why;
+		}
+		return;
+	}
+	c->closing = true;
+
 	if (c->state == CONN_STREAM && encap_rx_mid_frame(&c->rx))
 		STAT_INC(tcp, partial_at_close);
 	if (c->state != CONN_BACKOFF && c->state != CONN_CONNECTING)
@@ -169,7 +181,8 @@ void conn_close(struct tcp_conn *c, enum conn_close_reason why)
 	conn_teardown(c);
 	if (was_up && c->state == CONN_STREAM && c->tp->h.closed)
 		c->tp->h.closed(c->tp->h.arg, c);
-	if (c->outbound && why != CLOSE_LOCAL) {
+	c->closing = false;
+	if (c->outbound && why != CLOSE_LOCAL && !c->close_for_good) {
 		schedule_reconnect(c);
 		return;
 	}
@@ -180,6 +193,10 @@ void transport_conn_close(struct tcp_conn *c)
 {
 	if (!c)
 		return;
+	if (c->closing) {
+		c->close_for_good = true; /* from the closed handler: do not reconnect */
+		return;
+	}
 	if (c->state == CONN_BACKOFF) {
 		loop_timer_cancel(c->tp->loop, &c->timer);
 		conn_unlink_free(c);
@@ -355,7 +372,7 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 	size_t hdr_len, done = 0;
 	int err;
 
-	if (c->state != CONN_STREAM)
+	if (c->state != CONN_STREAM || c->close_pending)
 		return -ENOTCONN;
 	if (kind != ENCAP_IKE && kind != ENCAP_ESP && kind != ENCAP_KEEPALIVE)
 		return -EINVAL;
@@ -420,15 +437,23 @@ static int on_frame(void *arg, enum encap_kind kind, const uint8_t *p, size_t le
 		STAT_INC(tcp, frames_malformed);
 		break;
 	}
-	/* A handler may have closed the connection: stop feeding it. */
-	return c->state == CONN_STREAM ? 0 : 1;
+	/* A handler may have asked to close the connection: stop feeding it. */
+	return c->close_pending ? 1 : 0;
 }
 
 /* Returns -1 when the connection is gone. */
 static int conn_feed(struct tcp_conn *c, const uint8_t *data, size_t len)
 {
-	int ret = encap_rx_feed(&c->rx, data, len, on_frame, c);
+	int ret;
 
+	c->dispatching++;
+	ret = encap_rx_feed(&c->rx, data, len, on_frame, c);
+	c->dispatching--;
+	if (c->close_pending && !c->dispatching) {
+		c->close_pending = false;
+		conn_close(c, c->pending_why);
+		return -1;
+	}
 	if (ret > 0)
 		return -1;
 	if (ret < 0) {

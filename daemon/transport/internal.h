@@ -36,6 +36,12 @@ struct tcp_conn {
 	struct tcp_conn *prev, *next;
 	enum conn_state state;
 	bool outbound, passthrough, held, want_tls;
+	/* Re-entrancy: a handler may close the connection it is being called for. */
+	unsigned dispatching;            /* inside a frame handler: closes are deferred */
+	bool close_pending;
+	enum conn_close_reason pending_why;
+	bool closing;                    /* inside conn_close (its closed handler runs) */
+	bool close_for_good;             /* asked to close during closing: no reconnect */
 	struct sockaddr_storage local, peer;
 	socklen_t peer_len;
 	struct tls_conn *tls;

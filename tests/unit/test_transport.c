@@ -30,6 +30,8 @@ struct ctx {
 	struct loop *loop;
 	struct transport *tp;
 	int ike, esp, connected, closed;
+	bool close_on_ike;     /* the IKE handler closes the connection it is called for */
+	bool stop_on_closed;   /* the closed handler closes for good (no reconnect) */
 	size_t last_len;
 	uint8_t last[70000];
 	struct tcp_conn *last_conn;
@@ -42,6 +44,12 @@ static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 	x->last_len = len;
 	memcpy(x->last, m, len);
 	x->last_conn = c;
+	if (x->close_on_ike) {
+		transport_conn_close(c);
+		/* Closing is deferred, sending is refused, and closing twice is harmless. */
+		assert_int_equal(transport_send(c, ENCAP_IKE, "x", 1), -ENOTCONN);
+		transport_conn_close(c);
+	}
 }
 
 static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
@@ -63,8 +71,9 @@ static void on_connected(void *arg, struct tcp_conn *c)
 static void on_closed(void *arg, struct tcp_conn *c)
 {
 	struct ctx *x = arg;
-	(void)c;
 	x->closed++;
+	if (x->stop_on_closed && transport_conn_outbound(c))
+		transport_conn_close(c);
 }
 
 static struct transport_config base_cfg(void)
@@ -488,6 +497,52 @@ static void test_admin_passthrough(void **state)
 	ctx_free(x);
 }
 
+/* A handler closes its own connection in the middle of a batch of frames. */
+static void test_close_from_handler(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint8_t buf[512];
+	size_t n = 6;
+	int fd = client(4500);
+
+	x->close_on_ike = true;
+	memcpy(buf, "IKETCP", 6);
+	for (int i = 0; i < 5; i++)
+		n += ike_frame(buf + n, 40);
+	send_all(fd, buf, n);
+	assert_true(closed_by_daemon(x, fd));
+	assert_int_equal(x->ike, 1); /* the frames after the close were not delivered */
+	assert_int_equal(stats.tcp.closed_local, 1);
+	assert_int_equal(stats.tcp.active, 0);
+	close(fd);
+	ctx_free(x);
+}
+
+/* The closed handler of an outbound connection says "for good": no reconnect. */
+static void test_stop_reconnect_from_closed(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	x->stop_on_closed = true;
+	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), false);
+	assert_non_null(out);
+	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	assert_int_equal(transport_send(out, ENCAP_IKE, "0123456789012345678901234567", 28), 0);
+	assert_true(run_until_int(x, &x->ike, 1, 2000));
+	transport_conn_close(x->last_conn); /* the responder side */
+	run_for(x, 1500);
+	assert_int_equal(x->connected, 1);
+	assert_int_equal(stats.tcp.reconnects, 0);
+	assert_int_equal(transport_conn_count(x->tp), 0);
+	ctx_free(x);
+}
+
 /* Only 4500 when ike-tcp-port is 4500. */
 static void test_listener_rule(void **state)
 {
@@ -538,6 +593,8 @@ int main(void)
 		cmocka_unit_test_setup(test_send_queue_bounded, setup),
 		cmocka_unit_test_setup(test_admin_passthrough, setup),
 		cmocka_unit_test_setup(test_listener_rule, setup),
+		cmocka_unit_test_setup(test_close_from_handler, setup),
+		cmocka_unit_test_setup(test_stop_reconnect_from_closed, setup),
 	};
 	/* Our own network namespace: ports 443, 4500, 11443 on a loopback nobody else uses. */
 	have_netns = unshare(CLONE_NEWNET) == 0;
