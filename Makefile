@@ -6,6 +6,7 @@
 #   make install    PREFIX=/usr/local, with the systemd unit and the Wireshark dissector
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 
 BUILD    ?= build

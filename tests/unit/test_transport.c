@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -543,6 +544,34 @@ static void test_stop_reconnect_from_closed(void **state)
 	ctx_free(x);
 }
 
+/* Thousands of idle connections are held (bounded: no buffer until bytes arrive), then all released. */
+static void test_thousands_idle(void **state)
+{
+	(void)state;
+	enum { N = 3000 };
+	struct transport_config cfg = base_cfg();
+	cfg.max_conns = N;
+	cfg.idle_timeout_s = 60;
+	struct ctx *x = ctx_new(&cfg);
+	static int fds[N];
+
+	for (int i = 0; i < N; i++) {
+		fds[i] = client(4500);
+		send_all(fds[i], "IKETCP", 6);
+		if (i % 100 == 0)
+			loop_once(x->loop, 0);
+	}
+	assert_true(run_until(x, &stats.tcp.accepted, N, 5000));
+	run_for(x, 100);
+	assert_int_equal(stats.tcp.active, N);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_true(run_until(x, &stats.tcp.closed_by_peer, N, 5000));
+	assert_int_equal(stats.tcp.active, 0);
+	assert_int_equal(transport_conn_count(x->tp), 0);
+	ctx_free(x);
+}
+
 /* Only 4500 when ike-tcp-port is 4500. */
 static void test_listener_rule(void **state)
 {
@@ -594,9 +623,12 @@ int main(void)
 		cmocka_unit_test_setup(test_admin_passthrough, setup),
 		cmocka_unit_test_setup(test_listener_rule, setup),
 		cmocka_unit_test_setup(test_close_from_handler, setup),
+		cmocka_unit_test_setup(test_thousands_idle, setup),
 		cmocka_unit_test_setup(test_stop_reconnect_from_closed, setup),
 	};
 	/* Our own network namespace: ports 443, 4500, 11443 on a loopback nobody else uses. */
+	struct rlimit rl = { 8192, 8192 }; /* 3,000 connections, both ends in this process */
+	setrlimit(RLIMIT_NOFILE, &rl);
 	have_netns = unshare(CLONE_NEWNET) == 0;
 	if (have_netns)
 		lo_up();
