@@ -1,0 +1,61 @@
+/*
+ * The TUN dataplane (`set dataplane tun`, and the fallback for xdp): clear
+ * packets the kernel routes into the TUN device are sealed into their CHILD
+ * SA's ESP and sent as frames on the SA's RFC 9329 stream; ESP from a stream
+ * is opened, checked against the SA's selectors and written back to the TUN.
+ * Single-threaded in the event loop; the per-packet path does not allocate.
+ *
+ * Global counters: this module keeps stats.esp.* itself, per packet (do not
+ * also add its SAs' esp_sa_stats with esp_sa_stats_add).
+ */
+#ifndef IKETCP_DATAPLANE_H
+#define IKETCP_DATAPLANE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/child_sa.h"
+
+struct loop;
+struct tcp_conn;
+struct dataplane;
+
+/* Sends one ESP packet as a frame on a stream; production: transport_send(c, ENCAP_ESP, ...). */
+typedef int (*dataplane_send_fn)(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len);
+
+/* Create the TUN device (IFF_TUN | IFF_NO_PI), MTU 1400, up, watched in loop. NULL on failure (logged). */
+struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, dataplane_send_fn send,
+				    void *send_arg);
+/* Removes its routes, destroys its SAs (keys wiped), closes the TUN. NULL is a no-op. */
+void dataplane_free(struct dataplane *dp);
+
+/* arg: the struct dataplane *. */
+extern const struct child_sa_ops dataplane_child_ops;
+
+/* An ESP frame from a stream (SPI first). Unknown SPI, ICV failure, replay, malformed: dropped and counted. */
+void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
+
+const char *dataplane_ifname(const struct dataplane *dp);
+
+/* Drops this module counts besides stats.esp. */
+struct dataplane_counters {
+	uint64_t no_sa;            /* TUN packet matching no SA's selectors (or not IPv4/IPv6) */
+	uint64_t no_stream;        /* TUN packet whose SA has no stream right now */
+	uint64_t send_errors;      /* the stream refused the frame, or esp_encap failed */
+	uint64_t policy_drops;     /* decrypted packet outside the SA's selectors */
+	uint64_t tun_write_errors; /* the TUN refused a decrypted packet */
+	uint64_t expired;          /* the SA is past its hard lifetime or out of sequence numbers */
+};
+void dataplane_counters(const struct dataplane *dp, struct dataplane_counters *out);
+
+/* Installed CHILD SAs (for status and tests). */
+unsigned dataplane_sa_count(const struct dataplane *dp);
+
+#if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
+/* Test hooks: a dataplane with no device and no routes that writes opened
+ * packets to fd (it takes fd over), and a packet as if read from the TUN. */
+struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void *send_arg);
+void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len);
+#endif
+
+#endif
