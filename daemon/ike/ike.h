@@ -1,0 +1,57 @@
+/*
+ * The IKEv2 engine (RFC 7296) over RFC 9329 streams: IKE_SA_INIT, IKE_AUTH
+ * with PSK and the first CHILD SA, INFORMATIONAL (liveness, DELETE). The
+ * daemon feeds it whole IKE messages and stream events; it answers through
+ * struct ike_io and hands negotiated CHILD SAs to the dataplane through
+ * struct child_sa_ops.
+ */
+#ifndef IKETCP_IKE_IKE_H
+#define IKETCP_IKE_IKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "dataplane/child_sa.h"
+
+struct tcp_conn;
+struct ike;
+struct loop;
+struct config;
+struct jw;
+
+/* How the engine reaches the network; production: the RFC 9329 transport, tests: an in-memory pipe. */
+struct ike_io {
+	/* Open (and keep reopening after losses) a stream to a static peer; TLS when asked. */
+	struct tcp_conn *(*connect)(void *arg, const struct sockaddr *peer, socklen_t len, bool tls);
+	int (*send)(void *arg, struct tcp_conn *c, const uint8_t *msg, size_t len); /* one IKE message */
+	void (*close)(void *arg, struct tcp_conn *c);                                /* for good */
+	void (*hold)(void *arg, struct tcp_conn *c, bool carries_sa); /* exempt from the idle timeout */
+	/* Our address and the peer's, with ports, for NAT detection and status. */
+	void (*addrs)(void *arg, struct tcp_conn *c, struct sockaddr_storage *local,
+		      struct sockaddr_storage *peer);
+	void *arg;
+};
+
+struct ike *ike_new(struct loop *loop, const struct ike_io *io, const struct child_sa_ops *child,
+		    void *child_arg);
+void ike_free(struct ike *ike); /* frees everything, sends nothing; NULL ok */
+/* At start and after each reload (conf stays valid until the next call): initiate static phase1 entries with
+ * auto-negotiate enable that have no IKE SA; delete SAs whose phase1 entry is gone. */
+int ike_configure(struct ike *ike, const struct config *conf);
+void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *msg, size_t len); /* one IKE message */
+void ike_conn_up(struct ike *ike, struct tcp_conn *c);   /* an outbound stream is (re)connected */
+void ike_conn_down(struct ike *ike, struct tcp_conn *c); /* a stream is gone (inbound: forever) */
+int ike_up(struct ike *ike, const char *phase1, const char **err);   /* iketcpctl up: 0 or -1 with *err */
+int ike_down(struct ike *ike, const char *phase1, const char **err); /* DELETE the IKE SA (and its children) */
+void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now, best effort */
+/* The tunnel's live members for iketcpctl status, written into the JSON object the caller has open:
+ * "state" ("down"|"connecting"|"established"), "transport" ("tcp"|"tls"), "ike_sa" (null or {"spi_i","spi_r"
+ * as 16 hex digits,"proposal","dhgrp","established_s","local","remote","role"}), "child_sas" ([{"name","spi_in",
+ * "spi_out" (8 hex digits),"proposal","bytes_in","bytes_out","packets_in","packets_out"}] with counters from
+ * child_sa_ops.counters). For a dynamic phase1 with several peers, one IKE SA per peer: list the first and add
+ * "peers": N. json=false: one human line for the text status instead. */
+void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool json);
+
+#endif

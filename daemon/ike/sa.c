@@ -1,0 +1,176 @@
+/* The IKE SA table: allocation, lookup by SPI, CHILD SA bookkeeping, teardown. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ike/sa.h"
+#include "iketcp/stats.h"
+
+static void sa_timeout(struct loop *loop, struct loop_timer *t)
+{
+	struct ike_sa *sa = container_of(t, struct ike_sa, timer);
+	(void)loop;
+	ike_fail(sa, sa->state == SA_INIT_DONE ? "no IKE_AUTH request in time" : "no response in time");
+}
+
+struct ike_sa *sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
+{
+	if (ike->nsas >= IKE_MAX_SAS)
+		return NULL;
+	struct ike_sa *sa = calloc(1, sizeof(*sa));
+	if (!sa)
+		return NULL;
+	sa->ike = ike;
+	sa->initiator = initiator;
+	sa->conn = c;
+	loop_timer_init(&sa->timer, sa_timeout);
+	sa->next = ike->sas;
+	ike->sas = sa;
+	ike->nsas++;
+	return sa;
+}
+
+void sa_remove_children(struct ike_sa *sa)
+{
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++) {
+		struct ike_child *ch = &sa->child[i];
+		if (!ch->used)
+			continue;
+		if (sa->ike->child.remove && !sa->ike->freeing)
+			sa->ike->child.remove(sa->ike->child_arg, ch->spi_in);
+		memset(ch, 0, sizeof(*ch));
+	}
+}
+
+void sa_free(struct ike_sa *sa)
+{
+	if (!sa)
+		return;
+	struct ike *ike = sa->ike;
+	for (struct ike_sa **pp = &ike->sas; *pp; pp = &(*pp)->next) {
+		if (*pp == sa) {
+			*pp = sa->next;
+			ike->nsas--;
+			break;
+		}
+	}
+	if (ike->loop)
+		loop_timer_cancel(ike->loop, &sa->timer);
+	sa_remove_children(sa);
+	if (sa->held && sa->conn && ike->io.hold && !ike->freeing)
+		ike->io.hold(ike->io.arg, sa->conn, false);
+	ike_dh_free(sa->dh);
+	ike_sa_keys_free(&sa->keys);
+	free(sa->init_req);
+	free(sa->init_rsp);
+	if (sa->last_rsp)
+		OPENSSL_cleanse(sa->last_rsp, sa->last_rsp_len);
+	free(sa->last_rsp);
+	OPENSSL_cleanse(sa, sizeof(*sa));
+	free(sa);
+}
+
+/* we_initiated: our SPI is spi_i. Both SPIs must match (the responder's SPI
+ * of a half-open initiator SA is still 0 until the IKE_SA_INIT answer). */
+struct ike_sa *sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated)
+{
+	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next)
+		if (sa->initiator == we_initiated && sa->spi_i == spi_i && sa->spi_r == spi_r)
+			return sa;
+	return NULL;
+}
+
+struct ike_sa *sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c)
+{
+	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next)
+		if (!sa->initiator && sa->spi_i == spi_i && sa->conn == c && sa->init_rsp)
+			return sa;
+	return NULL;
+}
+
+uint64_t sa_new_spi(struct ike *ike)
+{
+	for (;;) {
+		uint64_t spi = 0;
+		if (RAND_bytes((uint8_t *)&spi, sizeof(spi)) != 1 || spi == 0)
+			continue;
+		bool used = false;
+		for (struct ike_sa *sa = ike->sas; sa && !used; sa = sa->next)
+			used = (sa->initiator ? sa->spi_i : sa->spi_r) == spi;
+		if (!used)
+			return spi;
+	}
+}
+
+uint32_t sa_new_child_spi(struct ike *ike)
+{
+	for (;;) {
+		uint32_t spi = 0;
+		/* 0-255 are reserved by IANA (RFC 4303 2.1). */
+		if (RAND_bytes((uint8_t *)&spi, sizeof(spi)) != 1 || spi < 256)
+			continue;
+		bool used = false;
+		for (struct ike_sa *sa = ike->sas; sa && !used; sa = sa->next) {
+			for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+				used |= sa->child[i].used && sa->child[i].spi_in == spi;
+			used |= sa->child_offered && sa->child_spi == spi;
+		}
+		if (!used)
+			return spi;
+	}
+}
+
+struct ike_child *sa_child_add(struct ike_sa *sa)
+{
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+		if (!sa->child[i].used)
+			return &sa->child[i];
+	return NULL;
+}
+
+struct ike_tunnel *tunnel_find(struct ike *ike, const char *name)
+{
+	for (size_t i = 0; name && i < ike->ntun; i++)
+		if (ike->tun[i]->present && !strcmp(ike->tun[i]->name, name))
+			return ike->tun[i];
+	return NULL;
+}
+
+void sa_arm_timer(struct ike_sa *sa)
+{
+	if (sa->ike->loop)
+		(void)loop_timer_arm(sa->ike->loop, &sa->timer, IKE_RESPONSE_TIMEOUT_MS);
+}
+
+void sa_spi_bytes(uint64_t spi, uint8_t out[8])
+{
+	for (int i = 7; i >= 0; i--, spi >>= 8)
+		out[i] = (uint8_t)spi;
+}
+
+void sa_established(struct ike_sa *sa)
+{
+	struct ike *ike = sa->ike;
+	char a[INET6_ADDRSTRLEN + 8], id[300];
+
+	sa->state = SA_ESTABLISHED;
+	sa->established_ms = ike->loop ? loop_now_ms(ike->loop) : 0;
+	if (ike->loop)
+		loop_timer_cancel(ike->loop, &sa->timer);
+	/* The SKEYSEED inputs are no longer needed. */
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	if (sa->conn && ike->io.hold && !sa->held) {
+		ike->io.hold(ike->io.arg, sa->conn, true);
+		sa->held = true;
+	}
+	STAT_INC(ike, sa_established);
+	log_info("%s: IKE SA %016llx_i %016llx_r established with %s (%s) as %s", sa->tun->name,
+		 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,
+		 ike_addr_str(&sa->remote, a, sizeof(a)),
+		 ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)),
+		 sa->initiator ? "initiator" : "responder");
+}

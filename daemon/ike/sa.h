@@ -1,0 +1,165 @@
+/*
+ * The engine's state: tunnels (one per phase1 entry), IKE SAs and their
+ * CHILD SAs, and the helpers the exchange files (ike_init.c, ike_auth.c,
+ * ike_info.c) share with engine.c. Internal to daemon/ike.
+ */
+#ifndef IKETCP_IKE_SA_H
+#define IKETCP_IKE_SA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/conf.h"
+#include "dataplane/child_sa.h"
+#include "ike/crypto.h"
+#include "ike/id.h"
+#include "ike/ike.h"
+#include "ike/message.h"
+#include "ike/rules.h"
+#include "iketcp/log.h"
+#include "loop.h"
+
+enum {
+	IKE_NONCE_LEN = 32,
+	IKE_MAX_CHILDREN = 4,
+	IKE_MAX_SAS = 4096,             /* half-open and established, all tunnels */
+	IKE_RESPONSE_TIMEOUT_MS = 30000, /* RFC 9329 6.2: no retransmits over TCP */
+	IKE_NAME_MAX = 64,
+};
+
+enum ike_sa_state {
+	SA_CONNECTING,   /* initiator: waiting for the stream */
+	SA_INIT_SENT,    /* initiator: IKE_SA_INIT request out */
+	SA_INIT_DONE,    /* responder: IKE_SA_INIT answered, waiting for IKE_AUTH */
+	SA_AUTH_SENT,    /* initiator: IKE_AUTH request out */
+	SA_ESTABLISHED,
+	SA_DELETING,     /* our DELETE is out */
+};
+
+struct ike_child {
+	bool used;
+	char phase2[IKE_NAME_MAX];
+	uint32_t spi_in, spi_out;
+	struct esp_suite suite;
+	bool esn;
+	char proposal[48];
+};
+
+struct ike_tunnel;
+
+struct ike_sa {
+	struct ike *ike;
+	struct ike_sa *next;
+	struct ike_tunnel *tun;          /* NULL: responder not yet authenticated */
+	enum ike_sa_state state;
+	bool initiator;
+	uint64_t spi_i, spi_r;
+	struct tcp_conn *conn;           /* NULL while an inbound stream is gone */
+	bool held;
+
+	struct ike_suite suite;          /* suite.ke: the group */
+	struct ike_dh *dh;
+	uint8_t ni[256], nr[256];
+	size_t ni_len, nr_len;
+	uint8_t *init_req, *init_rsp;    /* for AUTH's signed octets (2.15) */
+	size_t init_req_len, init_rsp_len;
+	struct ike_sa_keys keys;
+	bool have_keys;
+
+	uint32_t my_msg_id;              /* our next request */
+	bool req_out;                    /* window 1: a request of ours is waiting */
+	uint8_t req_exchange;
+	uint32_t peer_msg_id;            /* the peer's next request */
+	uint8_t *last_rsp;               /* our answer to peer_msg_id - 1 */
+	size_t last_rsp_len;
+	struct loop_timer timer;
+
+	/* initiator, between IKE_AUTH request and response */
+	uint32_t child_spi;              /* offered inbound SPI */
+	size_t child_p2;                 /* index of the phase2 offered */
+	bool child_offered;
+	uint8_t ke_retries;              /* INVALID_KE_PAYLOAD answers followed */
+
+	uint64_t established_ms;
+	struct sockaddr_storage local, remote;
+	struct ike_id peer_id;
+	struct ike_child child[IKE_MAX_CHILDREN];
+};
+
+struct ike_tunnel {
+	char name[IKE_NAME_MAX];
+	const struct conf_phase1 *p1;    /* refreshed by ike_configure */
+	struct tcp_conn *conn;           /* our outbound stream (static initiator) */
+	bool conn_up;
+	bool tls;
+	bool warned_udp;
+	bool present;                    /* still in the configuration */
+};
+
+struct ike {
+	struct loop *loop;
+	struct ike_io io;
+	struct child_sa_ops child;
+	void *child_arg;
+	const struct config *conf;
+	struct ike_tunnel **tun;          /* each allocated: SAs point at them */
+	size_t ntun;
+	bool freeing;                     /* ike_free: no calls into the dataplane */
+	struct ike_sa *sas;
+	size_t nsas;
+	struct log_ratelimit rl_auth, rl_drop;
+	/* per-message scratch: never allocated on the packet path */
+	struct ike_msg msg;
+	uint8_t plain[IKE_MSG_MAX_LEN];
+	uint8_t inner[IKE_MSG_MAX_LEN];
+	uint8_t out[IKE_MSG_MAX_LEN];
+};
+
+/* sa.c */
+struct ike_sa *sa_new(struct ike *ike, bool initiator, struct tcp_conn *c);
+void sa_free(struct ike_sa *sa);           /* unlinks, removes children, wipes */
+struct ike_sa *sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated);
+/* The responder SA an IKE_SA_INIT request from this stream created (retransmits). */
+struct ike_sa *sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c);
+uint64_t sa_new_spi(struct ike *ike);
+uint32_t sa_new_child_spi(struct ike *ike);
+void sa_remove_children(struct ike_sa *sa);
+struct ike_child *sa_child_add(struct ike_sa *sa);
+struct ike_tunnel *tunnel_find(struct ike *ike, const char *name);
+void sa_arm_timer(struct ike_sa *sa);
+void sa_spi_bytes(uint64_t spi, uint8_t out[8]);
+void sa_established(struct ike_sa *sa);
+
+/* engine.c */
+int ike_send_plain(struct ike_sa *sa, struct tcp_conn *c, const struct ike_hdr *h, struct ike_enc *e);
+/* Seal inner behind h and send it; a response is cached for retransmits. */
+int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
+		    const struct ike_enc *inner);
+/* Start a request of ours: inner is ike->inner. */
+void ike_inner_begin(struct ike *ike, struct ike_enc *inner);
+int ike_request(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner);
+int ike_answer(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner);
+const struct conf_phase2 *ike_phase2(const struct ike *ike, size_t i);
+void ike_fail(struct ike_sa *sa, const char *why);
+void ike_answer_init_notify(struct ike *ike, struct tcp_conn *c, const struct ike_hdr *req, uint16_t type,
+			    const void *data, size_t len);
+const char *ike_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+/* ike_init.c */
+int ike_init_start(struct ike_sa *sa);
+void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg *m);
+void ike_init_response(struct ike_sa *sa, const struct ike_msg *m);
+bool ike_p1_candidate(const struct conf_phase1 *p1, const struct sockaddr_storage *peer);
+
+/* ike_auth.c */
+int ike_auth_start(struct ike_sa *sa);
+void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m);
+void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m);
+
+/* ike_info.c */
+void ike_info_request(struct ike_sa *sa, const struct ike_msg *m);
+void ike_info_response(struct ike_sa *sa, const struct ike_msg *m);
+int ike_info_delete_ike(struct ike_sa *sa, bool wait);
+
+#endif

@@ -1,0 +1,1045 @@
+/*
+ * The IKEv2 engine end to end: an initiator (gwA, static) and a responder
+ * (gwB, dynamic) in one process over an in-memory pipe, the dataplane
+ * replaced by a recorder that keys real ESP SAs from what it is given, so
+ * a packet sealed with the initiator's outbound SA must open with the
+ * responder's inbound one. Each step is annotated like a strongSwan trace.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "conf/conf.h"
+#include "esp/esp.h"
+#include "ike/ike.h"
+#include "ike/message.h"
+#include "ike/sa.h"
+#include "iketcp/json.h"
+#include "iketcp/stats.h"
+#include "loop.h"
+
+/* ---- the pipe ---------------------------------------------------------------------- */
+
+#define MAX_Q 64
+#define MAX_LOG 64
+
+struct msg {
+	int to;                 /* 0: gwA, 1: gwB */
+	size_t len;
+	uint8_t buf[IKE_MSG_MAX_LEN];
+};
+
+struct installed {
+	struct child_sa sa;
+	uint8_t km_in[160], km_out[160];
+	char phase2[64];
+	bool removed;
+	struct esp_sa in, out;
+};
+
+struct side {
+	struct ike *ike;
+	struct config *conf;
+	struct installed inst[8];
+	unsigned ninst, nremoved;
+	unsigned updates;
+	struct tcp_conn *last_update_conn;
+	unsigned holds;
+};
+
+struct net {
+	struct loop *loop;
+	struct side s[2];
+	struct msg *q[MAX_Q];
+	unsigned qn;
+	bool pending_up;        /* gwA's connect() completes on the next pump */
+	unsigned connects;
+	/* every message sent, in order, for traces, retransmits and corpora */
+	struct msg *log[MAX_LOG];
+	unsigned nlog;
+	bool hold_queue;        /* keep messages queued (tests that replay by hand) */
+};
+
+/* The two ends of the one stream: gwA's outbound handle and gwB's inbound one. */
+static int conn_a_tag, conn_b_tag;
+#define CONN_A ((struct tcp_conn *)&conn_a_tag)
+#define CONN_B ((struct tcp_conn *)&conn_b_tag)
+
+static struct net *g_net;
+
+static int side_of(void *arg)
+{
+	return (int)(intptr_t)arg;
+}
+
+static struct tcp_conn *io_connect(void *arg, const struct sockaddr *peer, socklen_t len, bool tls)
+{
+	const struct sockaddr_in *s4 = (const void *)peer;
+	assert_int_equal(side_of(arg), 0);
+	assert_int_equal(len, sizeof(*s4));
+	assert_int_equal(ntohs(s4->sin_port), 443);
+	assert_false(tls);
+	g_net->pending_up = true;
+	g_net->connects++;
+	return CONN_A;
+}
+
+static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	int from = side_of(arg);
+	assert_ptr_equal(c, from == 0 ? CONN_A : CONN_B);
+	assert_true(len <= IKE_MSG_MAX_LEN);
+	struct msg *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	m->to = !from;
+	m->len = len;
+	memcpy(m->buf, buf, len);
+	if (g_net->nlog < MAX_LOG) {
+		struct msg *l = malloc(sizeof(*l));
+		assert_non_null(l);
+		*l = *m;
+		g_net->log[g_net->nlog++] = l;
+	}
+	assert_true(g_net->qn < MAX_Q);
+	g_net->q[g_net->qn++] = m;
+	return 0;
+}
+
+static void io_close(void *arg, struct tcp_conn *c)
+{
+	(void)arg;
+	(void)c;
+}
+
+static void io_hold(void *arg, struct tcp_conn *c, bool carries)
+{
+	(void)c;
+	if (carries)
+		g_net->s[side_of(arg)].holds++;
+}
+
+static void set4(struct sockaddr_storage *ss, const char *a, uint16_t port)
+{
+	struct sockaddr_in *s4 = (void *)ss;
+	memset(ss, 0, sizeof(*ss));
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons(port);
+	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
+}
+
+/* gwA 198.51.100.1:40000 behind nothing, gwB 203.0.113.2:443. */
+static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *local, struct sockaddr_storage *peer)
+{
+	(void)c;
+	if (side_of(arg) == 0) {
+		set4(local, "198.51.100.1", 40000);
+		set4(peer, "203.0.113.2", 443);
+	} else {
+		set4(local, "203.0.113.2", 443);
+		set4(peer, "198.51.100.1", 40000);
+	}
+}
+
+static int dp_install(void *arg, const struct child_sa *sa)
+{
+	struct side *s = &g_net->s[side_of(arg)];
+	assert_true(s->ninst < 8);
+	struct installed *i = &s->inst[s->ninst++];
+	memset(i, 0, sizeof(*i));
+	i->sa = *sa;
+	assert_true(sa->in.keymat_len <= sizeof(i->km_in) && sa->out.keymat_len <= sizeof(i->km_out));
+	memcpy(i->km_in, sa->in.keymat, sa->in.keymat_len);
+	memcpy(i->km_out, sa->out.keymat, sa->out.keymat_len);
+	snprintf(i->phase2, sizeof(i->phase2), "%s", sa->phase2);
+	i->sa.in.keymat = i->km_in;
+	i->sa.out.keymat = i->km_out;
+	i->sa.phase2 = i->phase2;
+	assert_int_equal(sa->in.spi, sa->spi_in);
+	assert_int_equal(sa->out.spi, sa->spi_out);
+	assert_false(sa->in.outbound);
+	assert_true(sa->out.outbound);
+	assert_ptr_equal(sa->conn, side_of(arg) == 0 ? CONN_A : CONN_B);
+	/* What the dataplane will do with them: they must key real SAs. */
+	assert_int_equal(esp_sa_init(&i->in, &sa->in), 0);
+	assert_int_equal(esp_sa_init(&i->out, &sa->out), 0);
+	return 0;
+}
+
+static void dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c)
+{
+	struct side *s = &g_net->s[side_of(arg)];
+	(void)spi_in;
+	s->updates++;
+	s->last_update_conn = c;
+}
+
+static void dp_remove(void *arg, uint32_t spi_in)
+{
+	struct side *s = &g_net->s[side_of(arg)];
+	for (unsigned i = 0; i < s->ninst; i++) {
+		if (s->inst[i].sa.spi_in == spi_in && !s->inst[i].removed) {
+			s->inst[i].removed = true;
+			s->nremoved++;
+			return;
+		}
+	}
+	fail_msg("remove of an SPI never installed: %08x", spi_in);
+}
+
+static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
+{
+	(void)arg;
+	memset(out, 0, sizeof(*out));
+	out->packets_in = spi_in & 0xff;
+	out->bytes_in = 1000;
+	return 0;
+}
+
+static const struct child_sa_ops dp_ops = { dp_install, dp_update, dp_remove, dp_counters };
+
+/* Deliver until quiet (gwA's stream comes up first when it was asked for). */
+static void pump(struct net *n)
+{
+	for (int guard = 0; guard < 100; guard++) {
+		if (n->pending_up) {
+			n->pending_up = false;
+			ike_conn_up(n->s[0].ike, CONN_A);
+			continue;
+		}
+		if (n->hold_queue || n->qn == 0)
+			return;
+		struct msg *m = n->q[0];
+		memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
+		ike_input(n->s[m->to].ike, m->to == 0 ? CONN_A : CONN_B, m->buf, m->len);
+		free(m);
+	}
+	fail_msg("messages kept flowing");
+}
+
+static void queue_clear(struct net *n)
+{
+	while (n->qn)
+		free(n->q[--n->qn]);
+}
+
+/* ---- configurations ---------------------------------------------------------------- */
+
+struct tun_conf {
+	const char *proposal, *dhgrp, *psk, *localid, *peerid, *p2proposal, *src, *dst;
+};
+
+static const struct tun_conf gwa_default = {
+	"aes128gcm-prfsha256 aes256gcm-prfsha384", "19 31", "correct horse battery staple",
+	"branch.example", "hq.example", "aes128gcm aes256gcm", "10.1.0.0 255.255.255.0", "10.2.0.0 255.255.255.0",
+};
+static const struct tun_conf gwb_default = {
+	"aes128gcm-prfsha256 aes256gcm-prfsha384", "19 31", "correct horse battery staple",
+	"hq.example", "branch.example", "aes128gcm aes256gcm", "10.2.0.0 255.255.255.0", "10.1.0.0 255.255.255.0",
+};
+
+static struct config *load(const char *text)
+{
+	struct config *c = NULL;
+	struct conf_diag d;
+	int err = conf_load_string("test.conf", text, strlen(text), &c, &d);
+	for (size_t i = 0; i < d.n; i++)
+		print_error("%s\n", d.lines[i]);
+	conf_diag_free(&d);
+	assert_int_equal(err, 0);
+	return c;
+}
+
+static struct config *gw_conf(bool initiator, const struct tun_conf *t)
+{
+	char text[4096];
+	snprintf(text, sizeof(text),
+		 "config system settings\n"
+		 "    set ike-tcp-service enable\n"
+		 "    set ike-tls-service disable\n"
+		 "    set ike-tcp-port 443\n"
+		 "    set inner-interface \"lan0\"\n"
+		 "end\n"
+		 "config vpn ipsec phase1-interface\n"
+		 "    edit \"%s\"\n"
+		 "        set interface \"wan0\"\n"
+		 "        set ike-version 2\n"
+		 "        %s\n"
+		 "        set transport tcp\n"
+		 "        set authmethod psk\n"
+		 "        set psksecret \"%s\"\n"
+		 "        set localid \"%s\"\n"
+		 "        set peerid \"%s\"\n"
+		 "        set proposal %s\n"
+		 "        set dhgrp %s\n"
+		 "    next\n"
+		 "end\n"
+		 "config vpn ipsec phase2-interface\n"
+		 "    edit \"%s\"\n"
+		 "        set phase1name \"%s\"\n"
+		 "        set proposal %s\n"
+		 "        set src-subnet %s\n"
+		 "        set dst-subnet %s\n"
+		 "    next\n"
+		 "end\n",
+		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
+		 t->psk, t->localid, t->peerid, t->proposal, t->dhgrp, initiator ? "to-hq-lan" : "branch-lan",
+		 initiator ? "to-hq" : "branch", t->p2proposal, t->src, t->dst);
+	return load(text);
+}
+
+static const struct ike_io io_a = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)0 };
+static const struct ike_io io_b = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)1 };
+
+static struct net *net_new(const struct tun_conf *a, const struct tun_conf *b)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	assert_non_null(n);
+	g_net = n;
+	memset(&stats, 0, sizeof(stats));
+	n->loop = loop_new();
+	assert_non_null(n->loop);
+	n->s[0].conf = gw_conf(true, a);
+	n->s[1].conf = gw_conf(false, b);
+	n->s[0].ike = ike_new(n->loop, &io_a, &dp_ops, (void *)(intptr_t)0);
+	n->s[1].ike = ike_new(n->loop, &io_b, &dp_ops, (void *)(intptr_t)1);
+	assert_non_null(n->s[0].ike);
+	assert_non_null(n->s[1].ike);
+	/* The responder first: it must be listening when the initiator starts. */
+	assert_int_equal(ike_configure(n->s[1].ike, n->s[1].conf), 0);
+	assert_int_equal(ike_configure(n->s[0].ike, n->s[0].conf), 0);
+	return n;
+}
+
+static void net_free(struct net *n)
+{
+	queue_clear(n);
+	for (int i = 0; i < 2; i++) {
+		ike_free(n->s[i].ike);
+		conf_free(n->s[i].conf);
+		for (unsigned j = 0; j < n->s[i].ninst; j++) {
+			esp_sa_destroy(&n->s[i].inst[j].in);
+			esp_sa_destroy(&n->s[i].inst[j].out);
+		}
+	}
+	for (unsigned i = 0; i < n->nlog; i++)
+		free(n->log[i]);
+	loop_free(n->loop);
+	free(n);
+	g_net = NULL;
+}
+
+/* Exchange type and R flag of logged message i. */
+static uint8_t log_exchange(const struct net *n, unsigned i)
+{
+	return n->log[i]->buf[18];
+}
+
+static bool log_response(const struct net *n, unsigned i)
+{
+	return n->log[i]->buf[19] & IKE_FLAG_R;
+}
+
+/* ---- a tiny JSON checker (the output must parse) ----------------------------------- */
+
+static const char *js_value(const char *p);
+
+static const char *js_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *js_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\')
+			p++;
+		if (*p)
+			p++;
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *js_value(const char *p)
+{
+	p = js_ws(p);
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		bool obj = *p == '{';
+		p = js_ws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (obj) {
+				if (!(p = js_string(js_ws(p))))
+					return NULL;
+				p = js_ws(p);
+				if (*p++ != ':')
+					return NULL;
+			}
+			if (!(p = js_value(p)))
+				return NULL;
+			p = js_ws(p);
+			if (*p == ',') {
+				p++;
+				continue;
+			}
+			return *p == close ? p + 1 : NULL;
+		}
+	}
+	if (*p == '"')
+		return js_string(p);
+	if (!strncmp(p, "null", 4) || !strncmp(p, "true", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	if (*p == '-' || (*p >= '0' && *p <= '9')) {
+		p++;
+		while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-')
+			p++;
+		return p;
+	}
+	return NULL;
+}
+
+static char *status_json(struct ike *ike, const char *name)
+{
+	struct jw w;
+	jw_init(&w);
+	jw_obj_open(&w, NULL);
+	ike_status_tunnel(ike, name, &w, true);
+	jw_obj_close(&w);
+	assert_false(w.oom);
+	char *s = strndup(w.buf, w.len);
+	jw_free(&w);
+	const char *end = js_value(s);
+	assert_non_null(end);
+	assert_string_equal(js_ws(end), "");
+	return s;
+}
+
+static bool state_is(struct ike *ike, const char *name, const char *state)
+{
+	char *s = status_json(ike, name), want[64];
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", state);
+	bool ok = strstr(s, want) != NULL;
+	if (!ok)
+		print_error("status of %s: %s\n", name, s);
+	free(s);
+	return ok;
+}
+
+/* ---- checks -------------------------------------------------------------------------- */
+
+static void prefix_is(const struct child_ts *t, const char *addr, unsigned plen)
+{
+	char a[INET_ADDRSTRLEN];
+	assert_int_equal(t->family, AF_INET);
+	inet_ntop(AF_INET, &t->addr.v4, a, sizeof(a));
+	assert_string_equal(a, addr);
+	assert_int_equal(t->prefix_len, plen);
+}
+
+/* Initiator out == responder in and the reverse, down to the key bytes, and
+ * a packet sealed by one end opens at the other. */
+static void check_crosswise(struct net *n)
+{
+	assert_int_equal(n->s[0].ninst, 1);
+	assert_int_equal(n->s[1].ninst, 1);
+	struct installed *a = &n->s[0].inst[0], *b = &n->s[1].inst[0];
+
+	assert_int_equal(a->sa.spi_out, b->sa.spi_in);
+	assert_int_equal(a->sa.spi_in, b->sa.spi_out);
+	assert_int_not_equal(a->sa.spi_in, a->sa.spi_out);
+	assert_int_equal(a->sa.out.keymat_len, b->sa.in.keymat_len);
+	assert_memory_equal(a->km_out, b->km_in, a->sa.out.keymat_len);
+	assert_int_equal(a->sa.in.keymat_len, b->sa.out.keymat_len);
+	assert_memory_equal(a->km_in, b->km_out, a->sa.in.keymat_len);
+	assert_memory_not_equal(a->km_in, a->km_out, a->sa.in.keymat_len);
+	assert_int_equal(a->sa.out.cipher, b->sa.in.cipher);
+	assert_int_equal(a->sa.out.esn, false); /* NO_ESN preferred */
+	assert_int_equal(b->sa.in.replay, true);
+	assert_int_equal(b->sa.in.life_secs_hard, 43200);
+	assert_string_equal(a->sa.phase1, "to-hq");
+	assert_string_equal(a->phase2, "to-hq-lan");
+	assert_string_equal(b->phase2, "branch-lan");
+
+	/* 10.1.0.5 -> 10.2.0.7 through the tunnel */
+	uint8_t ip[40] = { 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 0, 5, 10, 2, 0, 7 };
+	uint8_t wire[256], back[256], nh;
+	ssize_t w = esp_encap(&a->out, ip, sizeof(ip), wire, sizeof(wire));
+	assert_true(w > 0);
+	ssize_t r = esp_decap(&b->in, wire, (size_t)w, back, sizeof(back), &nh);
+	assert_int_equal(r, sizeof(ip));
+	assert_memory_equal(back, ip, sizeof(ip));
+	w = esp_encap(&b->out, ip, sizeof(ip), wire, sizeof(wire));
+	assert_true(w > 0);
+	assert_int_equal(esp_decap(&a->in, wire, (size_t)w, back, sizeof(back), &nh), sizeof(ip));
+}
+
+static void check_selectors(struct net *n, const char *a_local, unsigned a_lp, const char *a_remote,
+			    unsigned a_rp)
+{
+	struct installed *a = &n->s[0].inst[0], *b = &n->s[1].inst[0];
+	assert_int_equal(a->sa.n_ts, 1);
+	assert_int_equal(b->sa.n_ts, 1);
+	prefix_is(&a->sa.local_ts[0], a_local, a_lp);
+	prefix_is(&a->sa.remote_ts[0], a_remote, a_rp);
+	prefix_is(&b->sa.local_ts[0], a_remote, a_rp);
+	prefix_is(&b->sa.remote_ts[0], a_local, a_lp);
+}
+
+/* Optional: write the initiator's requests as a fuzz seed corpus. */
+static void dump_corpus(struct net *n, const char *tag)
+{
+	const char *dir = getenv("IKE_DUMP_CORPUS");
+	if (!dir)
+		return;
+	for (unsigned i = 0; i < n->nlog; i++) {
+		if (n->log[i]->to != 1 || log_response(n, i))
+			continue;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s-%u-%s", dir, tag, i, log_exchange(n, i) == 34 ? "init" : "sk");
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(n->log[i]->buf, 1, n->log[i]->len, f), n->log[i]->len);
+		fclose(f);
+	}
+}
+
+
+/* Open logged message i (sent by gwB) with gwA's IKE SA keys: the notify inside. */
+static bool logged_has_notify(struct net *n, unsigned i, uint16_t type)
+{
+	struct ike_sa *sa = n->s[0].ike->sas;
+	const struct secret *enc, *integ;
+	static uint8_t plain[IKE_MSG_MAX_LEN];
+	struct ike_msg *m = malloc(sizeof(*m));
+
+	assert_non_null(sa);
+	assert_non_null(m);
+	assert_int_equal(ike_msg_parse(m, n->log[i]->buf, n->log[i]->len), 0);
+	assert_true(m->sk.present);
+	ike_sa_keys_dir(&sa->keys, true, false, &enc, &integ);
+	ssize_t len = sk_open(&sa->suite, enc, integ, m->sk.aad, m->sk.aad_len, m->sk.sealed, m->sk.sealed_len,
+			      plain, sizeof(plain));
+	assert_true(len >= 0);
+	assert_int_equal(ike_msg_parse_inner(m, m->sk.inner_first, plain, (size_t)len), 0);
+	bool found = ike_msg_find_notify(m, type) != NULL;
+	free(m);
+	return found;
+}
+
+/* ---- establishment -------------------------------------------------------------------- */
+
+struct suite_case {
+	const char *p1, *group, *p2;
+};
+
+static const struct suite_case suites[] = {
+	{ "aes128gcm-prfsha256", "19", "aes128gcm" },
+	{ "aes256gcm-prfsha384", "14", "aes256gcm" },
+	{ "chacha20poly1305-prfsha256", "31", "chacha20poly1305" },
+	{ "aes128-sha256", "32", "aes128-sha256" },
+	{ "aes256-sha256", "20", "aes256-sha512" },
+};
+
+static void test_establish_every_suite(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(suites); i++) {
+		struct tun_conf a = gwa_default, b = gwb_default;
+		a.proposal = b.proposal = suites[i].p1;
+		a.dhgrp = b.dhgrp = suites[i].group;
+		a.p2proposal = b.p2proposal = suites[i].p2;
+		struct net *n = net_new(&a, &b);
+
+		/* connect() --> stream up */
+		assert_int_equal(n->connects, 1);
+		assert_true(state_is(n->s[0].ike, "to-hq", "connecting"));
+		pump(n);
+		/* IKE_SA_INIT { SA KE Ni N(NATD_S) N(NATD_D) } -->
+		 * <-- IKE_SA_INIT { SA KE Nr N(NATD_S) N(NATD_D) }
+		 * IKE_AUTH { IDi AUTH SA TSi TSr } -->
+		 * <-- IKE_AUTH { IDr AUTH SA TSi TSr } */
+		assert_int_equal(n->nlog, 4);
+		assert_int_equal(log_exchange(n, 0), IKE_SA_INIT);
+		assert_false(log_response(n, 0));
+		assert_int_equal(log_exchange(n, 1), IKE_SA_INIT);
+		assert_true(log_response(n, 1));
+		assert_int_equal(log_exchange(n, 2), IKE_AUTH);
+		assert_int_equal(log_exchange(n, 3), IKE_AUTH);
+		assert_int_equal(stats.ike.sa_established, 2);
+		assert_int_equal(stats.ike.invalid_messages, 0);
+		assert_int_equal(stats.ike.auth_failures, 0);
+		assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+		assert_true(state_is(n->s[1].ike, "branch", "established"));
+		check_crosswise(n);
+		check_selectors(n, "10.1.0.0", 24, "10.2.0.0", 24);
+		assert_int_equal(n->s[0].holds, 1);
+		assert_int_equal(n->s[1].holds, 1);
+		char tag[64];
+		snprintf(tag, sizeof(tag), "%s-%s", suites[i].p1, suites[i].group);
+		dump_corpus(n, tag);
+		net_free(n);
+	}
+}
+
+static void test_status_json(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	char *a = status_json(n->s[0].ike, "to-hq");
+	char *b = status_json(n->s[1].ike, "branch");
+	static const char *const fields[] = {
+		"\"state\":\"established\"", "\"transport\":\"tcp\"", "\"spi_i\":\"", "\"spi_r\":\"",
+		"\"proposal\":\"AES_GCM_16_128/PRF_HMAC_SHA2_256\"", "\"dhgrp\":19", "\"established_s\":0",
+		"\"local\":\"198.51.100.1:40000\"", "\"remote\":\"203.0.113.2:443\"", "\"role\":\"initiator\"",
+		"\"child_sas\":[{\"name\":\"to-hq-lan\"", "\"spi_in\":\"", "\"spi_out\":\"", "\"bytes_in\":1000",
+		"\"packets_out\":0",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (!strstr(a, fields[i]))
+			fail_msg("%s missing from %s", fields[i], a);
+	assert_non_null(strstr(b, "\"role\":\"responder\""));
+	assert_non_null(strstr(b, "\"peers\":1"));
+	/* spi_in as 8 hex digits and equal to the installed one */
+	char want[40];
+	snprintf(want, sizeof(want), "\"spi_in\":\"%08x\"", n->s[0].inst[0].sa.spi_in);
+	assert_non_null(strstr(a, want));
+	free(a);
+	free(b);
+
+	struct jw w;
+	jw_init(&w);
+	ike_status_tunnel(n->s[0].ike, "to-hq", &w, false);
+	assert_non_null(strstr(w.buf, "to-hq: established tcp 198.51.100.1:40000 -> 203.0.113.2:443"));
+	jw_free(&w);
+	char *none = status_json(n->s[0].ike, "nonexistent");
+	assert_non_null(strstr(none, "\"state\":\"down\""));
+	assert_non_null(strstr(none, "\"ike_sa\":null"));
+	free(none);
+	net_free(n);
+}
+
+static void test_narrowing_wider_initiator(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	/* gwA offers 10.1.0.0/16 <-> 10.2.0.0/16; gwB allows only the /24s. */
+	a.src = "10.1.0.0 255.255.0.0";
+	a.dst = "10.2.0.0 255.255.0.0";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	assert_int_equal(stats.ike.sa_established, 2);
+	check_crosswise(n);
+	check_selectors(n, "10.1.0.0", 24, "10.2.0.0", 24);
+	net_free(n);
+}
+
+static void test_narrowing_wider_responder(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	/* gwB allows 10.0.0.0/8 on both sides: gwA's /24s stay as offered. */
+	b.src = "10.0.0.0 255.0.0.0";
+	b.dst = "10.0.0.0 255.0.0.0";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	check_crosswise(n);
+	check_selectors(n, "10.1.0.0", 24, "10.2.0.0", 24);
+	net_free(n);
+}
+
+static void test_invalid_ke_retry(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	a.dhgrp = "19 31";
+	b.dhgrp = "31";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* IKE_SA_INIT { SA KE(ECP_256) Ni } -->
+	 * <-- IKE_SA_INIT { N(INVALID_KE_PAYLOAD CURVE_25519) }
+	 * IKE_SA_INIT { SA KE(CURVE_25519) Ni } -->   (same SPIi, SPIr 0)
+	 * <-- IKE_SA_INIT { SA KE Nr }, then IKE_AUTH as usual */
+	assert_int_equal(n->nlog, 6);
+	struct ike_msg *m = malloc(sizeof(*m));
+	assert_non_null(m);
+	assert_int_equal(ike_msg_parse(m, n->log[1]->buf, n->log[1]->len), 0);
+	const struct ike_pl *ke = ike_msg_find_notify(m, INVALID_KE_PAYLOAD);
+	assert_non_null(ke);
+	assert_int_equal(ke->u.n.len, 2);
+	assert_int_equal(ke->u.n.data[1], CURVE_25519);
+	assert_int_equal(m->hdr.spi_r, 0);
+	uint64_t spi_i = m->hdr.spi_i;
+	assert_int_equal(ike_msg_parse(m, n->log[2]->buf, n->log[2]->len), 0);
+	assert_int_equal(m->hdr.spi_i, spi_i);
+	assert_int_equal(m->hdr.spi_r, 0);
+	assert_int_equal(m->hdr.msg_id, 0);
+	assert_int_equal(ike_msg_find(m, IKE_PL_KE, NULL)->u.ke.group, CURVE_25519);
+	free(m);
+	assert_int_equal(stats.ike.sa_established, 2);
+	char *s = status_json(n->s[0].ike, "to-hq");
+	assert_non_null(strstr(s, "\"dhgrp\":31"));
+	free(s);
+	check_crosswise(n);
+	net_free(n);
+}
+
+static void test_wrong_psk(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	b.psk = "not the same secret";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* IKE_AUTH { IDi AUTH SA TSi TSr } -->  <-- IKE_AUTH { N(AUTHENTICATION_FAILED) } */
+	assert_int_equal(n->nlog, 4);
+	assert_int_equal(stats.ike.auth_failures, 2); /* one on each side */
+	assert_int_equal(stats.ike.sa_established, 0);
+	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	assert_true(state_is(n->s[1].ike, "branch", "down"));
+	/* The responder's half-open SA is gone: a replay of the request finds nothing. */
+	uint64_t unknown = stats.ike.unknown_spi;
+	ike_input(n->s[1].ike, CONN_B, n->log[2]->buf, n->log[2]->len);
+	assert_int_equal(stats.ike.unknown_spi, unknown + 1);
+	net_free(n);
+}
+
+static void test_peerid_mismatch_responder(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	b.peerid = "someone-else.example";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	assert_int_equal(stats.ike.auth_failures, 2);
+	assert_int_equal(stats.ike.sa_established, 0);
+	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
+	net_free(n);
+}
+
+static void test_peerid_mismatch_initiator(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	a.peerid = "not-hq.example";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* gwB authenticated gwA and is up; gwA refuses gwB's identity. */
+	assert_int_equal(stats.ike.auth_failures, 1);
+	assert_int_equal(stats.ike.sa_established, 1);
+	assert_int_equal(n->s[0].ninst, 0);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	net_free(n);
+}
+
+static void test_no_common_ike_proposal(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	a.proposal = "aes128gcm-prfsha256";
+	b.proposal = "aes256-sha256";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* IKE_SA_INIT { SA KE Ni } -->  <-- IKE_SA_INIT { N(NO_PROPOSAL_CHOSEN) } */
+	assert_int_equal(n->nlog, 2);
+	struct ike_msg *m = malloc(sizeof(*m));
+	assert_non_null(m);
+	assert_int_equal(ike_msg_parse(m, n->log[1]->buf, n->log[1]->len), 0);
+	assert_non_null(ike_msg_find_notify(m, NO_PROPOSAL_CHOSEN));
+	free(m);
+	assert_int_equal(stats.ike.sa_established, 0);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	net_free(n);
+}
+
+static void test_no_common_esp_proposal(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	a.p2proposal = "aes128gcm";
+	b.p2proposal = "chacha20poly1305";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* <-- IKE_AUTH { IDr AUTH N(NO_PROPOSAL_CHOSEN) }: the IKE SA stays (2.21.2). */
+	assert_int_equal(stats.ike.sa_established, 2);
+	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
+	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	assert_true(state_is(n->s[1].ike, "branch", "established"));
+	assert_true(logged_has_notify(n, 3, NO_PROPOSAL_CHOSEN));
+	assert_false(logged_has_notify(n, 3, TS_UNACCEPTABLE));
+	net_free(n);
+}
+
+static void test_ts_unacceptable(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	b.dst = "10.9.0.0 255.255.255.0"; /* gwB does not route gwA's 10.1.0.0/24 */
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	/* <-- IKE_AUTH { IDr AUTH N(TS_UNACCEPTABLE) } */
+	assert_int_equal(stats.ike.sa_established, 2);
+	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
+	assert_true(logged_has_notify(n, 3, TS_UNACCEPTABLE));
+	assert_false(logged_has_notify(n, 3, NO_PROPOSAL_CHOSEN));
+	net_free(n);
+}
+
+/* ---- message IDs, retransmits and junk ---------------------------------------------- */
+
+static void test_retransmit_answered_from_cache(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	assert_int_equal(n->nlog, 4);
+	uint64_t out = stats.ike.messages_out;
+
+	/* IKE_AUTH { ... } --> again: the same bytes come back, nothing is redone. */
+	ike_input(n->s[1].ike, CONN_B, n->log[2]->buf, n->log[2]->len);
+	assert_int_equal(n->qn, 1);
+	assert_int_equal(n->q[0]->len, n->log[3]->len);
+	assert_memory_equal(n->q[0]->buf, n->log[3]->buf, n->log[3]->len);
+	assert_int_equal(stats.ike.messages_out, out + 1);
+	assert_int_equal(n->s[1].ninst, 1);
+	assert_int_equal(stats.ike.sa_established, 2);
+	queue_clear(n);
+
+	/* IKE_SA_INIT { ... } --> again: the cached answer, no second SA. */
+	ike_input(n->s[1].ike, CONN_B, n->log[0]->buf, n->log[0]->len);
+	assert_int_equal(n->qn, 1);
+	assert_memory_equal(n->q[0]->buf, n->log[1]->buf, n->log[1]->len);
+	queue_clear(n);
+	char *s = status_json(n->s[1].ike, "branch");
+	assert_non_null(strstr(s, "\"peers\":1"));
+	free(s);
+
+	/* The cached answer is replayed to gwA: a response it did not ask for. */
+	uint64_t invalid = stats.ike.invalid_messages;
+	ike_input(n->s[0].ike, CONN_A, n->log[3]->buf, n->log[3]->len);
+	assert_int_equal(stats.ike.invalid_messages, invalid + 1);
+	assert_int_equal(n->qn, 0);
+	net_free(n);
+}
+
+static void test_garbage_dropped(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	struct ike *b = n->s[1].ike;
+	uint8_t buf[IKE_MSG_MAX_LEN];
+	const struct msg *auth = n->log[2];
+	uint64_t invalid = stats.ike.invalid_messages;
+
+	/* truncated: the header says longer */
+	ike_input(b, CONN_B, auth->buf, 20);
+	ike_input(b, CONN_B, auth->buf, auth->len - 1);
+	/* garbage */
+	for (size_t i = 0; i < 200; i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	ike_input(b, CONN_B, buf, 200);
+	ike_input(b, CONN_B, buf, 0);
+	assert_int_equal(stats.ike.invalid_messages, invalid + 4);
+
+	/* unknown SPI: counted separately, never answered */
+	memcpy(buf, auth->buf, auth->len);
+	buf[8] ^= 0xff;
+	ike_input(b, CONN_B, buf, auth->len);
+	assert_int_equal(stats.ike.unknown_spi, 1);
+
+	/* wrong message ID (neither the next nor the last one) */
+	memcpy(buf, auth->buf, auth->len);
+	buf[23] = 7;
+	ike_input(b, CONN_B, buf, auth->len);
+	assert_int_equal(stats.ike.invalid_messages, invalid + 5);
+
+	/* ICV failure on a retransmission: dropped silently, not answered from the cache */
+	memcpy(buf, auth->buf, auth->len);
+	buf[auth->len - 1] ^= 0x01;
+	ike_input(b, CONN_B, buf, auth->len);
+	assert_int_equal(stats.ike.invalid_messages, invalid + 6);
+
+	/* an IKE_SA_INIT request with an unknown critical payload gets UNSUPPORTED_CRITICAL_PAYLOAD */
+	const struct msg *init = n->log[0];
+	memcpy(buf, init->buf, init->len);
+	/* append a payload of type 99, critical: chain it after the last one */
+	struct ike_msg *m = malloc(sizeof(*m));
+	assert_non_null(m);
+	assert_int_equal(ike_msg_parse(m, buf, init->len), 0);
+	size_t last_at = 28;
+	for (unsigned i = 0; i + 1 < m->npl; i++)
+		last_at += 4 + m->pl[i].body_len;
+	buf[last_at] = 99;
+	size_t len = init->len;
+	buf[len] = 0;
+	buf[len + 1] = 0x80;
+	buf[len + 2] = 0;
+	buf[len + 3] = 8;
+	memset(buf + len + 4, 0, 4);
+	len += 8;
+	buf[24] = (uint8_t)(len >> 24);
+	buf[25] = (uint8_t)(len >> 16);
+	buf[26] = (uint8_t)(len >> 8);
+	buf[27] = (uint8_t)len;
+	buf[0] ^= 0x55; /* another SPIi: not a retransmission */
+	ike_input(b, CONN_B, buf, len);
+	assert_int_equal(n->qn, 1);
+	assert_int_equal(ike_msg_parse(m, n->q[0]->buf, n->q[0]->len), 0);
+	const struct ike_pl *ucp = ike_msg_find_notify(m, UNSUPPORTED_CRITICAL_PAYLOAD);
+	assert_non_null(ucp);
+	assert_int_equal(ucp->u.n.len, 1);
+	assert_int_equal(ucp->u.n.data[0], 99);
+	free(m);
+	queue_clear(n);
+
+	/* nothing above touched the SAs */
+	assert_int_equal(n->s[1].ninst, 1);
+	assert_int_equal(n->s[1].nremoved, 0);
+	assert_true(state_is(b, "branch", "established"));
+	/* and the tunnel still works: a liveness check is answered */
+	net_free(n);
+}
+
+static void test_down_deletes_both_sides(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	const char *err = NULL;
+	pump(n);
+	assert_int_equal(n->s[0].ninst, 1);
+
+	/* INFORMATIONAL { D(IKE) } -->   <-- INFORMATIONAL { } */
+	assert_int_equal(ike_down(n->s[0].ike, "to-hq", &err), 0);
+	assert_int_equal(n->s[0].nremoved, 1);
+	pump(n);
+	assert_int_equal(n->nlog, 6);
+	assert_int_equal(log_exchange(n, 4), INFORMATIONAL);
+	assert_false(log_response(n, 4));
+	assert_int_equal(log_exchange(n, 5), INFORMATIONAL);
+	assert_true(log_response(n, 5));
+	assert_int_equal(n->s[1].nremoved, 1);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	assert_true(state_is(n->s[1].ike, "branch", "down"));
+	assert_int_equal(stats.ike.invalid_messages, 0);
+	assert_int_equal(stats.ike.unknown_spi, 0);
+
+	assert_int_equal(ike_down(n->s[0].ike, "to-hq", &err), -1);
+	assert_string_equal(err, "no IKE SA");
+	assert_int_equal(ike_down(n->s[0].ike, "nope", &err), -1);
+
+	/* ike_up brings it back on the same stream */
+	assert_int_equal(ike_up(n->s[0].ike, "to-hq", &err), 0);
+	pump(n);
+	assert_int_equal(n->s[0].ninst, 2);
+	assert_int_equal(n->connects, 1);
+	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	assert_int_equal(ike_up(n->s[1].ike, "branch", &err), -1);
+	net_free(n);
+}
+
+static void test_shutdown_and_stream_events(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	/* The stream drops and comes back: the SA stays, ESP follows (RFC 9329 6.1). */
+	ike_conn_down(n->s[0].ike, CONN_A);
+	assert_ptr_equal(n->s[0].last_update_conn, NULL);
+	ike_conn_up(n->s[0].ike, CONN_A);
+	assert_ptr_equal(n->s[0].last_update_conn, CONN_A);
+	assert_int_equal(n->s[0].updates, 2);
+	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	ike_conn_down(n->s[1].ike, CONN_B);
+	assert_int_equal(n->s[1].updates, 1);
+	assert_true(state_is(n->s[1].ike, "branch", "established"));
+
+	/* SIGTERM: DELETE for every SA, now */
+	ike_shutdown(n->s[0].ike);
+	assert_int_equal(n->qn, 1);
+	assert_int_equal(log_exchange(n, n->nlog - 1), INFORMATIONAL);
+	net_free(n);
+}
+
+static void test_reload_removes_tunnel(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	/* gwB's new configuration no longer has "branch": its SA is deleted,
+	 * INFORMATIONAL { D(IKE) } --> reaches gwA, which removes its side. */
+	struct config *c2 = load("config system settings\n"
+				 "    set ike-tcp-service enable\n"
+				 "    set inner-interface \"lan0\"\n"
+				 "end\n");
+	assert_int_equal(ike_configure(n->s[1].ike, c2), 0);
+	assert_int_equal(n->s[1].nremoved, 1);
+	conf_free(n->s[1].conf);
+	n->s[1].conf = c2;
+	pump(n);
+	assert_int_equal(n->s[0].nremoved, 1);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	/* gwB forgot the SA at once: gwA's answer finds nothing there. */
+	assert_int_equal(stats.ike.unknown_spi, 1);
+	net_free(n);
+}
+
+static void test_initiator_stream_restart(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	/* The stream comes up, IKE_SA_INIT goes out, the stream drops before the answer. */
+	n->hold_queue = true;
+	pump(n);
+	assert_int_equal(n->qn, 1);
+	queue_clear(n);
+	ike_conn_down(n->s[0].ike, CONN_A);
+	/* Back up: IKE_SA_INIT starts again and completes. */
+	n->hold_queue = false;
+	ike_conn_up(n->s[0].ike, CONN_A);
+	pump(n);
+	assert_int_equal(stats.ike.sa_established, 2);
+	net_free(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_establish_every_suite),
+		cmocka_unit_test(test_status_json),
+		cmocka_unit_test(test_narrowing_wider_initiator),
+		cmocka_unit_test(test_narrowing_wider_responder),
+		cmocka_unit_test(test_invalid_ke_retry),
+		cmocka_unit_test(test_wrong_psk),
+		cmocka_unit_test(test_peerid_mismatch_responder),
+		cmocka_unit_test(test_peerid_mismatch_initiator),
+		cmocka_unit_test(test_no_common_ike_proposal),
+		cmocka_unit_test(test_no_common_esp_proposal),
+		cmocka_unit_test(test_ts_unacceptable),
+		cmocka_unit_test(test_retransmit_answered_from_cache),
+		cmocka_unit_test(test_garbage_dropped),
+		cmocka_unit_test(test_down_deletes_both_sides),
+		cmocka_unit_test(test_shutdown_and_stream_events),
+		cmocka_unit_test(test_reload_removes_tunnel),
+		cmocka_unit_test(test_initiator_stream_restart),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
