@@ -16,10 +16,10 @@
 #include "bpfsync/bpfsync.h"
 #include "ctl/ctl.h"
 #include "daemon.h"
-#include "frames.h"
 #include "iketcp/log.h"
 #include "lock.h"
 #include "transport/transport.h"
+#include "wiring.h"
 
 #define PREFIX_TIMEOUT_MS 5000
 #define FRAME_TIMEOUT_MS 30000
@@ -257,6 +257,35 @@ static void ctl_lock_path(const char *sock, char *buf, size_t len)
 	snprintf(buf, len, "%s.lock", sock);
 }
 
+/* ---- IKE and the dataplane --------------------------------------------------------- */
+
+#define TUN_IFNAME "iketcp0"
+
+/* The TUN dataplane carries the CHILD SAs' packets; AF_XDP (dataplane xdp) is not in this build yet. */
+static int start_dataplane(struct daemon *d, const struct config *conf)
+{
+	if (!conf->n_phase2 || d->dp)
+		return 0;
+	if (conf->settings.dataplane == CONF_DATAPLANE_XDP)
+		log_warn("dataplane xdp (AF_XDP) is not part of this build yet: using the TUN dataplane");
+	d->dp = dataplane_tun_new(d->loop, TUN_IFNAME, wiring_send_esp, d);
+	if (!d->dp) {
+		log_error("cannot create the TUN dataplane %s", TUN_IFNAME);
+		return -ENODEV;
+	}
+	log_info("ESP dataplane on TUN device %s", dataplane_ifname(d->dp));
+	return 0;
+}
+
+static int start_ike(struct daemon *d)
+{
+	struct ike_io io;
+
+	wiring_ike_io(d, &io);
+	d->ike = ike_new(d->loop, &io, &dataplane_child_ops, d->dp);
+	return d->ike ? 0 : -ENOMEM;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------- */
 
 int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
@@ -291,10 +320,14 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 		goto fail;
 	daemon_config_warnings(conf, warn_to_log, NULL);
 
-	if (!(d->tp = transport_new(d->loop, &frame_handlers))) {
+	struct transport_handlers th;
+	wiring_transport_handlers(d, &th);
+	if (!(d->tp = transport_new(d->loop, &th))) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	if ((err = start_dataplane(d, conf)) || (err = start_ike(d)))
+		goto fail;
 	if (s->ike_tcp_service) {
 		transport_config_from(conf, &tc);
 		if ((err = transport_configure(d->tp, &tc)))
@@ -308,6 +341,8 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 		err = -EIO;
 		goto fail;
 	}
+	if ((err = ike_configure(d->ike, conf)))
+		goto fail;
 	log_info("iketcpd %s started: %zu phase1, %zu phase2 from %s, control socket %s", IKETCP_VERSION,
 		 conf->n_phase1, conf->n_phase2, conf_path, s->control_socket);
 	return 0;
@@ -360,11 +395,19 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 			return err;
 		}
 	} else if (o->ike_tcp_service) {
+		/* No more TCP: the IKE SAs on its streams go with it. */
+		struct transport_handlers th;
+		ike_shutdown(d->ike);
+		ike_free(d->ike);
+		d->ike = NULL;
 		transport_free(d->tp);
-		d->tp = transport_new(d->loop, &frame_handlers);
-		if (!d->tp)
+		wiring_transport_handlers(d, &th);
+		d->tp = transport_new(d->loop, &th);
+		if (!d->tp || start_ike(d))
 			log_error("reload: out of memory");
 	}
+	if (start_dataplane(d, next))
+		log_error("reload: no dataplane: CHILD SAs cannot be installed");
 	if (n->ike_tcp_service && (err = ensure_bpffs(n->bpf_pin_path)) == 0)
 		err = sync_wans(d, next);
 	else if (!n->ike_tcp_service)
@@ -381,6 +424,9 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	free(next->settings.bpf_pin_path);
 	next->settings.control_socket = ctl_path;
 	next->settings.bpf_pin_path = pin_path;
+	/* IKE moves to the new configuration before the old one is freed. */
+	if (d->ike && ike_configure(d->ike, next))
+		log_error("reload: IKE could not apply every tunnel (see above)");
 	conf_free(d->conf);
 	d->conf = next;
 	daemon_config_warnings(next, warn_to_log, NULL);
@@ -394,8 +440,14 @@ void daemon_stop(struct daemon *d)
 
 	ctl_server_free(d->ctl);
 	d->ctl = NULL;
+	if (d->ike)
+		ike_shutdown(d->ike); /* DELETEs go out while the streams are still there */
+	ike_free(d->ike);
+	d->ike = NULL;
 	transport_free(d->tp);
 	d->tp = NULL;
+	dataplane_free(d->dp);
+	d->dp = NULL;
 	while (d->n_wans)
 		detach_wan(d, d->n_wans - 1);
 	if (d->sig_io.fd >= 0) {

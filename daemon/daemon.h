@@ -14,12 +14,16 @@
 struct transport;
 struct ctl_server;
 struct bpfsync_wan;
+struct ike;
+struct dataplane;
 
 struct daemon {
 	struct loop *loop;
 	struct config *conf;
 	char *conf_path;
 	struct transport *tp;
+	struct ike *ike;
+	struct dataplane *dp;      /* NULL when no phase2 entry needs one */
 	struct ctl_server *ctl;
 	struct bpfsync_wan *wans[DAEMON_MAX_WANS];
 	size_t n_wans;

@@ -8,6 +8,8 @@
 
 #include "bpfsync/bpfsync.h"
 #include "daemon.h"
+#include "dataplane/dataplane.h"
+#include "ike/ike.h"
 #include "iketcp/stats.h"
 #include "transport/transport.h"
 
@@ -113,7 +115,7 @@ static void status(struct daemon *d, bool json, struct jw *w)
 				  bpfsync_wan_native(d->wans[i]) ? "native" : "generic",
 				  bpfsync_wan_pin_dir(d->wans[i]));
 		jw_printf(w, "\n%-20s %-8s %-9s %-16s %-16s %s\n", "TUNNEL", "TYPE", "TRANSPORT", "LOCAL",
-			  "REMOTE", "STATE");
+			  "REMOTE", "IKE");
 	}
 	for (size_t i = 0; i < conf->n_phase1; i++) {
 		const struct conf_phase1 *p1 = &conf->phase1[i];
@@ -123,14 +125,12 @@ static void status(struct daemon *d, bool json, struct jw *w)
 			jw_obj_open(w, NULL);
 			jw_str(w, "name", p1->name);
 			jw_str(w, "type", p1->type == CONF_P1_STATIC ? "static" : "dynamic");
-			jw_str(w, "state", "down");
-			jw_str(w, "transport", transport_name(conf, p1));
+			jw_str(w, "transport_config", transport_name(conf, p1));
 			jw_str(w, "interface", p1->interface);
 			jw_str(w, "local", local);
 			jw_str(w, "remote", remote);
-			jw_null(w, "ike_sa");
-			jw_arr_open(w, "child_sas");
-			jw_arr_close(w);
+			/* state, transport, ike_sa, child_sas: what IKE has negotiated */
+			ike_status_tunnel(d->ike, p1->name, w, true);
 			jw_arr_open(w, "phase2");
 			for (size_t j = 0; j < conf->n_phase2; j++)
 				if (conf->phase2[j].phase1_index == i)
@@ -138,9 +138,10 @@ static void status(struct daemon *d, bool json, struct jw *w)
 			jw_arr_close(w);
 			jw_obj_close(w);
 		} else {
-			jw_printf(w, "%-20s %-8s %-9s %-16s %-16s %s\n", p1->name,
+			jw_printf(w, "%-20s %-8s %-9s %-16s %-16s ", p1->name,
 				  p1->type == CONF_P1_STATIC ? "static" : "dynamic", transport_name(conf, p1), local,
-				  remote, "down");
+				  remote);
+			ike_status_tunnel(d->ike, p1->name, w, false);
 		}
 	}
 	if (json) {
@@ -192,6 +193,15 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 	if (!strcmp(cmd, "stats")) {
 		struct stats snap = stats;
 		collect_xdp(d, &snap);
+		if (d->dp) {
+			struct dataplane_counters dc;
+			dataplane_counters(d->dp, &dc);
+			snap.esp.no_sa = dc.no_sa;
+			snap.esp.no_stream = dc.no_stream;
+			snap.esp.policy_drops = dc.policy_drops;
+			snap.esp.send_errors = dc.send_errors + dc.tun_write_errors;
+			snap.esp.expired = dc.expired;
+		}
 		if (want_json(argc, argv)) {
 			jw_obj_open(body, NULL);
 			stats_write_json(&snap, body);
@@ -226,8 +236,10 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			*err = "no such phase1-interface";
 			return -1;
 		}
-		*err = "IKEv2 negotiation is not part of this build yet";
-		return -1;
+		if (!strcmp(cmd, "up") ? ike_up(d->ike, argv[1], err) : ike_down(d->ike, argv[1], err))
+			return -1;
+		jw_printf(body, "%s %s\n", argv[1], !strcmp(cmd, "up") ? "initiating" : "deleted");
+		return 0;
 	}
 	*err = "unknown command (status, stats, up, down, reload)";
 	return -1;

@@ -9,7 +9,7 @@ PACKAGES=(
 	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
 	libssl-dev openssl libcmocka-dev
 	iproute2 iptables ethtool tcpdump tshark procps psmisc
-	python3 curl nginx-light iperf3 socat jq
+	python3 curl nginx-light iperf3 socat jq iputils-ping
 )
 
 missing=()

@@ -48,7 +48,12 @@
 	X(replay_drops)                                                              \
 	X(auth_failures)                                                             \
 	X(unknown_spi)                                                               \
-	X(malformed)
+	X(malformed)                                                                 \
+	X(no_sa)            /* clear packet matching no CHILD SA (from the dataplane) */ \
+	X(no_stream)        /* its SA had no stream at that moment */                \
+	X(policy_drops)     /* decrypted, but outside the SA's traffic selectors */  \
+	X(send_errors)                                                               \
+	X(expired)          /* refused: SA past its hard lifetime */
 
 /* Summed from the BPF per-CPU counter maps when asked for. */
 #define STATS_XDP(X)                                                                  \

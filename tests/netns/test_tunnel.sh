@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The main job, end to end, on the reference topology (scripts/topology.sh):
+#
+#   hostA 10.1.0.10 -- lan0 gwA wan0 100.64.0.2 -- carrier -- 203.0.113.2 wan0 gwB lan0 -- hostB 10.2.0.10
+#                 10.1.0.1                    (NAT + drops UDP)                   10.2.0.1
+#
+# gwA (static, transport auto) and gwB (dynamic) run from the example configs. The IKE SA and its
+# CHILD SA come up over TCP 443 through the carrier's NAT; hostA and hostB exchange ping and TCP
+# traffic only through ESP-in-TCP; a capture on the carrier sees nothing but TCP to 203.0.113.2:443.
+# Then again with ike-tls-service enable on both gateways. SIGTERM deletes the SAs on both sides.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/scripts/topology.sh"
+need_root
+need python3 jq tcpdump
+
+topo_up "$NSP" || fail "topology"
+NSS+=("$NSP-hostA" "$NSP-gwA" "$NSP-carrier" "$NSP-gwB" "$NSP-hostB")
+
+gw_conf() { # GW TLS(enable|disable)
+	topo_gateway_conf "$TOP/tests/conf/$1.conf" "$TMP/$1.conf" "$TMP/$1" "/sys/fs/bpf/$NSP-$1"
+	sed -i "s/set ike-tls-service disable/set ike-tls-service $2/" "$TMP/$1.conf"
+	mkdir -p "$TMP/$1"
+}
+ctl() { local gw=$1; shift; ip netns exec "$NSP-$gw" "$IKETCPCTL" -s "$TMP/$gw/iketcpd.sock" "$@"; }
+established() { ctl "$1" status --json | jq -e '.tunnels[0].state == "established" and (.tunnels[0].child_sas | length) >= 1' >/dev/null; }
+
+run_tunnel() { # TLS(enable|disable)
+	local tls=$1
+	gw_conf gwB "$tls"
+	gw_conf gwA "$tls"
+	daemon_start gwB "$TMP/gwB.conf" gwB
+	daemon_start gwA "$TMP/gwA.conf" gwA
+	wait_for 20 established gwA || { ctl gwA status; ctl gwB status; fail "gwA: tunnel not established (tls $tls)"; }
+	wait_for 5 established gwB || { ctl gwB status; fail "gwB: tunnel not established (tls $tls)"; }
+	ctl gwA status
+	local transport
+	transport=$(ctl gwA status --json | jq -r '.tunnels[0].transport')
+	[ "$transport" = "$([ "$tls" = enable ] && echo tls || echo tcp)" ] || fail "gwA transport is $transport (tls $tls)"
+
+	# Capture on the carrier's gwA side while hostA talks to hostB.
+	ip netns exec "$NSP-carrier" tcpdump -i c0 -n -w "$TMP/carrier-$tls.pcap" not arp >"$TMP/tcpdump.log" 2>&1 &
+	local cap=$!
+	PIDS+=($cap)
+	sleep 1
+	nsx hostA ping -c 5 -i 0.2 -W 2 10.2.0.10 >"$TMP/ping.log" || { cat "$TMP/ping.log"; fail "ping hostA -> hostB (tls $tls)"; }
+	grep -q " 0% packet loss" "$TMP/ping.log" || { cat "$TMP/ping.log"; fail "ping lost packets (tls $tls)"; }
+	# A TCP transfer of 4 MB from hostA to hostB, checked end to end.
+	bg sink nsx hostB python3 -c '
+import hashlib, socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.2.0.10", 5001)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest())'
+	sleep 0.3
+	local sent
+	sent=$(nsx hostA python3 -c '
+import hashlib, os, socket
+data = os.urandom(4 << 20)
+s = socket.create_connection(("10.2.0.10", 5001), timeout=20); s.sendall(data); s.close()
+print(len(data), hashlib.sha256(data).hexdigest())') || fail "TCP transfer (tls $tls)"
+	wait "$LAST_PID"
+	[ "$(cat "$TMP/sink.log")" = "$sent" ] || fail "TCP transfer corrupted: sent '$sent', got '$(cat "$TMP/sink.log")'"
+	sleep 0.5
+	kill "$cap"
+	wait "$cap" 2>/dev/null
+
+	# Only TCP between gwA's public side and 203.0.113.2:443 crossed the carrier.
+	local all other
+	all=$(tcpdump -n -r "$TMP/carrier-$tls.pcap" 2>/dev/null | wc -l)
+	# (the kernel's own IPv6 link-local chatter on the carrier's link does not cross it: not counted)
+	local keep='not (tcp and host 100.64.0.2 and host 203.0.113.2 and port 443) and not (ip6 and (src net fe80::/10 or dst net ff02::/16))'
+	other=$(tcpdump -n -r "$TMP/carrier-$tls.pcap" "$keep" 2>/dev/null | wc -l)
+	log "carrier capture (tls $tls): $all packets, $other not TCP 443 between the gateways"
+	[ "$all" -gt 20 ] || fail "the capture saw almost nothing ($all packets)"
+	[ "$other" -eq 0 ] || { tcpdump -n -r "$TMP/carrier-$tls.pcap" "$keep" | head; fail "traffic other than TCP 443 crossed the carrier"; }
+
+	# ESP counted on both gateways; the SAs' own counters moved.
+	local pin pout
+	pin=$(stat_of gwB "$TMP/gwB/iketcpd.sock" esp packets_in)
+	pout=$(stat_of gwA "$TMP/gwA/iketcpd.sock" esp packets_out)
+	log "ESP packets: gwA out $pout, gwB in $pin"
+	[ "$pout" -gt 100 ] && [ "$pin" -gt 100 ] || fail "ESP counters did not move (gwA out $pout, gwB in $pin)"
+	ctl gwA status --json | jq -e '.tunnels[0].child_sas[0].packets_out > 100' >/dev/null || fail "CHILD SA counters"
+
+	daemon_stop gwA
+	wait_for 5 bash -c "! ip netns exec $NSP-gwB $IKETCPCTL -s $TMP/gwB/iketcpd.sock status --json | jq -e '.tunnels[0].state == \"established\"' >/dev/null" ||
+		fail "gwB kept the IKE SA after gwA's DELETE"
+	daemon_stop gwB
+}
+
+run_tunnel disable
+run_tunnel enable
+exit 0
