@@ -27,4 +27,5 @@ for b in "$@"; do
 	run "$(basename "$b")" "$b"
 done
 run conn_rate scripts/bench_conn_rate.sh
+run tunnel scripts/bench_tunnel.sh
 echo "results: $out"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# iperf3 from hostA to hostB on the reference topology: plain routing (no tunnel) first, then through
+# the iketcp tunnel for each ESP suite, over TCP and TLS, with one and four streams; the daemons' CPU
+# per Gbit/s; and the openssl speed ceiling for the same ciphers, all in one run. Prints a table and
+# one JSON line.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/tests/netns/lib.sh"
+. "$TOP/scripts/topology.sh"
+need_root
+need iperf3 jq openssl
+IKETCPD=$BUILD/iketcpd
+SECS=${BENCH_SECONDS:-5}
+
+topo_up "$NSP" >/dev/null || fail "topology"
+NSS+=("$NSP-hostA" "$NSP-gwA" "$NSP-carrier" "$NSP-gwB" "$NSP-hostB")
+bg iperf3-server nsx hostB iperf3 -s -B 10.2.0.10
+
+iperf() { # STREAMS -> Gbit/s
+	nsx hostA iperf3 -c 10.2.0.10 -t "$SECS" -P "$1" -J 2>/dev/null |
+		jq -r '.end.sum_received.bits_per_second / 1e9 | . * 1000 | round / 1000'
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Plain: the same hosts and links, routed without any tunnel.
+ip -n "$NSP-gwA" route add 10.2.0.0/24 via 100.64.0.1
+ip -n "$NSP-carrier" route add 10.1.0.0/24 via 100.64.0.2
+ip -n "$NSP-carrier" route add 10.2.0.0/24 via 203.0.113.2
+ip -n "$NSP-gwB" route add 10.1.0.0/24 via 203.0.113.1
+sleep 0.5
+plain1=$(iperf 1)
+plain4=$(iperf 4)
+ip -n "$NSP-gwA" route del 10.2.0.0/24
+ip -n "$NSP-carrier" route del 10.1.0.0/24
+ip -n "$NSP-carrier" route del 10.2.0.0/24
+ip -n "$NSP-gwB" route del 10.1.0.0/24
+
+ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
+	openssl speed -elapsed -seconds 2 -bytes 1420 -evp "$1" 2>/dev/null |
+		awk -v c="$1" 'tolower($1) == tolower(c) { v = $NF; sub("k", "", v); printf "%.2f", v * 1000 / 1e9 }'
+}
+
+printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite tls "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
+printf '%-20s %-4s %8s %8s %8s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"runs\":["
+first=1
+for suite in aes128gcm aes256gcm chacha20poly1305; do
+	for tls in disable enable; do
+		for gw in gwA gwB; do
+			mkdir -p "$TMP/$gw"
+			topo_gateway_conf "$TOP/tests/conf/$gw.conf" "$TMP/$gw.conf" "$TMP/$gw" "/sys/fs/bpf/$NSP-$gw"
+			sed -i "s/set ike-tls-service disable/set ike-tls-service $tls/; s/set proposal aes128gcm aes256gcm/set proposal $suite/" "$TMP/$gw.conf"
+		done
+		daemon_start gwB "$TMP/gwB.conf" gwB >/dev/null
+		daemon_start gwA "$TMP/gwA.conf" gwA >/dev/null
+		up() { ip netns exec "$NSP-$1" "$IKETCPCTL" -s "$TMP/$1/iketcpd.sock" status --json | jq -e '.tunnels[0].child_sas | length >= 1' >/dev/null; }
+		wait_for 20 up gwA || fail "$suite tls $tls: tunnel not up"
+		wait_for 5 up gwB || fail "$suite tls $tls: tunnel not up on gwB"
+		c0=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
+		t1=$(iperf 1)
+		c1=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
+		t4=$(iperf 4)
+		# CPU seconds of both daemons per Gbit/s carried, single-stream run.
+		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$t1" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.2f", x }')
+		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
+		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", a / b }')
+		printf '%-20s %-4s %8s %8s %8s %8s %12s\n' "$suite" "$([ $tls = enable ] && echo yes || echo no)" "$t1" "$r1" "$t4" "$r4" "$cpu"
+		[ $first -eq 1 ] || json+=","
+		first=0
+		json+="{\"suite\":\"$suite\",\"tls\":$([ $tls = enable ] && echo true || echo false),\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu}"
+		daemon_stop gwA
+		daemon_stop gwB
+	done
+done
+c128=$(ceiling aes-128-gcm)
+c256=$(ceiling aes-256-gcm)
+cchacha=$(ceiling chacha20-poly1305)
+echo "openssl speed ceiling, 1420-byte blocks, one core: AES-128-GCM $c128 GB/s, AES-256-GCM $c256 GB/s, ChaCha20-Poly1305 $cchacha GB/s"
+json+="],\"openssl_ceiling_GBps\":{\"aes128gcm\":${c128:-0},\"aes256gcm\":${c256:-0},\"chacha20poly1305\":${cchacha:-0}}}"
+echo "$json"
