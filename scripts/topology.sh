@@ -48,33 +48,34 @@ topo_down() {
 	return 0
 }
 
-# topo_admin_https DIR: nginx in gwB on 203.0.113.2:443 with a self-signed certificate (gwB's admin page).
-topo_admin_https() {
-	local dir=$1
+# nginx_https DIR NAMESPACE PAGE ADDR:PORT...: an HTTPS server with a self-signed certificate
+# serving PAGE, in a namespace; prints nginx's pid (ip netns exec execs it, so the pid is nginx's).
+nginx_https() {
+	local dir=$1 ns=$2 page=$3
+	shift 3
 	mkdir -p "$dir/www"
-	echo "gwB admin page" >"$dir/www/index.html"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=gwB-admin" \
+	echo "$page" >"$dir/www/index.html"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=iketcp-admin" \
 		-keyout "$dir/admin.key" -out "$dir/admin.crt" 2>/dev/null || return 1
-	cat >"$dir/nginx.conf" <<CONF
-daemon off;
-user root;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log $dir/nginx-access.log;
-    client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
-    uwsgi_temp_path $dir; scgi_temp_path $dir;
-    server {
-        listen 203.0.113.2:443 ssl;
-        ssl_certificate $dir/admin.crt;
-        ssl_certificate_key $dir/admin.key;
-        root $dir/www;
-    }
-}
-CONF
-	ip netns exec "$(topo_ns gwB)" nginx -c "$dir/nginx.conf" >"$dir/nginx.log" 2>&1 &
+	{
+		echo "daemon off; user root; pid $dir/nginx.pid; error_log $dir/nginx-error.log;"
+		echo "events { worker_connections 64; }"
+		echo "http { access_log $dir/nginx-access.log;"
+		echo "  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;"
+		echo "  uwsgi_temp_path $dir; scgi_temp_path $dir;"
+		echo "  server {"
+		for listen in "$@"; do echo "    listen $listen ssl;"; done
+		echo "    ssl_certificate $dir/admin.crt; ssl_certificate_key $dir/admin.key; root $dir/www;"
+		echo "  }"
+		echo "}"
+	} >"$dir/nginx.conf"
+	ip netns exec "$ns" nginx -c "$dir/nginx.conf" >"$dir/nginx.log" 2>&1 &
 	echo $!
+}
+
+# topo_admin_https DIR: gwB's admin page, nginx on 203.0.113.2:443.
+topo_admin_https() {
+	nginx_https "$1" "$(topo_ns gwB)" "gwB admin page" 203.0.113.2:443
 }
 
 # topo_gateway_conf SPEC_CONF OUT RUNDIR PIN: the example config plus where this instance keeps its socket and pins.

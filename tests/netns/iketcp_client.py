@@ -144,17 +144,23 @@ def case_short_ike(a):
     return ok
 
 
-def case_many(a):
-    """Open `count` connections that say nothing after the prefix; hold them; report how many stayed."""
+def open_idle(a, count):
+    """`count` connections that send only the prefix (raising our descriptor limit for them)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = a.count + 256
+    want = count + 256
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
     socks = []
-    for _ in range(a.count):
+    for _ in range(count):
         s = connect(a.host, a.port, False)
         s.sendall(b"IKETCP")
         socks.append(s)
+    return socks
+
+
+def case_many(a):
+    """Hold `count` idle connections; report how many the daemon kept open."""
+    socks = open_idle(a, a.count)
     time.sleep(a.hold)
     alive = sum(1 for s in socks if still_open(s, 0.001))
     print(f"{alive} of {a.count} connections open after {a.hold}s")
@@ -165,15 +171,7 @@ def case_many(a):
 
 def case_over_limit(a):
     """`count` connections fill the limit; one more is refused (closed at once)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = a.count + 256
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
-    socks = []
-    for _ in range(a.count):
-        s = connect(a.host, a.port, False)
-        s.sendall(b"IKETCP")
-        socks.append(s)
+    socks = open_idle(a, a.count)
     time.sleep(1.0)
     extra = connect(a.host, a.port, False)
     refused = closed_by_peer(extra, 3)

@@ -19,31 +19,9 @@ ip -n "$NSP-cl" addr add 192.0.2.2/24 dev eth0
 ip -n "$NSP-cl" addr add 192.0.2.3/24 dev eth0
 ip -n "$NSP-cl" addr add 2001:db8::2/64 dev eth0 nodad
 
-# The admin service: nginx with a self-signed certificate on the WAN address, port 443.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=gw-admin" \
-	-keyout "$TMP/admin.key" -out "$TMP/admin.crt" 2>/dev/null || fail "openssl req"
-mkdir -p "$TMP/www"
-echo "iketcp admin page" >"$TMP/www/index.html"
-cat >"$TMP/nginx.conf" <<CONF
-daemon off;
-user root;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log $TMP/nginx-access.log;
-    client_body_temp_path $TMP; proxy_temp_path $TMP; fastcgi_temp_path $TMP;
-    uwsgi_temp_path $TMP; scgi_temp_path $TMP;
-    server {
-        listen 192.0.2.1:443 ssl;
-        listen [2001:db8::1]:443 ssl;
-        ssl_certificate $TMP/admin.crt;
-        ssl_certificate_key $TMP/admin.key;
-        root $TMP/www;
-    }
-}
-CONF
-bg nginx nsx gw nginx -c "$TMP/nginx.conf"
+# The admin service: nginx with a self-signed certificate on the WAN addresses, port 443.
+. "$TOP/scripts/topology.sh"
+PIDS+=("$(nginx_https "$TMP/admin" "$NSP-gw" "iketcp admin page" 192.0.2.1:443 "[2001:db8::1]:443")")
 wait_for 5 nsx gw curl -sk --max-time 1 https://192.0.2.1/ || fail "nginx did not start"
 
 SOCK=$TMP/ctl.sock
