@@ -54,14 +54,9 @@ static int send_bytes(struct ike *ike, struct tcp_conn *c, const uint8_t *msg, s
 	return err;
 }
 
-int ike_send_plain(struct ike_sa *sa, struct tcp_conn *c, const struct ike_hdr *h, struct ike_enc *e)
+int ike_send_plain(struct ike *ike, struct tcp_conn *c, const uint8_t *msg, size_t len)
 {
-	struct ike *ike = sa ? sa->ike : NULL;
-	(void)h;
-	ssize_t n = ike_msg_end(e);
-	if (n < 0)
-		return (int)n;
-	return ike ? send_bytes(ike, c, e->w.p, (size_t)n) : -EINVAL;
+	return send_bytes(ike, c, msg, len);
 }
 
 struct seal_ctx {
@@ -128,7 +123,7 @@ int ike_request(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner
 	uint32_t id = sa->my_msg_id++;
 	sa->req_out = true;
 	sa->req_exchange = exchange;
-	sa_arm_timer(sa);
+	ike_sa_arm_timer(sa);
 	return ike_send_sealed(sa, exchange, false, id, inner);
 }
 
@@ -143,7 +138,7 @@ void ike_fail(struct ike_sa *sa, const char *why)
 	char a[INET6_ADDRSTRLEN + 8];
 	log_warn("%s: IKE SA %016llx_i with %s failed: %s", sa->tun ? sa->tun->name : "(responder)",
 		 (unsigned long long)sa->spi_i, ike_addr_str(&sa->remote, a, sizeof(a)), why);
-	sa_free(sa);
+	ike_sa_free(sa);
 }
 
 /* ---- input --------------------------------------------------------------------- */
@@ -158,7 +153,7 @@ static void drop(struct ike *ike, const char *why, const struct ike_hdr *h)
 
 /* An unauthenticated IKE_SA_INIT error answer (2.21.1): SPIr stays 0. */
 void ike_answer_init_notify(struct ike *ike, struct tcp_conn *c, const struct ike_hdr *req, uint16_t type,
-			       const void *data, size_t len)
+			    const void *data, size_t len)
 {
 	struct ike_hdr h = {
 		.spi_i = req->spi_i,
@@ -207,7 +202,8 @@ static void input_init(struct ike *ike, struct tcp_conn *c, struct ike_msg *m)
 }
 
 /* Authenticate and decrypt SK, then check the inner payloads. 0: go on;
- * otherwise the message was dealt with (dropped or answered). */
+ * -EKEYREJECTED: not authentic, dropped; -EBADMSG: authentic but malformed,
+ * a request was answered with a notify. */
 static int open_sk(struct ike_sa *sa, struct ike_msg *m, bool retransmit)
 {
 	struct ike *ike = sa->ike;
@@ -223,9 +219,10 @@ static int open_sk(struct ike_sa *sa, struct ike_msg *m, bool retransmit)
 	ssize_t n = sk_open(&sa->suite, enc, integ, m->sk.aad, m->sk.aad_len, m->sk.sealed, m->sk.sealed_len,
 			    ike->plain, sizeof(ike->plain));
 	if (n < 0) {
-		/* 2.21: ICV failures are dropped silently (counted). */
+		/* 2.21: ICV failures are dropped silently (counted); nothing unauthenticated
+		 * may change the SA, so a malformed SK counts the same. */
 		drop(ike, n == -EKEYREJECTED ? "ICV mismatch" : "SK payload malformed", &m->hdr);
-		return (int)n;
+		return -EKEYREJECTED;
 	}
 	if (retransmit)
 		return 0;
@@ -305,9 +302,11 @@ static void input_response(struct ike_sa *sa, struct ike_msg *m)
 
 	if (!sa->req_out || h->msg_id + 1 != sa->my_msg_id || h->exchange != sa->req_exchange)
 		return drop(ike, "response we did not ask for", h);
-	if (open_sk(sa, m, false)) {
-		if (h->exchange == IKE_AUTH)
-			ike_fail(sa, "unreadable IKE_AUTH response");
+	int err = open_sk(sa, m, false);
+	if (err) {
+		/* Authenticated but malformed: the exchange cannot complete. */
+		if (err != -EKEYREJECTED && h->exchange == IKE_AUTH)
+			ike_fail(sa, "malformed IKE_AUTH response");
 		return;
 	}
 	sa->req_out = false;
@@ -347,7 +346,7 @@ void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *buf, size_t l
 
 	/* The I flag says who sent it: the original initiator sets it (3.1). */
 	bool we_initiated = !ike_hdr_is_initiator(&m->hdr);
-	struct ike_sa *sa = sa_find(ike, m->hdr.spi_i, m->hdr.spi_r, we_initiated);
+	struct ike_sa *sa = ike_sa_find(ike, m->hdr.spi_i, m->hdr.spi_r, we_initiated);
 	if (!sa || !sa->have_keys) {
 		STAT_INC(ike, unknown_spi);
 		log_rl(&ike->rl_drop, LOG_LVL_DEBUG, "%s for unknown IKE SA %016llx_i %016llx_r dropped",
@@ -359,6 +358,13 @@ void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *buf, size_t l
 		/* An inbound SA whose stream was lost continues on the new one. */
 		if (sa->conn == NULL && !sa->initiator) {
 			sa->conn = c;
+			for (unsigned j = 0; j < IKE_MAX_CHILDREN; j++)
+				if (sa->child[j].used && ike->child.update_conn)
+					ike->child.update_conn(ike->child_arg, sa->child[j].spi_in, c);
+			if (sa->state == SA_ESTABLISHED && ike->io.hold) {
+				ike->io.hold(ike->io.arg, c, true);
+				sa->held = true;
+			}
 		} else {
 			return drop(ike, "IKE SA is bound to another stream", &m->hdr);
 		}
@@ -392,7 +398,7 @@ void ike_free(struct ike *ike)
 		return;
 	ike->freeing = true;
 	while (ike->sas)
-		sa_free(ike->sas);
+		ike_sa_free(ike->sas);
 	for (size_t i = 0; i < ike->ntun; i++)
 		free(ike->tun[i]);
 	free(ike->tun);
@@ -466,21 +472,21 @@ static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err)
 	}
 	if (sas_of(ike, t, &sa))
 		return 0;
-	sa = sa_new(ike, true, NULL);
+	sa = ike_sa_new(ike, true, NULL);
 	if (!sa) {
 		*err = "out of memory or too many IKE SAs";
 		return -ENOMEM;
 	}
 	sa->tun = t;
 	sa->state = SA_CONNECTING;
-	sa->spi_i = sa_new_spi(ike);
+	sa->spi_i = ike_sa_new_spi(ike);
 	if (!t->conn && ike->io.connect) {
 		t->tls = ike->conf->settings.ike_tls_service;
 		t->conn = ike->io.connect(ike->io.arg, (const struct sockaddr *)&ss, sl, t->tls);
 		t->conn_up = false;
 	}
 	if (!t->conn) {
-		sa_free(sa);
+		ike_sa_free(sa);
 		*err = "cannot open a stream to the peer";
 		return -EIO;
 	}
@@ -530,7 +536,7 @@ int ike_configure(struct ike *ike, const struct config *conf)
 			(void)ike_info_delete_ike(sa, false);
 		log_info("%s: removed from the configuration, IKE SA %016llx_i deleted", sa->tun->name,
 			 (unsigned long long)sa->spi_i);
-		sa_free(sa);
+		ike_sa_free(sa);
 	}
 	for (size_t i = 0; i < ike->ntun;) {
 		struct ike_tunnel *t = ike->tun[i];
@@ -553,7 +559,7 @@ int ike_configure(struct ike *ike, const struct config *conf)
 
 int ike_up(struct ike *ike, const char *phase1, const char **err)
 {
-	struct ike_tunnel *t = tunnel_find(ike, phase1);
+	struct ike_tunnel *t = ike_tunnel_find(ike, phase1);
 	if (!t) {
 		*err = "no such phase1-interface";
 		return -1;
@@ -563,7 +569,7 @@ int ike_up(struct ike *ike, const char *phase1, const char **err)
 
 int ike_down(struct ike *ike, const char *phase1, const char **err)
 {
-	struct ike_tunnel *t = tunnel_find(ike, phase1);
+	struct ike_tunnel *t = ike_tunnel_find(ike, phase1);
 	size_t n = 0;
 
 	if (!t) {
@@ -577,7 +583,7 @@ int ike_down(struct ike *ike, const char *phase1, const char **err)
 		n++;
 		if (sa->state == SA_ESTABLISHED && !sa->req_out && ike_info_delete_ike(sa, true) == 0)
 			continue; /* freed when the answer comes, or at the timeout */
-		sa_free(sa);
+		ike_sa_free(sa);
 	}
 	if (!n) {
 		*err = "no IKE SA";
@@ -612,7 +618,7 @@ void ike_conn_up(struct ike *ike, struct tcp_conn *c)
 				sa->held = true;
 			}
 		} else if (sa->state == SA_DELETING) {
-			sa_free(sa);
+			ike_sa_free(sa);
 		} else if (sa->initiator) {
 			(void)ike_init_start(sa);
 		}
@@ -651,7 +657,7 @@ void ike_conn_down(struct ike *ike, struct tcp_conn *c)
 				loop_timer_cancel(ike->loop, &sa->timer);
 			continue;
 		}
-		sa_free(sa);
+		ike_sa_free(sa);
 	}
 }
 
@@ -666,7 +672,7 @@ static const char *state_name(const struct ike_sa *sa)
 
 void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool json)
 {
-	struct ike_tunnel *t = tunnel_find(ike, phase1);
+	struct ike_tunnel *t = ike_tunnel_find(ike, phase1);
 	struct ike_sa *sa = NULL;
 	size_t n = t ? sas_of(ike, t, &sa) : 0;
 	bool tls = t && t->conn ? t->tls : ike->conf && ike->conf->settings.ike_tls_service;

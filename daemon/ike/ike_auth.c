@@ -107,7 +107,7 @@ static void enc_ts(struct ike_enc *e, uint8_t type, const struct child_ts *ts, u
 	struct ike_ts sel[CHILD_MAX_TS];
 	struct ike_pl pl = { .type = type };
 	for (unsigned i = 0; i < n; i++)
-		ts_from_prefix(&sel[i], &ts[i]);
+		ike_ts_from_prefix(&sel[i], &ts[i]);
 	pl.u.ts = (struct ike_ts_pl){ (uint8_t)n, sel };
 	if (ike_pl_encode(e, &pl))
 		e->w.overflow = true; /* reported when the message is finished */
@@ -176,7 +176,7 @@ static int child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const 
 	struct child_keys k = { 0 };
 	uint8_t km_in[160], km_out[160];
 	struct child_sa cs = { 0 };
-	struct ike_child *ch = sa_child_add(sa);
+	struct ike_child *ch = ike_sa_child_add(sa);
 	int err;
 
 	if (!ch)
@@ -258,8 +258,8 @@ int ike_auth_start(struct ike_sa *sa)
 		struct child_ts local[CHILD_MAX_TS], remote[CHILD_MAX_TS];
 		if (p2->phase1_index != p1_index(ike, p1))
 			continue;
-		sa->child_spi = sa_new_child_spi(ike);
-		if (prop_build_esp(&pb, p2->proposals, p2->n_proposals, sa->child_spi))
+		sa->child_spi = ike_child_new_spi(ike);
+		if (ike_prop_build_esp(&pb, p2->proposals, p2->n_proposals, sa->child_spi))
 			continue;
 		unsigned n = p2_selectors(p2, local, remote);
 		enc_sa(&inner, &pb);
@@ -281,7 +281,7 @@ static void auth_failed_initiator(struct ike_sa *sa, const char *why)
 	STAT_INC(ike, auth_failures);
 	log_rl(&ike->rl_auth, LOG_LVL_WARN, "%s: authentication with %s failed: %s", sa->tun->name,
 	       ike_addr_str(&sa->remote, a, sizeof(a)), why);
-	sa_free(sa);
+	ike_sa_free(sa);
 }
 
 /* The responder's selectors must lie inside what we offered (2.9). */
@@ -291,11 +291,11 @@ static unsigned accepted_ts(const struct ike_ts_pl *tsp, const struct child_ts *
 	unsigned n = 0;
 	for (unsigned i = 0; i < tsp->count && n < CHILD_MAX_TS; i++) {
 		struct child_ts t;
-		if (!ts_to_prefix(&tsp->ts[i], &t))
+		if (!ike_ts_to_prefix(&tsp->ts[i], &t))
 			return 0;
 		bool ok = false;
 		for (unsigned j = 0; j < noff && !ok; j++)
-			ok = ts_prefix_within(&t, &offered[j]);
+			ok = ike_ts_prefix_within(&t, &offered[j]);
 		if (!ok)
 			return 0;
 		out[n++] = t;
@@ -335,7 +335,7 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 	sa->peer_id.type = idr->u.id.id_type;
 	sa->peer_id.len = (uint8_t)MIN(idr->u.id.len, (size_t)IKE_ID_MAX);
 	memcpy(sa->peer_id.data, idr->u.id.data, sa->peer_id.len);
-	sa_established(sa);
+	ike_sa_established(sa);
 
 	const struct ike_pl *sap = ike_msg_find(m, IKE_PL_SA, NULL);
 	const struct conf_phase2 *p2 = sa->child_offered ? ike_phase2(ike, sa->child_p2) : NULL;
@@ -357,7 +357,7 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 	unsigned noff = p2_selectors(p2, off_l, off_r);
 	unsigned nl = accepted_ts(&ike_msg_find(m, IKE_PL_TSI, NULL)->u.ts, off_l, noff, loc);
 	unsigned nr = accepted_ts(&ike_msg_find(m, IKE_PL_TSR, NULL)->u.ts, off_r, noff, rem);
-	if (prop_accept_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &spi_out)) {
+	if (ike_prop_accept_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &spi_out)) {
 		log_warn("%s: CHILD SA %s: the answer chose a proposal we did not offer", sa->tun->name, p2->name);
 		return;
 	}
@@ -397,7 +397,7 @@ static void auth_failed_responder(struct ike_sa *sa, const char *why)
 	ike_inner_begin(ike, &inner);
 	ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, AUTHENTICATION_FAILED, NULL, 0);
 	(void)ike_answer(sa, IKE_AUTH, &inner);
-	sa_free(sa); /* 2.21.2: the half-open SA goes */
+	ike_sa_free(sa); /* 2.21.2: the half-open SA goes */
 }
 
 /* Narrow the initiator's selectors to one of our phase2 entries (2.9). */
@@ -411,9 +411,9 @@ static unsigned narrow(const struct conf_phase2 *p2, const struct ike_ts_pl *tsi
 		bool have_r = false, have_l = false;
 		/* TSi is the initiator's side: our dst-subnet; TSr ours: src-subnet. */
 		for (unsigned i = 0; i < tsi->count && !have_r; i++)
-			have_r = ts_narrow(&tsi->ts[i], &my_r[f], &remote[n]);
+			have_r = ike_ts_narrow(&tsi->ts[i], &my_r[f], &remote[n]);
 		for (unsigned i = 0; i < tsr->count && !have_l; i++)
-			have_l = ts_narrow(&tsr->ts[i], &my_l[f], &local[n]);
+			have_l = ike_ts_narrow(&tsr->ts[i], &my_l[f], &local[n]);
 		if (have_r && have_l)
 			n++;
 	}
@@ -437,7 +437,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 			if ((pass == 0) != (c->type == CONF_P1_STATIC) || !ike_p1_candidate(c, &sa->remote))
 				continue;
 			if (c->authmethod == CONF_AUTH_PSK && ike_id_matches(&idi->u.id, c->peerid) &&
-			    p1_allows(c, &sa->suite) && tunnel_find(ike, c->name))
+			    p1_allows(c, &sa->suite) && ike_tunnel_find(ike, c->name))
 				p1 = c;
 		}
 	}
@@ -454,7 +454,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 		return auth_failed_responder(sa, "AUTH does not verify (pre-shared key mismatch?)");
 	}
 	OPENSSL_cleanse(expect, sizeof(expect));
-	sa->tun = tunnel_find(ike, p1->name);
+	sa->tun = ike_tunnel_find(ike, p1->name);
 	sa->peer_id.type = idi->u.id.id_type;
 	sa->peer_id.len = (uint8_t)MIN(idi->u.id.len, (size_t)IKE_ID_MAX);
 	memcpy(sa->peer_id.data, idi->u.id.data, sa->peer_id.len);
@@ -497,7 +497,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 			nts = narrow(p2, tsi, tsr, loc, rem);
 			if (!nts)
 				continue;
-			if (prop_choose_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &num, &spi_out)) {
+			if (ike_prop_choose_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &num, &spi_out)) {
 				refuse = NO_PROPOSAL_CHOSEN;
 				continue;
 			}
@@ -506,7 +506,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	uint32_t spi_in = 0;
 	if (chosen) {
-		spi_in = sa_new_child_spi(ike);
+		spi_in = ike_child_new_spi(ike);
 		/* The keys need the SA up: derive, install, then answer. */
 		if (child_install(sa, chosen, &s, esn, spi_in, spi_out, loc, rem, nts)) {
 			chosen = NULL;
@@ -515,7 +515,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	if (chosen) {
 		struct prop_buf pb;
-		prop_answer_esp(&pb, num, &s, esn, spi_in);
+		ike_prop_answer_esp(&pb, num, &s, esn, spi_in);
 		enc_sa(&inner, &pb);
 		enc_ts(&inner, IKE_PL_TSI, rem, nts);
 		enc_ts(&inner, IKE_PL_TSR, loc, nts);
@@ -525,5 +525,5 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	log_debug("%s: <-- IKE_AUTH { IDr AUTH%s }", p1->name, chosen ? " SA TSi TSr" : refuse ? " N" : "");
 	(void)ike_answer(sa, IKE_AUTH, &inner);
-	sa_established(sa);
+	ike_sa_established(sa);
 }

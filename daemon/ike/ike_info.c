@@ -66,7 +66,7 @@ void ike_info_request(struct ike_sa *sa, const struct ike_msg *m)
 	if (delete_ike) {
 		log_info("%s: peer deleted IKE SA %016llx_i %016llx_r", name, (unsigned long long)sa->spi_i,
 			 (unsigned long long)sa->spi_r);
-		sa_free(sa);
+		ike_sa_free(sa);
 	}
 }
 
@@ -75,7 +75,7 @@ void ike_info_response(struct ike_sa *sa, const struct ike_msg *m)
 	(void)m;
 	if (sa->state == SA_DELETING) {
 		log_info("%s: IKE SA %016llx_i deleted", sa->tun ? sa->tun->name : "?", (unsigned long long)sa->spi_i);
-		sa_free(sa);
+		ike_sa_free(sa);
 	}
 }
 
@@ -85,7 +85,7 @@ int ike_info_delete_ike(struct ike_sa *sa, bool wait)
 
 	ike_inner_begin(sa->ike, &inner);
 	enc_delete(&inner, IKE_PROTO_IKE, NULL, 0);
-	sa_remove_children(sa);
+	ike_sa_remove_children(sa);
 	sa->state = SA_DELETING;
 	log_info("%s: deleting IKE SA %016llx_i", sa->tun ? sa->tun->name : "?", (unsigned long long)sa->spi_i);
 	int err = ike_request(sa, INFORMATIONAL, &inner);

@@ -26,8 +26,8 @@ static int natd_hash(uint64_t spi_i, uint64_t spi_r, const struct sockaddr_stora
 	size_t n = 16;
 	unsigned int olen = 0;
 
-	sa_spi_bytes(spi_i, buf);
-	sa_spi_bytes(spi_r, buf + 8);
+	ike_spi_bytes(spi_i, buf);
+	ike_spi_bytes(spi_r, buf + 8);
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)ss;
 		memcpy(buf + n, &s4->sin_addr, 4);
@@ -88,8 +88,8 @@ static int derive(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
 	int err = ike_dh_derive(sa->dh, peer_ke, len, &gir);
 	if (err)
 		return err;
-	sa_spi_bytes(sa->spi_i, spi_i);
-	sa_spi_bytes(sa->spi_r, spi_r);
+	ike_spi_bytes(sa->spi_i, spi_i);
+	ike_spi_bytes(sa->spi_r, spi_r);
 	err = ike_sa_keys_initial(&sa->suite, gir, (struct ike_blob){ sa->ni, sa->ni_len },
 				  (struct ike_blob){ sa->nr, sa->nr_len }, spi_i, spi_r, &sa->keys);
 	secret_free(gir);
@@ -140,7 +140,7 @@ int ike_init_start(struct ike_sa *sa)
 		ike_fail(sa, "no usable dhgrp");
 		return -EINVAL;
 	}
-	if (prop_build_ike(&pb, p1->proposals, p1->n_proposals, p1->dhgrp, p1->n_dhgrp)) {
+	if (ike_prop_build_ike(&pb, p1->proposals, p1->n_proposals, p1->dhgrp, p1->n_dhgrp)) {
 		ike_fail(sa, "no usable proposal");
 		return -EINVAL;
 	}
@@ -180,11 +180,11 @@ int ike_init_start(struct ike_sa *sa)
 	sa->req_out = true;
 	sa->req_exchange = IKE_SA_INIT;
 	sa->my_msg_id = 1;
-	sa_arm_timer(sa);
+	ike_sa_arm_timer(sa);
 	log_debug("%s: IKE_SA_INIT { SA KE(%s) Ni N(NATD_S) N(NATD_D) } -->", sa->tun->name,
 		  ike_ke_name(sa->suite.ke));
 	/* A lost stream restarts the exchange from ike_conn_up. */
-	(void)ike_send_plain(sa, sa->conn, &h, &e);
+	(void)ike_send_plain(ike, sa->conn, ike->out, (size_t)n);
 	return 0;
 }
 
@@ -231,7 +231,7 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 		ike_fail(sa, "IKE_SA_INIT answer with SPIr 0");
 		return;
 	}
-	if (prop_accept_ike(&sap->u.sa, p1->proposals, p1->n_proposals, p1->dhgrp, p1->n_dhgrp, &s)) {
+	if (ike_prop_accept_ike(&sap->u.sa, p1->proposals, p1->n_proposals, p1->dhgrp, p1->n_dhgrp, &s)) {
 		ike_fail(sa, "IKE_SA_INIT answer chose a proposal we did not offer");
 		return;
 	}
@@ -285,13 +285,12 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	uint8_t num = 0;
 	bool chosen = false;
 
-	struct ike_sa *old = sa_find_half_open(ike, h->spi_i, c);
+	struct ike_sa *old = ike_sa_find_half_open(ike, h->spi_i, c);
 	if (old) {
 		/* 2.1: a retransmission gets the same answer; nothing is recomputed. */
 		if (h->msg_id == 0 && old->init_rsp && m->len == old->init_req_len &&
 		    !memcmp(m->buf, old->init_req, m->len)) {
-			if (c && ike->io.send && !ike->io.send(ike->io.arg, c, old->init_rsp, old->init_rsp_len))
-				STAT_INC(ike, messages_out);
+			(void)ike_send_plain(ike, c, old->init_rsp, old->init_rsp_len);
 		} else {
 			STAT_INC(ike, invalid_messages);
 		}
@@ -320,7 +319,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 				      : p1->type != CONF_P1_DYNAMIC)
 				continue;
 			/* `transport` is how we initiate; as responder, ike-tcp-service decides (config.md). */
-			chosen = !prop_choose_ike(&sap->u.sa, p1->proposals, p1->n_proposals, p1->dhgrp,
+			chosen = !ike_prop_choose_ike(&sap->u.sa, p1->proposals, p1->n_proposals, p1->dhgrp,
 						  p1->n_dhgrp, ke->u.ke.group, &s, &num);
 		}
 	}
@@ -343,7 +342,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 		return;
 	}
 
-	struct ike_sa *sa = sa_new(ike, false, c);
+	struct ike_sa *sa = ike_sa_new(ike, false, c);
 	if (!sa) {
 		log_rl(&ike->rl_drop, LOG_LVL_WARN, "IKE_SA_INIT from %s: too many IKE SAs",
 		       ike_addr_str(&peer, a, sizeof(a)));
@@ -356,7 +355,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	struct ike_pl pl;
 
 	sa->spi_i = h->spi_i;
-	sa->spi_r = sa_new_spi(ike);
+	sa->spi_r = ike_sa_new_spi(ike);
 	sa->suite = s;
 	sa->local = local;
 	sa->remote = peer;
@@ -368,20 +367,20 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	sa->init_req_len = m->len;
 	if (!sa->dh || !sa->init_req || RAND_bytes(sa->nr, IKE_NONCE_LEN) != 1 ||
 	    ike_dh_public(sa->dh, pub, &publen)) {
-		sa_free(sa);
+		ike_sa_free(sa);
 		return;
 	}
 	if (derive(sa, ke->u.ke.data, ke->u.ke.len)) {
 		STAT_INC(ike, invalid_messages);
 		log_rl(&ike->rl_drop, LOG_LVL_DEBUG, "IKE_SA_INIT from %s: bad KE data", ike_addr_str(&peer, a, sizeof(a)));
-		sa_free(sa);
+		ike_sa_free(sa);
 		return;
 	}
 	check_natd(sa, m, 0);
 
 	struct ike_hdr rh = { .spi_i = sa->spi_i, .spi_r = sa->spi_r, .exchange = IKE_SA_INIT, .flags = IKE_FLAG_R };
 	ike_msg_begin(&e, ike->out, sizeof(ike->out), &rh);
-	prop_answer_ike(&pb, num, &s);
+	ike_prop_answer_ike(&pb, num, &s);
 	memset(&pl, 0, sizeof(pl));
 	pl.type = IKE_PL_SA;
 	pl.u.sa = pb.sa;
@@ -394,15 +393,15 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	enc_natd(&e, sa, sa->spi_r);
 	ssize_t n = ike_msg_end(&e);
 	if (err || n < 0 || !(sa->init_rsp = dup_msg(ike->out, (size_t)n))) {
-		sa_free(sa);
+		ike_sa_free(sa);
 		return;
 	}
 	sa->init_rsp_len = (size_t)n;
 	sa->state = SA_INIT_DONE;
 	sa->peer_msg_id = 1;
-	sa_arm_timer(sa);
+	ike_sa_arm_timer(sa);
 	/* No longer needed: g^ir went into the keys. */
 	ike_dh_free(sa->dh);
 	sa->dh = NULL;
-	(void)ike_send_plain(sa, c, &rh, &e);
+	(void)ike_send_plain(ike, c, ike->out, (size_t)n);
 }

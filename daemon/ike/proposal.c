@@ -53,7 +53,7 @@ static void prop_close(struct prop_buf *b, struct ike_proposal *p)
 		b->sa.nprops--;
 }
 
-int prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const uint16_t *dh, size_t ndh)
+int ike_prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const uint16_t *dh, size_t ndh)
 {
 	prop_reset(b);
 	for (size_t i = 0; i < n; i++) {
@@ -75,7 +75,7 @@ int prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const uint1
 	return b->sa.nprops ? 0 : -EINVAL;
 }
 
-int prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi)
+int ike_prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi)
 {
 	prop_reset(b);
 	for (size_t i = 0; i < n; i++) {
@@ -95,7 +95,7 @@ int prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t sp
 	return b->sa.nprops ? 0 : -EINVAL;
 }
 
-void prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s)
+void ike_prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s)
 {
 	prop_reset(b);
 	struct ike_proposal *p = prop_add(b, IKE_PROTO_IKE, 0);
@@ -108,7 +108,7 @@ void prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s)
 	p->num = num;
 }
 
-void prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi)
+void ike_prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi)
 {
 	prop_reset(b);
 	struct ike_proposal *p = prop_add(b, IKE_PROTO_ESP, spi);
@@ -169,7 +169,7 @@ static uint32_t spi32(const struct ike_proposal *p)
 	return (uint32_t)p->spi[0] << 24 | (uint32_t)p->spi[1] << 16 | (uint32_t)p->spi[2] << 8 | p->spi[3];
 }
 
-int prop_choose_ike(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
+int ike_prop_choose_ike(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
 		    size_t ndh, uint16_t ke_group, struct ike_suite *out, uint8_t *num)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -213,7 +213,7 @@ static bool esn_choice(const struct ike_proposal *p, bool *esn)
 	return false;
 }
 
-int prop_choose_esp(const struct ike_sa_pl *peer, char *const *names, size_t n, struct esp_suite *out,
+int ike_prop_choose_esp(const struct ike_sa_pl *peer, char *const *names, size_t n, struct esp_suite *out,
 		    bool *esn, uint8_t *num, uint32_t *spi)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -239,7 +239,7 @@ static bool exact(const struct ike_proposal *p, unsigned ntypes)
 	return p->nxf == ntypes;
 }
 
-int prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
+int ike_prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
 		    size_t ndh, struct ike_suite *out)
 {
 	if (answer->nprops != 1)
@@ -261,7 +261,7 @@ int prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size_t n
 	return -EBADMSG;
 }
 
-int prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size_t n, struct esp_suite *out,
+int ike_prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size_t n, struct esp_suite *out,
 		    bool *esn, uint32_t *spi)
 {
 	if (answer->nprops != 1)

@@ -23,13 +23,13 @@ struct prop_buf {
 
 /* One proposal per FortiOS name in order, each carrying every group of dh[]
  * (in order) as KE transforms. -EINVAL when no name is usable. */
-int prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const uint16_t *dh, size_t ndh);
+int ike_prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const uint16_t *dh, size_t ndh);
 /* ESP: one proposal per name (SPI spi, host order), ESN transforms NO then YES. */
-int prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi);
+int ike_prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi);
 
 /* The answer: the peer's proposal number with one transform of each type. */
-void prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s);
-void prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi);
+void ike_prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s);
+void ike_prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi);
 
 /*
  * Responder choice honouring OUR order (names, then dh). ke_group is the
@@ -37,16 +37,16 @@ void prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s,
  * otherwise our first group the chosen proposal also offers (the caller then
  * answers INVALID_KE_PAYLOAD). 0 with *out (ke set) and *num, or -ENOENT.
  */
-int prop_choose_ike(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
+int ike_prop_choose_ike(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
 		    size_t ndh, uint16_t ke_group, struct ike_suite *out, uint8_t *num);
 /* ESP, our order; NO_ESN preferred. *spi is the peer's SPI (host order). */
-int prop_choose_esp(const struct ike_sa_pl *peer, char *const *names, size_t n, struct esp_suite *out,
+int ike_prop_choose_esp(const struct ike_sa_pl *peer, char *const *names, size_t n, struct esp_suite *out,
 		    bool *esn, uint8_t *num, uint32_t *spi);
 
 /* Initiator: the responder's single proposal must be one of ours; -EBADMSG otherwise. */
-int prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
+int ike_prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
 		    size_t ndh, struct ike_suite *out);
-int prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size_t n, struct esp_suite *out,
+int ike_prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size_t n, struct esp_suite *out,
 		    bool *esn, uint32_t *spi);
 
 #endif

@@ -9,14 +9,14 @@
 #include "ike/sa.h"
 #include "iketcp/stats.h"
 
-static void sa_timeout(struct loop *loop, struct loop_timer *t)
+static void ike_sa_timeout(struct loop *loop, struct loop_timer *t)
 {
 	struct ike_sa *sa = container_of(t, struct ike_sa, timer);
 	(void)loop;
 	ike_fail(sa, sa->state == SA_INIT_DONE ? "no IKE_AUTH request in time" : "no response in time");
 }
 
-struct ike_sa *sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
+struct ike_sa *ike_sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
 {
 	if (ike->nsas >= IKE_MAX_SAS)
 		return NULL;
@@ -26,14 +26,14 @@ struct ike_sa *sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
 	sa->ike = ike;
 	sa->initiator = initiator;
 	sa->conn = c;
-	loop_timer_init(&sa->timer, sa_timeout);
+	loop_timer_init(&sa->timer, ike_sa_timeout);
 	sa->next = ike->sas;
 	ike->sas = sa;
 	ike->nsas++;
 	return sa;
 }
 
-void sa_remove_children(struct ike_sa *sa)
+void ike_sa_remove_children(struct ike_sa *sa)
 {
 	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++) {
 		struct ike_child *ch = &sa->child[i];
@@ -45,7 +45,7 @@ void sa_remove_children(struct ike_sa *sa)
 	}
 }
 
-void sa_free(struct ike_sa *sa)
+void ike_sa_free(struct ike_sa *sa)
 {
 	if (!sa)
 		return;
@@ -59,7 +59,7 @@ void sa_free(struct ike_sa *sa)
 	}
 	if (ike->loop)
 		loop_timer_cancel(ike->loop, &sa->timer);
-	sa_remove_children(sa);
+	ike_sa_remove_children(sa);
 	if (sa->held && sa->conn && ike->io.hold && !ike->freeing)
 		ike->io.hold(ike->io.arg, sa->conn, false);
 	ike_dh_free(sa->dh);
@@ -75,7 +75,7 @@ void sa_free(struct ike_sa *sa)
 
 /* we_initiated: our SPI is spi_i. Both SPIs must match (the responder's SPI
  * of a half-open initiator SA is still 0 until the IKE_SA_INIT answer). */
-struct ike_sa *sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated)
+struct ike_sa *ike_sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated)
 {
 	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next)
 		if (sa->initiator == we_initiated && sa->spi_i == spi_i && sa->spi_r == spi_r)
@@ -83,7 +83,7 @@ struct ike_sa *sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_
 	return NULL;
 }
 
-struct ike_sa *sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c)
+struct ike_sa *ike_sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c)
 {
 	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next)
 		if (!sa->initiator && sa->spi_i == spi_i && sa->conn == c && sa->init_rsp)
@@ -91,7 +91,7 @@ struct ike_sa *sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_con
 	return NULL;
 }
 
-uint64_t sa_new_spi(struct ike *ike)
+uint64_t ike_sa_new_spi(struct ike *ike)
 {
 	for (;;) {
 		uint64_t spi = 0;
@@ -105,7 +105,7 @@ uint64_t sa_new_spi(struct ike *ike)
 	}
 }
 
-uint32_t sa_new_child_spi(struct ike *ike)
+uint32_t ike_child_new_spi(struct ike *ike)
 {
 	for (;;) {
 		uint32_t spi = 0;
@@ -123,7 +123,7 @@ uint32_t sa_new_child_spi(struct ike *ike)
 	}
 }
 
-struct ike_child *sa_child_add(struct ike_sa *sa)
+struct ike_child *ike_sa_child_add(struct ike_sa *sa)
 {
 	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
 		if (!sa->child[i].used)
@@ -131,7 +131,7 @@ struct ike_child *sa_child_add(struct ike_sa *sa)
 	return NULL;
 }
 
-struct ike_tunnel *tunnel_find(struct ike *ike, const char *name)
+struct ike_tunnel *ike_tunnel_find(struct ike *ike, const char *name)
 {
 	for (size_t i = 0; name && i < ike->ntun; i++)
 		if (ike->tun[i]->present && !strcmp(ike->tun[i]->name, name))
@@ -139,19 +139,19 @@ struct ike_tunnel *tunnel_find(struct ike *ike, const char *name)
 	return NULL;
 }
 
-void sa_arm_timer(struct ike_sa *sa)
+void ike_sa_arm_timer(struct ike_sa *sa)
 {
 	if (sa->ike->loop)
 		(void)loop_timer_arm(sa->ike->loop, &sa->timer, IKE_RESPONSE_TIMEOUT_MS);
 }
 
-void sa_spi_bytes(uint64_t spi, uint8_t out[8])
+void ike_spi_bytes(uint64_t spi, uint8_t out[8])
 {
 	for (int i = 7; i >= 0; i--, spi >>= 8)
 		out[i] = (uint8_t)spi;
 }
 
-void sa_established(struct ike_sa *sa)
+void ike_sa_established(struct ike_sa *sa)
 {
 	struct ike *ike = sa->ike;
 	char a[INET6_ADDRSTRLEN + 8], id[300];

@@ -117,22 +117,23 @@ struct ike {
 };
 
 /* sa.c */
-struct ike_sa *sa_new(struct ike *ike, bool initiator, struct tcp_conn *c);
-void sa_free(struct ike_sa *sa);           /* unlinks, removes children, wipes */
-struct ike_sa *sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated);
+struct ike_sa *ike_sa_new(struct ike *ike, bool initiator, struct tcp_conn *c);
+void ike_sa_free(struct ike_sa *sa);           /* unlinks, removes children, wipes */
+struct ike_sa *ike_sa_find(struct ike *ike, uint64_t spi_i, uint64_t spi_r, bool we_initiated);
 /* The responder SA an IKE_SA_INIT request from this stream created (retransmits). */
-struct ike_sa *sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c);
-uint64_t sa_new_spi(struct ike *ike);
-uint32_t sa_new_child_spi(struct ike *ike);
-void sa_remove_children(struct ike_sa *sa);
-struct ike_child *sa_child_add(struct ike_sa *sa);
-struct ike_tunnel *tunnel_find(struct ike *ike, const char *name);
-void sa_arm_timer(struct ike_sa *sa);
-void sa_spi_bytes(uint64_t spi, uint8_t out[8]);
-void sa_established(struct ike_sa *sa);
+struct ike_sa *ike_sa_find_half_open(struct ike *ike, uint64_t spi_i, struct tcp_conn *c);
+uint64_t ike_sa_new_spi(struct ike *ike);
+uint32_t ike_child_new_spi(struct ike *ike);
+void ike_sa_remove_children(struct ike_sa *sa);
+struct ike_child *ike_sa_child_add(struct ike_sa *sa);
+struct ike_tunnel *ike_tunnel_find(struct ike *ike, const char *name);
+void ike_sa_arm_timer(struct ike_sa *sa);
+void ike_spi_bytes(uint64_t spi, uint8_t out[8]);
+void ike_sa_established(struct ike_sa *sa);
 
 /* engine.c */
-int ike_send_plain(struct ike_sa *sa, struct tcp_conn *c, const struct ike_hdr *h, struct ike_enc *e);
+/* An unsealed message (IKE_SA_INIT), counted. */
+int ike_send_plain(struct ike *ike, struct tcp_conn *c, const uint8_t *msg, size_t len);
 /* Seal inner behind h and send it; a response is cached for retransmits. */
 int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		    const struct ike_enc *inner);

@@ -19,7 +19,7 @@ static void prefix_bound(uint8_t *out, const uint8_t *addr, size_t alen, unsigne
 	}
 }
 
-void ts_from_prefix(struct ike_ts *out, const struct child_ts *p)
+void ike_ts_from_prefix(struct ike_ts *out, const struct child_ts *p)
 {
 	bool v4 = p->family == AF_INET;
 	size_t alen = v4 ? 4 : 16;
@@ -68,7 +68,7 @@ static bool any_proto_port(const struct ike_ts *ts)
 	return ts->ip_proto == 0 && ts->start_port == 0 && ts->end_port == 65535;
 }
 
-bool ts_to_prefix(const struct ike_ts *ts, struct child_ts *out)
+bool ike_ts_to_prefix(const struct ike_ts *ts, struct child_ts *out)
 {
 	size_t alen = alen_of(ts->type);
 	uint8_t hi[16];
@@ -85,12 +85,12 @@ bool ts_to_prefix(const struct ike_ts *ts, struct child_ts *out)
 	return true;
 }
 
-bool ts_narrow(const struct ike_ts *peer, const struct child_ts *ours, struct child_ts *out)
+bool ike_ts_narrow(const struct ike_ts *peer, const struct child_ts *ours, struct child_ts *out)
 {
 	struct ike_ts mine;
 	size_t alen = alen_of(peer->type);
 
-	ts_from_prefix(&mine, ours);
+	ike_ts_from_prefix(&mine, ours);
 	if (!alen || mine.type != peer->type || !any_proto_port(peer))
 		return false;
 	const uint8_t *start = memcmp(peer->start, mine.start, alen) > 0 ? peer->start : mine.start;
@@ -104,14 +104,14 @@ bool ts_narrow(const struct ike_ts *peer, const struct child_ts *ours, struct ch
 	return true;
 }
 
-bool ts_prefix_within(const struct child_ts *a, const struct child_ts *b)
+bool ike_ts_prefix_within(const struct child_ts *a, const struct child_ts *b)
 {
 	struct ike_ts ra, rb;
 
 	if (a->family != b->family)
 		return false;
-	ts_from_prefix(&ra, a);
-	ts_from_prefix(&rb, b);
+	ike_ts_from_prefix(&ra, a);
+	ike_ts_from_prefix(&rb, b);
 	size_t alen = alen_of(ra.type);
 	return memcmp(ra.start, rb.start, alen) >= 0 && memcmp(ra.end, rb.end, alen) <= 0;
 }

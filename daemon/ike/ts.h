@@ -13,18 +13,18 @@
 #include "ike/payload.h"
 
 /* A configured subnet as a selector: all protocols, all ports. */
-void ts_from_prefix(struct ike_ts *out, const struct child_ts *p);
+void ike_ts_from_prefix(struct ike_ts *out, const struct child_ts *p);
 /* The prefix a selector is exactly, or false (ranges that are not one CIDR
  * block, a protocol or a port range other than "any"). */
-bool ts_to_prefix(const struct ike_ts *ts, struct child_ts *out);
+bool ike_ts_to_prefix(const struct ike_ts *ts, struct child_ts *out);
 /*
  * Narrow the peer's selector to our prefix: the intersection, itself cut to
  * the largest CIDR block at its start when it is not one (a subset is a valid
  * narrowing). false when they are disjoint, of different families, or the
  * peer's selector is not "any protocol, any port" (we cannot express less).
  */
-bool ts_narrow(const struct ike_ts *peer, const struct child_ts *ours, struct child_ts *out);
+bool ike_ts_narrow(const struct ike_ts *peer, const struct child_ts *ours, struct child_ts *out);
 /* Whether prefix a lies inside prefix b (same family). */
-bool ts_prefix_within(const struct child_ts *a, const struct child_ts *b);
+bool ike_ts_prefix_within(const struct child_ts *a, const struct child_ts *b);
 
 #endif

@@ -21,6 +21,7 @@
 #include "esp/esp.h"
 #include "ike/ike.h"
 #include "ike/message.h"
+#include "ike/proposal.h"
 #include "ike/sa.h"
 #include "iketcp/json.h"
 #include "iketcp/stats.h"
@@ -234,15 +235,19 @@ static void queue_clear(struct net *n)
 
 struct tun_conf {
 	const char *proposal, *dhgrp, *psk, *localid, *peerid, *p2proposal, *src, *dst;
+	const char *transport; /* NULL: tcp */
+	const char *p2extra;   /* more phase2 lines, or NULL */
 };
 
 static const struct tun_conf gwa_default = {
 	"aes128gcm-prfsha256 aes256gcm-prfsha384", "19 31", "correct horse battery staple",
 	"branch.example", "hq.example", "aes128gcm aes256gcm", "10.1.0.0 255.255.255.0", "10.2.0.0 255.255.255.0",
+	NULL, NULL,
 };
 static const struct tun_conf gwb_default = {
 	"aes128gcm-prfsha256 aes256gcm-prfsha384", "19 31", "correct horse battery staple",
 	"hq.example", "branch.example", "aes128gcm aes256gcm", "10.2.0.0 255.255.255.0", "10.1.0.0 255.255.255.0",
+	NULL, NULL,
 };
 
 static struct config *load(const char *text)
@@ -272,7 +277,7 @@ static struct config *gw_conf(bool initiator, const struct tun_conf *t)
 		 "        set interface \"wan0\"\n"
 		 "        set ike-version 2\n"
 		 "        %s\n"
-		 "        set transport tcp\n"
+		 "        set transport %s\n"
 		 "        set authmethod psk\n"
 		 "        set psksecret \"%s\"\n"
 		 "        set localid \"%s\"\n"
@@ -287,11 +292,12 @@ static struct config *gw_conf(bool initiator, const struct tun_conf *t)
 		 "        set proposal %s\n"
 		 "        set src-subnet %s\n"
 		 "        set dst-subnet %s\n"
+		 "%s"
 		 "    next\n"
 		 "end\n",
 		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
-		 t->psk, t->localid, t->peerid, t->proposal, t->dhgrp, initiator ? "to-hq-lan" : "branch-lan",
-		 initiator ? "to-hq" : "branch", t->p2proposal, t->src, t->dst);
+		 t->transport ? t->transport : "tcp", t->psk, t->localid, t->peerid, t->proposal, t->dhgrp, initiator ? "to-hq-lan" : "branch-lan",
+		 initiator ? "to-hq" : "branch", t->p2proposal, t->src, t->dst, t->p2extra ? t->p2extra : "");
 	return load(text);
 }
 
@@ -521,23 +527,30 @@ static void dump_corpus(struct net *n, const char *tag)
 }
 
 
-/* Open logged message i (sent by gwB) with gwA's IKE SA keys: the notify inside. */
-static bool logged_has_notify(struct net *n, unsigned i, uint16_t type)
+/* Parse logged message i and open its SK with gwA's IKE SA keys (either direction). */
+static uint8_t open_plain[IKE_MSG_MAX_LEN];
+
+static struct ike_msg *open_logged(struct net *n, unsigned i)
 {
 	struct ike_sa *sa = n->s[0].ike->sas;
 	const struct secret *enc, *integ;
-	static uint8_t plain[IKE_MSG_MAX_LEN];
 	struct ike_msg *m = malloc(sizeof(*m));
 
 	assert_non_null(sa);
 	assert_non_null(m);
 	assert_int_equal(ike_msg_parse(m, n->log[i]->buf, n->log[i]->len), 0);
 	assert_true(m->sk.present);
-	ike_sa_keys_dir(&sa->keys, true, false, &enc, &integ);
+	ike_sa_keys_dir(&sa->keys, true, n->log[i]->to == 1, &enc, &integ);
 	ssize_t len = sk_open(&sa->suite, enc, integ, m->sk.aad, m->sk.aad_len, m->sk.sealed, m->sk.sealed_len,
-			      plain, sizeof(plain));
+			      open_plain, sizeof(open_plain));
 	assert_true(len >= 0);
-	assert_int_equal(ike_msg_parse_inner(m, m->sk.inner_first, plain, (size_t)len), 0);
+	assert_int_equal(ike_msg_parse_inner(m, m->sk.inner_first, open_plain, (size_t)len), 0);
+	return m;
+}
+
+static bool logged_has_notify(struct net *n, unsigned i, uint16_t type)
+{
+	struct ike_msg *m = open_logged(n, i);
 	bool found = ike_msg_find_notify(m, type) != NULL;
 	free(m);
 	return found;
@@ -1002,6 +1015,231 @@ static void test_reload_removes_tunnel(void **state)
 	net_free(n);
 }
 
+static void test_liveness_and_child_delete(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	pump(n);
+	struct ike_sa *b = n->s[1].ike->sas;
+	struct ike_enc inner;
+	assert_non_null(b);
+
+	/* <-- INFORMATIONAL { }   INFORMATIONAL { } --> (liveness, 2.4) */
+	ike_inner_begin(n->s[1].ike, &inner);
+	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
+	pump(n);
+	assert_false(b->req_out);
+	assert_int_equal(n->nlog, 6);
+	assert_true(log_response(n, 5));
+	assert_int_equal(stats.ike.invalid_messages, 0);
+
+	/* <-- INFORMATIONAL { D(ESP, gwB's inbound SPI) }
+	 * INFORMATIONAL { D(ESP, gwA's inbound SPI) } --> */
+	uint32_t spi = n->s[1].inst[0].sa.spi_in;
+	uint8_t spib[4] = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16), (uint8_t)(spi >> 8), (uint8_t)spi };
+	struct ike_pl d = { .type = IKE_PL_D };
+	d.u.d = (struct ike_delete_pl){ IKE_PROTO_ESP, 4, 1, spib };
+	ike_inner_begin(n->s[1].ike, &inner);
+	assert_int_equal(ike_pl_encode(&inner, &d), 0);
+	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
+	pump(n);
+	assert_int_equal(n->s[0].nremoved, 1);
+	struct ike_msg *m = open_logged(n, 7);
+	const struct ike_pl *dp = ike_msg_find(m, IKE_PL_D, NULL);
+	assert_non_null(dp);
+	assert_int_equal(dp->u.d.count, 1);
+	uint32_t back = (uint32_t)dp->u.d.spis[0] << 24 | (uint32_t)dp->u.d.spis[1] << 16 |
+			(uint32_t)dp->u.d.spis[2] << 8 | dp->u.d.spis[3];
+	assert_int_equal(back, n->s[0].inst[0].sa.spi_in);
+	free(m);
+	/* the IKE SA itself stays */
+	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+
+	/* CREATE_CHILD_SA { SA Ni TSi TSr } is refused: <-- N(NO_ADDITIONAL_SAS) (not implemented yet) */
+	static struct prop_buf pb;
+	char *names[] = { "aes128gcm" };
+	uint8_t nonce[32] = { 1 };
+	struct ike_pl sap = { .type = IKE_PL_SA };
+	assert_int_equal(ike_prop_build_esp(&pb, names, 1, 0x12345678), 0);
+	sap.u.sa = pb.sa;
+	ike_inner_begin(n->s[1].ike, &inner);
+	assert_int_equal(ike_pl_encode(&inner, &sap), 0);
+	ike_enc_data(&inner, IKE_PL_NONCE, nonce, sizeof(nonce));
+	assert_int_equal(ike_request(b, CREATE_CHILD_SA, &inner), 0);
+	pump(n);
+	assert_int_equal(n->nlog, 10);
+	assert_true(logged_has_notify(n, 9, NO_ADDITIONAL_SAS));
+	assert_int_equal(n->s[0].ninst, 1);
+	net_free(n);
+}
+
+static void test_response_timeouts(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	n->hold_queue = true;
+	pump(n);
+	/* IKE_SA_INIT --> is out, no answer: after the timeout the SA is gone (RFC 9329 6.2). */
+	struct ike_sa *a = n->s[0].ike->sas;
+	assert_non_null(a);
+	assert_true(loop_timer_armed(&a->timer));
+	a->timer.cb(n->loop, &a->timer);
+	assert_null(n->s[0].ike->sas);
+	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+
+	/* gwB answered IKE_SA_INIT but IKE_AUTH never comes: the half-open SA goes too. */
+	struct msg *init = n->q[0];
+	ike_input(n->s[1].ike, CONN_B, init->buf, init->len);
+	struct ike_sa *b = n->s[1].ike->sas;
+	assert_non_null(b);
+	assert_true(loop_timer_armed(&b->timer));
+	b->timer.cb(n->loop, &b->timer);
+	assert_null(n->s[1].ike->sas);
+	net_free(n);
+}
+
+/* Deliver the first queued message only. */
+static void step(struct net *n)
+{
+	assert_true(n->qn > 0);
+	struct msg *m = n->q[0];
+	memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
+	ike_input(n->s[m->to].ike, m->to == 0 ? CONN_A : CONN_B, m->buf, m->len);
+	free(m);
+}
+
+static void test_forged_auth_response_ignored(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	n->hold_queue = true;
+	pump(n); /* stream up, IKE_SA_INIT --> queued */
+	step(n); /* gwB answers */
+	step(n); /* gwA sends IKE_AUTH */
+	step(n); /* gwB answers IKE_AUTH */
+	assert_int_equal(n->qn, 1);
+	/* <-- IKE_AUTH with a broken ICV first: dropped, the SA waits on. */
+	struct msg *good = n->q[0];
+	uint8_t bad[IKE_MSG_MAX_LEN];
+	memcpy(bad, good->buf, good->len);
+	bad[good->len - 3] ^= 0x40;
+	uint64_t invalid = stats.ike.invalid_messages;
+	ike_input(n->s[0].ike, CONN_A, bad, good->len);
+	assert_int_equal(stats.ike.invalid_messages, invalid + 1);
+	assert_true(state_is(n->s[0].ike, "to-hq", "connecting"));
+	/* then the real one */
+	step(n);
+	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	check_crosswise(n);
+	net_free(n);
+}
+
+static void test_transport_auto_and_udp(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default;
+	/* gwA.conf says "transport auto": UDP is not in this build, TCP is used. */
+	a.transport = "auto";
+	struct net *n = net_new(&a, &gwb_default);
+	pump(n);
+	assert_int_equal(stats.ike.sa_established, 2);
+	net_free(n);
+
+	/* "transport udp": nothing is initiated, and ike_up says why. */
+	a.transport = "udp";
+	n = net_new(&a, &gwb_default);
+	const char *err = NULL;
+	assert_int_equal(n->connects, 0);
+	assert_int_equal(ike_up(n->s[0].ike, "to-hq", &err), -1);
+	assert_non_null(strstr(err, "udp"));
+	pump(n);
+	assert_int_equal(n->nlog, 0);
+	net_free(n);
+}
+
+static void test_ipv4_and_ipv6_selectors(void **state)
+{
+	(void)state;
+	struct tun_conf a = gwa_default, b = gwb_default;
+	a.p2extra = "        set src-subnet6 2001:db8:1::/48\n        set dst-subnet6 2001:db8:2::/48\n";
+	b.p2extra = "        set src-subnet6 2001:db8:2::/64\n        set dst-subnet6 2001:db8::/32\n";
+	struct net *n = net_new(&a, &b);
+	pump(n);
+	check_crosswise(n);
+	struct installed *ia = &n->s[0].inst[0], *ib = &n->s[1].inst[0];
+	assert_int_equal(ia->sa.n_ts, 2);
+	assert_int_equal(ib->sa.n_ts, 2);
+	char buf[INET6_ADDRSTRLEN];
+	/* gwA's local /48 fits gwB's remote /32 as is; gwA's remote /48 narrows to gwB's /64. */
+	assert_int_equal(ia->sa.local_ts[1].family, AF_INET6);
+	inet_ntop(AF_INET6, &ia->sa.local_ts[1].addr.v6, buf, sizeof(buf));
+	assert_string_equal(buf, "2001:db8:1::");
+	assert_int_equal(ia->sa.local_ts[1].prefix_len, 48);
+	inet_ntop(AF_INET6, &ia->sa.remote_ts[1].addr.v6, buf, sizeof(buf));
+	assert_string_equal(buf, "2001:db8:2::");
+	assert_int_equal(ia->sa.remote_ts[1].prefix_len, 64);
+	assert_int_equal(ib->sa.local_ts[1].prefix_len, 64);
+	assert_int_equal(ib->sa.remote_ts[1].prefix_len, 48);
+	net_free(n);
+}
+
+/* gwB with two dynamic entries: the one whose peerid matches IDi answers, with its own PSK. */
+static void test_responder_picks_phase1_by_id(void **state)
+{
+	(void)state;
+	struct net *n = net_new(&gwa_default, &gwb_default);
+	struct config *c2 = load("config system settings\n"
+				 "    set ike-tcp-service enable\n"
+				 "    set inner-interface \"lan0\"\n"
+				 "end\n"
+				 "config vpn ipsec phase1-interface\n"
+				 "    edit \"other\"\n"
+				 "        set interface \"wan0\"\n"
+				 "        set type dynamic\n"
+				 "        set transport tcp\n"
+				 "        set psksecret \"another secret\"\n"
+				 "        set localid \"hq.example\"\n"
+				 "        set peerid \"other.example\"\n"
+				 "        set proposal aes128gcm-prfsha256\n"
+				 "        set dhgrp 19\n"
+				 "    next\n"
+				 "    edit \"branch\"\n"
+				 "        set interface \"wan0\"\n"
+				 "        set type dynamic\n"
+				 "        set transport tcp\n"
+				 "        set psksecret \"correct horse battery staple\"\n"
+				 "        set localid \"hq.example\"\n"
+				 "        set peerid \"branch.example\"\n"
+				 "        set proposal aes128gcm-prfsha256\n"
+				 "        set dhgrp 19\n"
+				 "    next\n"
+				 "end\n"
+				 "config vpn ipsec phase2-interface\n"
+				 "    edit \"other-lan\"\n"
+				 "        set phase1name \"other\"\n"
+				 "        set proposal aes128gcm\n"
+				 "        set src-subnet 10.2.0.0 255.255.255.0\n"
+				 "        set dst-subnet 10.1.0.0 255.255.255.0\n"
+				 "    next\n"
+				 "    edit \"branch-lan\"\n"
+				 "        set phase1name \"branch\"\n"
+				 "        set proposal aes128gcm\n"
+				 "        set src-subnet 10.2.0.0 255.255.255.0\n"
+				 "        set dst-subnet 10.1.0.0 255.255.255.0\n"
+				 "    next\n"
+				 "end\n");
+	assert_int_equal(ike_configure(n->s[1].ike, c2), 0);
+	conf_free(n->s[1].conf);
+	n->s[1].conf = c2;
+	pump(n);
+	assert_int_equal(stats.ike.sa_established, 2);
+	assert_int_equal(stats.ike.auth_failures, 0);
+	assert_string_equal(n->s[1].inst[0].phase2, "branch-lan");
+	assert_true(state_is(n->s[1].ike, "branch", "established"));
+	assert_true(state_is(n->s[1].ike, "other", "down"));
+	net_free(n);
+}
+
 static void test_initiator_stream_restart(void **state)
 {
 	(void)state;
@@ -1040,6 +1278,12 @@ int main(void)
 		cmocka_unit_test(test_shutdown_and_stream_events),
 		cmocka_unit_test(test_reload_removes_tunnel),
 		cmocka_unit_test(test_initiator_stream_restart),
+		cmocka_unit_test(test_liveness_and_child_delete),
+		cmocka_unit_test(test_response_timeouts),
+		cmocka_unit_test(test_transport_auto_and_udp),
+		cmocka_unit_test(test_ipv4_and_ipv6_selectors),
+		cmocka_unit_test(test_responder_picks_phase1_by_id),
+		cmocka_unit_test(test_forged_auth_response_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,7 +82,7 @@ static void test_narrow_table(void **state)
 		struct child_ts ours = prefix(c->ours, c->ours_len), out;
 		char got[64];
 		memset(&out, 0xa5, sizeof(out));
-		bool ok = ts_narrow(&peer, &ours, &out);
+		bool ok = ike_ts_narrow(&peer, &ours, &out);
 		if (!c->want) {
 			if (ok) {
 				prefix_str(&out, got, sizeof(got));
@@ -96,7 +96,7 @@ static void test_narrow_table(void **state)
 		if (strcmp(got, c->want))
 			fail_msg("%s: got %s, expected %s", c->what, got, c->want);
 		/* A narrowing is always inside both inputs (2.9). */
-		assert_true(ts_prefix_within(&out, &ours));
+		assert_true(ike_ts_prefix_within(&out, &ours));
 	}
 }
 
@@ -127,7 +127,7 @@ static void test_to_prefix_table(void **state)
 		struct ike_ts t = range(c->start, c->end, c->proto, c->p0, c->p1);
 		struct child_ts out;
 		char got[64];
-		bool ok = ts_to_prefix(&t, &out);
+		bool ok = ike_ts_to_prefix(&t, &out);
 		if (!c->want) {
 			if (ok)
 				fail_msg("%s-%s: prefix accepted", c->start, c->end);
@@ -158,14 +158,14 @@ static void test_from_prefix_round_trip(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct child_ts p = prefix(cases[i].addr, cases[i].len), back;
 		struct ike_ts t, want = range(cases[i].start, cases[i].end, 0, 0, 65535);
-		ts_from_prefix(&t, &p);
+		ike_ts_from_prefix(&t, &p);
 		assert_int_equal(t.type, want.type);
 		assert_int_equal(t.ip_proto, 0);
 		assert_int_equal(t.start_port, 0);
 		assert_int_equal(t.end_port, 65535);
 		assert_memory_equal(t.start, want.start, 16);
 		assert_memory_equal(t.end, want.end, 16);
-		assert_true(ts_to_prefix(&t, &back));
+		assert_true(ike_ts_to_prefix(&t, &back));
 		assert_int_equal(back.prefix_len, cases[i].len);
 	}
 }
@@ -175,12 +175,12 @@ static void test_within(void **state)
 	(void)state;
 	struct child_ts a = prefix("10.1.0.0", 24), b = prefix("10.1.0.0", 16), c = prefix("10.2.0.0", 24);
 	struct child_ts all = prefix("0.0.0.0", 0), v6 = prefix("::", 0);
-	assert_true(ts_prefix_within(&a, &b));
-	assert_false(ts_prefix_within(&b, &a));
-	assert_false(ts_prefix_within(&c, &b));
-	assert_true(ts_prefix_within(&a, &a));
-	assert_true(ts_prefix_within(&c, &all));
-	assert_false(ts_prefix_within(&a, &v6));
+	assert_true(ike_ts_prefix_within(&a, &b));
+	assert_false(ike_ts_prefix_within(&b, &a));
+	assert_false(ike_ts_prefix_within(&c, &b));
+	assert_true(ike_ts_prefix_within(&a, &a));
+	assert_true(ike_ts_prefix_within(&c, &all));
+	assert_false(ike_ts_prefix_within(&a, &v6));
 }
 
 int main(void)
