@@ -16,26 +16,9 @@
 #include <openssl/crypto.h>
 
 #include "ike/sa.h"
+#include "iketcp/addr.h"
 #include "iketcp/json.h"
 #include "iketcp/stats.h"
-
-const char *ike_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else {
-		snprintf(buf, len, "unknown");
-	}
-	return buf;
-}
 
 const struct conf_phase2 *ike_phase2(const struct ike *ike, size_t i)
 {
@@ -137,7 +120,7 @@ void ike_fail(struct ike_sa *sa, const char *why)
 {
 	char a[INET6_ADDRSTRLEN + 8];
 	log_warn("%s: IKE SA %016llx_i with %s failed: %s", sa->tun ? sa->tun->name : "(responder)",
-		 (unsigned long long)sa->spi_i, ike_addr_str(&sa->remote, a, sizeof(a)), why);
+		 (unsigned long long)sa->spi_i, sockaddr_str(&sa->remote, a, sizeof(a)), why);
 	ike_sa_free(sa);
 }
 
@@ -686,8 +669,8 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		ike_suite_name(&s, prop, sizeof(prop));
 	}
 	if (sa) {
-		ike_addr_str(&sa->local, local, sizeof(local));
-		ike_addr_str(&sa->remote, remote, sizeof(remote));
+		sockaddr_str(&sa->local, local, sizeof(local));
+		sockaddr_str(&sa->remote, remote, sizeof(remote));
 	}
 	if (!json) {
 		unsigned nch = 0;

@@ -280,7 +280,7 @@ static void auth_failed_initiator(struct ike_sa *sa, const char *why)
 	char a[INET6_ADDRSTRLEN + 8];
 	STAT_INC(ike, auth_failures);
 	log_rl(&ike->rl_auth, LOG_LVL_WARN, "%s: authentication with %s failed: %s", sa->tun->name,
-	       ike_addr_str(&sa->remote, a, sizeof(a)), why);
+	       sockaddr_str(&sa->remote, a, sizeof(a)), why);
 	ike_sa_free(sa);
 }
 
@@ -393,7 +393,7 @@ static void auth_failed_responder(struct ike_sa *sa, const char *why)
 
 	STAT_INC(ike, auth_failures);
 	log_rl(&ike->rl_auth, LOG_LVL_WARN, "IKE_AUTH from %s: authentication failed: %s",
-	       ike_addr_str(&sa->remote, a, sizeof(a)), why);
+	       sockaddr_str(&sa->remote, a, sizeof(a)), why);
 	ike_inner_begin(ike, &inner);
 	ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, AUTHENTICATION_FAILED, NULL, 0);
 	(void)ike_answer(sa, IKE_AUTH, &inner);

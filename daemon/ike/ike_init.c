@@ -325,13 +325,13 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	}
 	if (!chosen) {
 		log_rl(&ike->rl_auth, LOG_LVL_WARN, "IKE_SA_INIT from %s: no proposal chosen",
-		       ike_addr_str(&peer, a, sizeof(a)));
+		       sockaddr_str(&peer, a, sizeof(a)));
 		ike_answer_init_notify(ike, c, h, NO_PROPOSAL_CHOSEN, NULL, 0);
 		return;
 	}
 	if (s.ke != ke->u.ke.group) {
 		uint8_t g[2] = { (uint8_t)(s.ke >> 8), (uint8_t)s.ke };
-		log_debug("IKE_SA_INIT from %s: KE %s, asking for %s", ike_addr_str(&peer, a, sizeof(a)),
+		log_debug("IKE_SA_INIT from %s: KE %s, asking for %s", sockaddr_str(&peer, a, sizeof(a)),
 			  ike_ke_name(ke->u.ke.group) ? ike_ke_name(ke->u.ke.group) : "?", ike_ke_name(s.ke));
 		ike_answer_init_notify(ike, c, h, INVALID_KE_PAYLOAD, g, sizeof(g));
 		return;
@@ -345,7 +345,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	struct ike_sa *sa = ike_sa_new(ike, false, c);
 	if (!sa) {
 		log_rl(&ike->rl_drop, LOG_LVL_WARN, "IKE_SA_INIT from %s: too many IKE SAs",
-		       ike_addr_str(&peer, a, sizeof(a)));
+		       sockaddr_str(&peer, a, sizeof(a)));
 		return;
 	}
 	uint8_t pub[1024];
@@ -372,7 +372,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	}
 	if (derive(sa, ke->u.ke.data, ke->u.ke.len)) {
 		STAT_INC(ike, invalid_messages);
-		log_rl(&ike->rl_drop, LOG_LVL_DEBUG, "IKE_SA_INIT from %s: bad KE data", ike_addr_str(&peer, a, sizeof(a)));
+		log_rl(&ike->rl_drop, LOG_LVL_DEBUG, "IKE_SA_INIT from %s: bad KE data", sockaddr_str(&peer, a, sizeof(a)));
 		ike_sa_free(sa);
 		return;
 	}

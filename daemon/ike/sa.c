@@ -170,7 +170,7 @@ void ike_sa_established(struct ike_sa *sa)
 	STAT_INC(ike, sa_established);
 	log_info("%s: IKE SA %016llx_i %016llx_r established with %s (%s) as %s", sa->tun->name,
 		 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,
-		 ike_addr_str(&sa->remote, a, sizeof(a)),
+		 sockaddr_str(&sa->remote, a, sizeof(a)),
 		 ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)),
 		 sa->initiator ? "initiator" : "responder");
 }

@@ -17,6 +17,8 @@
 #include "ike/ike.h"
 #include "ike/message.h"
 #include "ike/rules.h"
+#include "iketcp/addr.h"
+#include "iketcp/addr.h"
 #include "iketcp/log.h"
 #include "loop.h"
 
@@ -145,7 +147,6 @@ const struct conf_phase2 *ike_phase2(const struct ike *ike, size_t i);
 void ike_fail(struct ike_sa *sa, const char *why);
 void ike_answer_init_notify(struct ike *ike, struct tcp_conn *c, const struct ike_hdr *req, uint16_t type,
 			    const void *data, size_t len);
-const char *ike_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 /* ike_init.c */
 int ike_init_start(struct ike_sa *sa);

@@ -37,29 +37,6 @@ int set_nonblock_cloexec(int fd)
 	return 0;
 }
 
-const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a, sizeof(a));
-			snprintf(buf, len, "%s:%u", a, ntohs(s6->sin6_port));
-		} else {
-			inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-			snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
-		}
-	} else {
-		snprintf(buf, len, "-");
-	}
-	return buf;
-}
-
 const char *conn_close_reason_name(enum conn_close_reason r)
 {
 	static const char *const names[] = {
@@ -645,6 +622,8 @@ void conn_accepted(struct transport *tp, int fd, bool passthrough)
 	STAT_INC(tcp, active);
 	getpeername(fd, (struct sockaddr *)&c->peer, &plen);
 	getsockname(fd, (struct sockaddr *)&c->local, &llen);
+	sockaddr_unmap(&c->peer);
+	sockaddr_unmap(&c->local);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->peer_len = plen;
 	c->passthrough = passthrough;

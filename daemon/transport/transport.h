@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "iketcp/addr.h"
 #include "loop.h"
 #include "transport/encap.h"
 
@@ -83,8 +84,5 @@ const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c);
 const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c);
 unsigned transport_conn_count(const struct transport *tp);
 const char *conn_close_reason_name(enum conn_close_reason r);
-
-/* "addr:port" or "[addr]:port" for logs and status. */
-const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

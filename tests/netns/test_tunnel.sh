@@ -33,6 +33,10 @@ run_tunnel() { # TLS(enable|disable)
 	wait_for 20 established gwA || { ctl gwA status; ctl gwB status; fail "gwA: tunnel not established (tls $tls)"; }
 	wait_for 5 established gwB || { ctl gwB status; fail "gwB: tunnel not established (tls $tls)"; }
 	ctl gwA status
+	# NAT detection (RFC 7296 2.23 with the TCP ports, RFC 9329 6.5): only gwA is behind the carrier's NAT.
+	grep -q "NAT detected in front of us" "$TMP/gwA.log" || fail "gwA did not detect the NAT in front of it"
+	grep -q "NAT detected in front of the peer" "$TMP/gwB.log" || fail "gwB did not detect the NAT in front of gwA"
+	grep -q "NAT detected in front of us" "$TMP/gwB.log" && fail "gwB thinks it is behind a NAT"
 	local transport
 	transport=$(ctl gwA status --json | jq -r '.tunnels[0].transport')
 	[ "$transport" = "$([ "$tls" = enable ] && echo tls || echo tcp)" ] || fail "gwA transport is $transport (tls $tls)"
