@@ -154,4 +154,5 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Dependency files only from our object folders (build/ also holds extracted peers, whose pam.d is a folder).
+-include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzzobj $(BUILD)/bpf -name '*.d' -type f 2>/dev/null)
