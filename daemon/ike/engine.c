@@ -320,6 +320,10 @@ void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *buf, size_t l
 			uint8_t t = m->err.payload;
 			ike_answer_init_notify(ike, c, &m->hdr, UNSUPPORTED_CRITICAL_PAYLOAD, &t, 1);
 		}
+		/* 2.5: a higher major version SHOULD hear ours, in the header of an INVALID_MAJOR_VERSION (3.10.1). */
+		if (m->err.notify == INVALID_MAJOR_VERSION && m->hdr.exchange == IKE_SA_INIT &&
+		    !ike_hdr_is_response(&m->hdr) && m->hdr.spi_r == 0)
+			ike_answer_init_notify(ike, c, &m->hdr, INVALID_MAJOR_VERSION, NULL, 0);
 		return drop(ike, m->err.why ? m->err.why : "malformed", NULL);
 	}
 	if (ike_rules_check(m, false, &rerr) || ike_msg_check_meaning(m, false, &rerr))
