@@ -28,4 +28,5 @@ for b in "$@"; do
 done
 run conn_rate scripts/bench_conn_rate.sh
 run tunnel scripts/bench_tunnel.sh
+run ike_sa_tcp scripts/bench_ike.sh
 echo "results: $out"
