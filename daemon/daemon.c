@@ -145,8 +145,12 @@ static int attach_wan(struct daemon *d, const struct config *conf, const char *i
 	if (err)
 		log_warn("%s: local addresses: %s", ifname, strerror(-err));
 	d->wans[d->n_wans++] = w;
-	log_info("steering TCP %u -> %u on %s (%s XDP, SYN limit %u/s)", ss.ike_tcp_port, ss.internal_port,
-		 ifname, bpfsync_wan_native(w) ? "native" : "generic", ss.syn_rate);
+	if (conf->settings.ike_tcp_port == conf->settings.ike_natt_port)
+		log_info("SYN guard on %s for TCP %u, no port rewrite (%s XDP, SYN limit %u/s)", ifname,
+			 ss.ike_tcp_port, bpfsync_wan_native(w) ? "native" : "generic", ss.syn_rate);
+	else
+		log_info("steering TCP %u -> %u on %s (%s XDP, SYN limit %u/s)", ss.ike_tcp_port, ss.internal_port,
+			 ifname, bpfsync_wan_native(w) ? "native" : "generic", ss.syn_rate);
 	return 0;
 }
 

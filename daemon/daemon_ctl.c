@@ -105,11 +105,12 @@ static void status(struct daemon *d, bool json, struct jw *w)
 	} else {
 		jw_printf(w, "iketcpd %s, pid %d, up %lds, config %s\n", IKETCP_VERSION, (int)getpid(), up,
 			  d->conf_path);
-		if (s->ike_tcp_service)
-			jw_printf(w, "IKE/ESP over TCP: port %u%s, listening on %u%s%u\n", s->ike_tcp_port,
-				  s->ike_tls_service ? " with TLS 1.3" : "", s->ike_natt_port,
-				  s->ike_tcp_port == s->ike_natt_port ? "" : " and ",
-				  s->ike_tcp_port == s->ike_natt_port ? 0 : s->ike_tcp_internal_port);
+		if (s->ike_tcp_service && s->ike_tcp_port == s->ike_natt_port)
+			jw_printf(w, "IKE/ESP over TCP: port %u%s, listening on %u\n", s->ike_tcp_port,
+				  s->ike_tls_service ? " with TLS 1.3" : "", s->ike_natt_port);
+		else if (s->ike_tcp_service)
+			jw_printf(w, "IKE/ESP over TCP: port %u%s, listening on %u and %u\n", s->ike_tcp_port,
+				  s->ike_tls_service ? " with TLS 1.3" : "", s->ike_natt_port, s->ike_tcp_internal_port);
 		for (size_t i = 0; i < d->n_wans; i++)
 			jw_printf(w, "steering on %s (%s XDP), maps in %s\n", bpfsync_wan_ifname(d->wans[i]),
 				  bpfsync_wan_native(d->wans[i]) ? "native" : "generic",

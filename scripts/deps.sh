@@ -10,6 +10,10 @@ PACKAGES=(
 	libssl-dev openssl libcmocka-dev
 	iproute2 iptables ethtool tcpdump tshark procps psmisc
 	python3 curl nginx-light iperf3 socat jq iputils-ping
+	# libreswan's runtime libraries: the interop test unpacks libreswan itself, since the package
+	# conflicts with strongSwan's (shared/tools/peers.md)
+	libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libunbound8 libcurl3-nss libnss3 libnspr4
+	libcap-ng0 libldap-2.5-0 libnss3-tools
 )
 
 missing=()
