@@ -48,6 +48,40 @@ struct {
 
 #endif /* IKETCP_STEER_MAPS */
 
-/* clear.bpf.c maps (selector LPM tries, XSKMAP) will be added below. */
+#ifdef IKETCP_CLEAR_MAPS
+
+/* LPM tries need BPF_F_NO_PREALLOC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CLEAR_SELECTORS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct clear_v4_key);
+	__type(value, struct clear_sel);
+} clear_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CLEAR_SELECTORS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct clear_v6_key);
+	__type(value, struct clear_sel);
+} clear_v6 SEC(".maps");
+
+/* RX queue index -> AF_XDP socket fd (written by the daemon). */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, CLEAR_QUEUES_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} clear_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CLEAR_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} clear_counters SEC(".maps");
+
+#endif /* IKETCP_CLEAR_MAPS */
 
 #endif

@@ -16,7 +16,7 @@
  * The loader writes it into the ABI map so that a reader of pinned maps (iketcpctl,
  * a newer daemon finding stale pins) can refuse maps it does not understand.
  */
-#define IKETCP_MAPS_ABI 1
+#define IKETCP_MAPS_ABI 2
 
 /* Shared by every program: the one-entry ABI map's value. */
 struct iketcp_abi {
@@ -90,10 +90,44 @@ enum steer_counter {
 	STEER_CNT_MAX
 };
 
-/* ===== clear.bpf.c (to come): clear-side selectors -> AF_XDP =====
- * Add here: LPM trie keys for IPv4/IPv6 selectors (struct { __u32 prefixlen; ... }),
- * the selector value (SA index, XSK queue), its counter enum, and bump
- * IKETCP_MAPS_ABI. Map definitions go in maps/maps.bpf.h next to steer's.
+/* ===== clear.bpf.c: clear-side selectors -> AF_XDP =====
+ * One program per inner interface. A packet whose destination lies in an
+ * installed CHILD SA's remote selector is redirected to the AF_XDP socket of
+ * its RX queue; all else (ARP, neighbour discovery, traffic to the gateway,
+ * malformed) passes to the kernel. The daemon (afxdp.c) is the only writer;
+ * its SA table is the truth and clear_v4/clear_v6 are its projection.
  */
+
+#define CLEAR_SELECTORS_MAX 1024 /* LPM entries per family */
+#define CLEAR_QUEUES_MAX    64   /* XSKMAP slots: RX queues of one interface */
+
+/* LPM trie keys: prefixlen in bits, then the address in network order. */
+struct clear_v4_key {
+	__u32 prefixlen; /* 0..32 */
+	__u8 addr[4];
+};
+_Static_assert(sizeof(struct clear_v4_key) == 8, "clear_v4_key layout");
+
+struct clear_v6_key {
+	__u32 prefixlen; /* 0..128 */
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct clear_v6_key) == 20, "clear_v6_key layout");
+
+/* The value: how many installed SAs have this remote selector (a rekey overlaps). */
+struct clear_sel {
+	__u32 sa_count;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct clear_sel) == 8, "clear_sel layout");
+
+/* Index into the per-CPU clear_counters array; summed over CPUs in userspace. */
+enum clear_counter {
+	CLEAR_CNT_TO_XSK,    /* selector match, redirected to the queue's AF_XDP socket */
+	CLEAR_CNT_PASSED,    /* no selector matches, or not IPv4/IPv6: to the kernel */
+	CLEAR_CNT_NO_XSK,    /* selector match but no socket on this queue: to the kernel */
+	CLEAR_CNT_MALFORMED, /* truncated or inconsistent headers: to the kernel */
+	CLEAR_CNT_MAX
+};
 
 #endif

@@ -1,0 +1,996 @@
+/*
+ * The AF_XDP dataplane: clear.bpf.c steers packets for the CHILD SAs' remote
+ * selectors into one AF_XDP socket per RX queue of each inner interface; they
+ * are sealed into ESP and sent on the SA's RFC 9329 stream. Opened ESP is
+ * checked against the SA's selectors (RFC 4301 section 5.2) and leaves from an
+ * AF_XDP socket behind an Ethernet header for the kernel's next hop, or through
+ * a raw IP socket when that next hop's MAC is not known yet.
+ *
+ * The SA table and selector matching repeat tun.c's (see the report: both
+ * should move to one shared file); the daemon's SA table is the truth and the
+ * clear_v4/clear_v6 maps its projection, rewritten on every install/remove.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/if_ether.h>
+#include <linux/sockios.h>
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/xsk.h>
+
+#include "iketcp/buf.h"
+#include "iketcp/log.h"
+#include "iketcp/stats.h"
+#include "dataplane/afxdp.h"
+#include "dataplane/neigh.h"
+#include "dataplane/route.h"
+#include "esp/spi_table.h"
+#include "loop.h"
+#include "clear.skel.h"
+
+#define AFX_MAX_SAS 256
+#define AFX_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE /* 4096: one page per frame */
+#define AFX_RING 2048                               /* RX, TX, fill and completion rings */
+#define AFX_FRAMES (2 * AFX_RING)                   /* first half RX (fill ring), second half TX */
+#define AFX_BATCH 64
+#define AFX_PKT_MAX 65535
+#define AFX_TX_MAX (AFX_FRAME_SIZE - ETH_HLEN)      /* biggest decrypted packet sent by AF_XDP */
+
+struct afx_if;
+
+/* One AF_XDP socket on one RX queue, with its own UMEM. */
+struct afx_xsk {
+	struct afxdp *dp;
+	struct afx_if *ifc;
+	uint32_t queue;
+	bool zerocopy, watching;
+	struct loop_io io;
+	void *area;
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fill, tx;
+	struct xsk_ring_cons comp, rx;
+	uint64_t tx_free[AFX_RING]; /* TX frame addresses not in flight */
+	unsigned n_tx_free;
+};
+
+struct afx_if {
+	char name[IFNAMSIZ];
+	int ifindex;
+	uint8_t mac[ETH_ALEN];
+	unsigned mtu;
+	struct clear_bpf *skel;
+	uint32_t xdp_flags; /* the mode it is attached in; 0: not attached */
+	char pin_dir[256];  /* empty: not pinned */
+	struct afx_xsk *xsks[CLEAR_QUEUES_MAX];
+	unsigned n_xsks;
+};
+
+struct afx_sa {
+	struct esp_sa in, out;
+	/* Normalized (host bits cleared); pairs local_ts[i] <-> remote_ts[i]. */
+	struct child_ts local_ts[CHILD_MAX_TS], remote_ts[CHILD_MAX_TS];
+	unsigned n_ts;
+	struct tcp_conn *conn;
+	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
+};
+
+struct afxdp {
+	struct loop *loop;
+	dataplane_send_fn send;
+	void *send_arg;
+	struct afx_if ifs[AFXDP_MAX_IFS];
+	unsigned n_ifs;
+	struct neigh neigh;
+	int raw4, raw6;
+	struct spi_table spis;
+	struct afx_sa *sas[AFX_MAX_SAS];
+	unsigned n_sas;
+	uint64_t next_order;
+	struct afxdp_counters ctr;
+	struct log_ratelimit rl;
+	uint8_t pkt[AFX_PKT_MAX];
+	uint8_t esp[AFX_PKT_MAX + ESP_MAX_OVERHEAD];
+};
+
+/* ---- selectors (as tun.c) ------------------------------------------------ */
+
+struct ip_addrs {
+	uint8_t family;
+	const uint8_t *src, *dst;
+};
+
+/*
+ * The packet's addresses and its length by its own header (an Ethernet frame
+ * may carry padding after it). False when it is not a whole IPv4/IPv6 packet.
+ */
+static bool ip_parse(const uint8_t *p, size_t len, struct ip_addrs *a, size_t *ip_len)
+{
+	struct rd r = rd_init(p, len);
+	uint8_t vihl;
+	uint16_t l;
+
+	if (rd_u8(&r, &vihl))
+		return false;
+	switch (vihl >> 4) {
+	case 4: /* version/IHL, TOS, total length, ... | source | destination */
+		a->family = AF_INET;
+		if (rd_skip(&r, 1) || rd_be16(&r, &l) || rd_skip(&r, 8) || rd_view(&r, &a->src, 4) ||
+		    rd_view(&r, &a->dst, 4))
+			return false;
+		if ((vihl & 0xf) < 5 || l < (vihl & 0xf) * 4u || l > len)
+			return false;
+		*ip_len = l;
+		return true;
+	case 6: /* version/class/label, payload length, next header, hop limit | source | destination */
+		a->family = AF_INET6;
+		if (rd_skip(&r, 3) || rd_be16(&r, &l) || rd_skip(&r, 2) || rd_view(&r, &a->src, 16) ||
+		    rd_view(&r, &a->dst, 16))
+			return false;
+		if (40u + l > len)
+			return false;
+		*ip_len = 40u + l;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool ts_contains(const struct child_ts *ts, uint8_t family, const uint8_t *addr)
+{
+	const uint8_t *net = ts->family == AF_INET ? (const uint8_t *)&ts->addr.v4 : ts->addr.v6.s6_addr;
+	unsigned bits = ts->prefix_len;
+
+	if (ts->family != family)
+		return false;
+	if (memcmp(net, addr, bits / 8) != 0)
+		return false;
+	if (bits % 8 == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff00 >> (bits % 8));
+	return (addr[bits / 8] & mask) == net[bits / 8];
+}
+
+static bool ts_equal(const struct child_ts *a, const struct child_ts *b)
+{
+	if (a->family != b->family || a->prefix_len != b->prefix_len)
+		return false;
+	if (a->family == AF_INET)
+		return a->addr.v4.s_addr == b->addr.v4.s_addr;
+	return memcmp(&a->addr.v6, &b->addr.v6, sizeof(a->addr.v6)) == 0;
+}
+
+static struct afx_sa *sa_for_packet(struct afxdp *dp, const struct ip_addrs *a)
+{
+	struct afx_sa *best = NULL;
+	int best_r = -1, best_l = -1;
+
+	for (unsigned s = 0; s < dp->n_sas; s++) {
+		struct afx_sa *sa = dp->sas[s];
+		for (unsigned i = 0; i < sa->n_ts; i++) {
+			int r = sa->remote_ts[i].prefix_len, l = sa->local_ts[i].prefix_len;
+			if (!ts_contains(&sa->remote_ts[i], a->family, a->dst) ||
+			    !ts_contains(&sa->local_ts[i], a->family, a->src))
+				continue;
+			if (r > best_r || (r == best_r && l > best_l) ||
+			    (r == best_r && l == best_l && sa->order > best->order)) {
+				best = sa;
+				best_r = r;
+				best_l = l;
+			}
+		}
+	}
+	return best;
+}
+
+static bool sa_allows(const struct afx_sa *sa, const struct ip_addrs *a)
+{
+	for (unsigned i = 0; i < sa->n_ts; i++)
+		if (ts_contains(&sa->remote_ts[i], a->family, a->src) &&
+		    ts_contains(&sa->local_ts[i], a->family, a->dst))
+			return true;
+	return false;
+}
+
+/* ---- checksums ----------------------------------------------------------- */
+
+static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		sum += (uint32_t)(p[n - 1] << 8);
+	return sum;
+}
+
+/*
+ * Completes the TCP or UDP checksum of an unfragmented packet. A sender on a
+ * veth or virtio link leaves it to "hardware" (CHECKSUM_PARTIAL: the field
+ * holds only the pseudo-header sum) and XDP frames carry no checksum state, so
+ * a packet stolen by AF_XDP would otherwise leave the tunnel with a checksum
+ * the far LAN host rejects. A correct checksum is rewritten to the same value.
+ */
+static void l4_csum_complete(uint8_t *ip, size_t ip_len, const struct ip_addrs *a)
+{
+	struct rd r = rd_init(ip, ip_len);
+	uint8_t vihl, proto;
+	uint16_t frag;
+	size_t hl;
+
+	if (rd_u8(&r, &vihl))
+		return;
+	if (a->family == AF_INET) {
+		hl = (vihl & 0xf) * 4u;
+		if (rd_skip(&r, 5) || rd_be16(&r, &frag) || rd_skip(&r, 1) || rd_u8(&r, &proto))
+			return;
+		if (frag & 0x3fff) /* MF or an offset: the checksum spans fragments */
+			return;
+	} else {
+		hl = 40; /* extension headers: left as they are */
+		if (rd_skip(&r, 5) || rd_u8(&r, &proto))
+			return;
+	}
+	if (hl > ip_len)
+		return;
+	size_t l4_len = ip_len - hl, at;
+	if (proto == IPPROTO_TCP && l4_len >= 20)
+		at = 16;
+	else if (proto == IPPROTO_UDP && l4_len >= 8)
+		at = 6;
+	else
+		return;
+	uint8_t *l4 = ip + hl;
+	if (proto == IPPROTO_UDP && a->family == AF_INET && l4[6] == 0 && l4[7] == 0)
+		return; /* IPv4 UDP without a checksum (RFC 768) */
+	unsigned alen = a->family == AF_INET ? 4 : 16;
+	uint32_t sum = sum16(0, a->src, alen);
+	sum = sum16(sum, a->dst, alen);
+	sum += proto + (uint32_t)(l4_len >> 16) + (uint32_t)(l4_len & 0xffff);
+	l4[at] = 0, l4[at + 1] = 0;
+	sum = sum16(sum, l4, l4_len);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	uint16_t c = (uint16_t)~sum;
+	if (c == 0 && proto == IPPROTO_UDP)
+		c = 0xffff;
+	l4[at] = (uint8_t)(c >> 8), l4[at + 1] = (uint8_t)c;
+}
+
+/* ---- the selector maps: a projection of the SA table --------------------- */
+
+/* How many installed SAs (skipping `except`) have remote selector ts. */
+static uint32_t ts_users(const struct afxdp *dp, const struct afx_sa *except, const struct child_ts *ts)
+{
+	uint32_t n = 0;
+
+	for (unsigned s = 0; s < dp->n_sas; s++) {
+		if (dp->sas[s] == except)
+			continue;
+		for (unsigned i = 0; i < dp->sas[s]->n_ts; i++)
+			if (ts_equal(&dp->sas[s]->remote_ts[i], ts))
+				n++;
+	}
+	return n;
+}
+
+/* Writes ts's entry with `users` (deleting it at 0) in every interface's trie. 0 or -errno. */
+static int sel_write(struct afxdp *dp, const struct child_ts *ts, uint32_t users)
+{
+	struct clear_v4_key k4 = { .prefixlen = ts->prefix_len };
+	struct clear_v6_key k6 = { .prefixlen = ts->prefix_len };
+	struct clear_sel v = { .sa_count = users };
+	int err = 0;
+
+	memcpy(k4.addr, &ts->addr.v4, 4);
+	memcpy(k6.addr, ts->addr.v6.s6_addr, 16);
+	for (unsigned f = 0; f < dp->n_ifs; f++) {
+		struct clear_bpf *sk = dp->ifs[f].skel;
+		int fd = bpf_map__fd(ts->family == AF_INET ? sk->maps.clear_v4 : sk->maps.clear_v6);
+		const void *key = ts->family == AF_INET ? (const void *)&k4 : (const void *)&k6;
+		int rc = users ? bpf_map_update_elem(fd, key, &v, BPF_ANY) : bpf_map_delete_elem(fd, key);
+		if (rc && !(rc == -ENOENT && !users))
+			err = rc;
+	}
+	return err;
+}
+
+/* ---- packets ------------------------------------------------------------- */
+
+/* One frame from an AF_XDP socket: strip Ethernet, seal, send on the SA's stream. */
+static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
+{
+	struct ip_addrs a;
+	struct afx_sa *sa;
+	size_t ip_len;
+
+	dp->ctr.rx_frames++;
+	/* The program only steers untagged IPv4/IPv6; check again, the bytes are the wire's. */
+	if (len < ETH_HLEN || ((frame[12] << 8 | frame[13]) != ETH_P_IP && (frame[12] << 8 | frame[13]) != ETH_P_IPV6) ||
+	    !ip_parse(frame + ETH_HLEN, len - ETH_HLEN, &a, &ip_len)) {
+		dp->ctr.malformed++;
+		return;
+	}
+	sa = sa_for_packet(dp, &a);
+	if (!sa) {
+		dp->ctr.no_sa++;
+		return;
+	}
+	if (!sa->conn) {
+		dp->ctr.no_stream++;
+		return;
+	}
+	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
+	ssize_t n = esp_encap(&sa->out, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
+	if (n < 0) {
+		if (n == -EKEYEXPIRED)
+			dp->ctr.expired++;
+		else
+			dp->ctr.send_errors++;
+		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: SPI %08x: cannot seal %zu bytes: %s", sa->out.spi, ip_len,
+		       strerror((int)-n));
+		return;
+	}
+	STAT_INC(esp, packets_out);
+	if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+		dp->ctr.send_errors++;
+}
+
+/* Kernel wakeups when the ring asks for them (XDP_USE_NEED_WAKEUP). */
+static void kick_tx(struct afx_xsk *x)
+{
+	if (!x->zerocopy || xsk_ring_prod__needs_wakeup(&x->tx))
+		(void)sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+}
+
+static void reclaim_tx(struct afx_xsk *x)
+{
+	uint32_t idx;
+	unsigned n = xsk_ring_cons__peek(&x->comp, AFX_RING, &idx);
+
+	for (unsigned i = 0; i < n; i++)
+		x->tx_free[x->n_tx_free++] = *xsk_ring_cons__comp_addr(&x->comp, idx + i);
+	if (n)
+		xsk_ring_cons__release(&x->comp, n);
+}
+
+static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct afx_xsk *x = container_of(io, struct afx_xsk, io);
+	uint32_t idx_rx, idx_fill;
+
+	(void)loop, (void)events;
+	reclaim_tx(x);
+	unsigned n = xsk_ring_cons__peek(&x->rx, AFX_BATCH, &idx_rx);
+	if (!n) {
+		if (xsk_ring_prod__needs_wakeup(&x->fill))
+			(void)recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i);
+		clear_frame(x->dp, xsk_umem__get_data(x->area, d->addr), d->len);
+	}
+	/* Every RX frame goes straight back to the fill ring: frames in the fill and RX rings are
+	 * exactly the RX half, so the n just consumed always fit. */
+	if (xsk_ring_prod__reserve(&x->fill, n, &idx_fill) != n) {
+		log_rl(&x->dp->rl, LOG_LVL_ERROR, "afxdp: %s queue %u: fill ring full", x->ifc->name, x->queue);
+		xsk_ring_cons__release(&x->rx, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t addr = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i)->addr;
+		*xsk_ring_prod__fill_addr(&x->fill, idx_fill + i) = xsk_umem__extract_addr(addr);
+	}
+	xsk_ring_prod__submit(&x->fill, n);
+	xsk_ring_cons__release(&x->rx, n);
+	if (xsk_ring_prod__needs_wakeup(&x->fill))
+		(void)recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+}
+
+static struct afx_if *if_by_index(struct afxdp *dp, int ifindex)
+{
+	for (unsigned f = 0; f < dp->n_ifs; f++)
+		if (dp->ifs[f].ifindex == ifindex)
+			return &dp->ifs[f];
+	return NULL;
+}
+
+/* Ethernet header for the next hop, then the packet, on the interface's first socket. 0 or -errno. */
+static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8_t *pkt, size_t len,
+		    uint8_t family)
+{
+	struct afx_xsk *x = ifc->xsks[0];
+	uint32_t idx;
+
+	if (len > AFX_TX_MAX)
+		return -EMSGSIZE;
+	reclaim_tx(x);
+	if (!x->n_tx_free || xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1)
+		return -ENOBUFS;
+	uint64_t addr = x->tx_free[--x->n_tx_free];
+	uint8_t *f = xsk_umem__get_data(x->area, addr);
+	uint16_t type = family == AF_INET ? ETH_P_IP : ETH_P_IPV6;
+	memcpy(f, mac, ETH_ALEN);
+	memcpy(f + ETH_ALEN, ifc->mac, ETH_ALEN);
+	f[12] = (uint8_t)(type >> 8), f[13] = (uint8_t)type;
+	memcpy(f + ETH_HLEN, pkt, len);
+	*xsk_ring_prod__tx_desc(&x->tx, idx) = (struct xdp_desc){ .addr = addr, .len = (uint32_t)(ETH_HLEN + len) };
+	xsk_ring_prod__submit(&x->tx, 1);
+	kick_tx(x);
+	return 0;
+}
+
+/* The kernel routes it and resolves the neighbour (IPPROTO_RAW: the header is ours). */
+static int kernel_send(struct afxdp *dp, const struct ip_addrs *a, const uint8_t *pkt, size_t len)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl;
+	int fd;
+
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, a->dst, 4);
+		sl = sizeof(*s4), fd = dp->raw4;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a->dst, 16);
+		sl = sizeof(*s6), fd = dp->raw6;
+	}
+	if (fd < 0)
+		return -EAFNOSUPPORT;
+	return sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl) == (ssize_t)len ? 0 : -errno;
+}
+
+static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8_t *pkt, size_t len)
+{
+	uint8_t mac[ETH_ALEN];
+	int oif = 0;
+	int err = neigh_lookup(&dp->neigh, a->family, a->dst, loop_now_ms(dp->loop), &oif, mac);
+	struct afx_if *ifc = oif ? if_by_index(dp, oif) : NULL;
+
+	/* Bigger than the link: the kernel fragments it or answers with ICMP, as for TUN. */
+	if (err == 0 && ifc && ifc->n_xsks && len <= ifc->mtu && xsk_send(ifc, mac, pkt, len, a->family) == 0) {
+		dp->ctr.tx_xsk++;
+		return;
+	}
+	if (err == -EHOSTUNREACH) {
+		dp->ctr.tx_errors++;
+		return;
+	}
+	/* Neighbour not resolved, a route out of another interface, too big, a full ring: the kernel's way. */
+	if (kernel_send(dp, a, pkt, len) == 0)
+		dp->ctr.tx_kernel++;
+	else
+		dp->ctr.tx_errors++;
+}
+
+void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
+{
+	struct ip_addrs a;
+	size_t ip_len;
+	uint8_t nh = 0;
+
+	(void)c; /* any stream: after a reconnection the peer may switch before IKE tells us */
+	uint32_t spi = esp_spi_of(esp, len);
+	if (len < ESP_HDR_LEN || spi == 0) {
+		STAT_INC(esp, malformed);
+		return;
+	}
+	struct esp_sa *in = spi_table_lookup(&dp->spis, spi);
+	if (!in) {
+		STAT_INC(esp, unknown_spi);
+		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: ESP for unknown SPI %08x dropped", spi);
+		return;
+	}
+	struct afx_sa *sa = container_of(in, struct afx_sa, in);
+
+	ssize_t n = esp_decap(in, esp, len, dp->pkt, sizeof(dp->pkt), &nh);
+	switch (n) {
+	case -EBADMSG:
+	case -ENOSPC:
+		STAT_INC(esp, malformed);
+		return;
+	case -EKEYREJECTED:
+		STAT_INC(esp, auth_failures);
+		return;
+	case -EALREADY:
+		STAT_INC(esp, replay_drops);
+		return;
+	case -EKEYEXPIRED:
+		dp->ctr.expired++;
+		return;
+	case 0: /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
+		return;
+	default:
+		if (n < 0) {
+			log_rl(&dp->rl, LOG_LVL_WARN, "afxdp: SPI %08x: cannot open: %s", spi, strerror((int)-n));
+			return;
+		}
+	}
+	STAT_INC(esp, packets_in);
+	if (!ip_parse(dp->pkt, (size_t)n, &a, &ip_len) || !sa_allows(sa, &a)) {
+		dp->ctr.policy_drops++;
+		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: SPI %08x: inner packet outside the selectors dropped", spi);
+		return;
+	}
+	clear_output(dp, &a, dp->pkt, ip_len);
+}
+
+/* ---- CHILD SAs ----------------------------------------------------------- */
+
+static int find_sa(const struct afxdp *dp, uint32_t spi_in)
+{
+	for (unsigned s = 0; s < dp->n_sas; s++)
+		if (dp->sas[s]->in.spi == spi_in)
+			return (int)s;
+	return -1;
+}
+
+static void sa_free(struct afx_sa *sa)
+{
+	if (!sa)
+		return;
+	esp_sa_destroy(&sa->in);
+	esp_sa_destroy(&sa->out);
+	free(sa);
+}
+
+static int afx_install(void *arg, const struct child_sa *csa)
+{
+	struct afxdp *dp = arg;
+	struct esp_sa_params in = csa->in, out = csa->out;
+	struct afx_sa *sa = NULL;
+	bool in_table = false;
+	unsigned written = 0;
+	int err;
+
+	if (csa->n_ts == 0 || csa->n_ts > CHILD_MAX_TS || csa->spi_in == 0 || csa->spi_out == 0)
+		return -EINVAL;
+	if (dp->n_sas == AFX_MAX_SAS)
+		return -ENOSPC;
+	sa = calloc(1, sizeof(*sa));
+	if (!sa)
+		return -ENOMEM;
+	sa->n_ts = csa->n_ts;
+	for (unsigned i = 0; i < csa->n_ts; i++) {
+		if (!route_ts_normalize(&csa->local_ts[i], &sa->local_ts[i]) ||
+		    !route_ts_normalize(&csa->remote_ts[i], &sa->remote_ts[i]) ||
+		    sa->local_ts[i].family != sa->remote_ts[i].family) {
+			err = -EINVAL;
+			goto fail;
+		}
+	}
+	in.spi = csa->spi_in;
+	in.outbound = false;
+	out.spi = csa->spi_out;
+	out.outbound = true;
+	err = esp_sa_init(&sa->in, &in);
+	if (err)
+		goto fail;
+	err = esp_sa_init(&sa->out, &out);
+	if (err)
+		goto fail;
+	err = spi_table_insert(&dp->spis, csa->spi_in, &sa->in);
+	if (err)
+		goto fail;
+	in_table = true;
+	for (; written < sa->n_ts; written++) {
+		err = sel_write(dp, &sa->remote_ts[written], ts_users(dp, NULL, &sa->remote_ts[written]) + 1);
+		if (err) {
+			log_warn("afxdp: cannot write a selector map entry: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	sa->conn = csa->conn;
+	sa->order = ++dp->next_order;
+	dp->sas[dp->n_sas++] = sa;
+	log_info("afxdp: %s/%s: CHILD SA in %08x out %08x installed", csa->phase1 ? csa->phase1 : "-",
+		 csa->phase2 ? csa->phase2 : "-", csa->spi_in, csa->spi_out);
+	return 0;
+
+fail:
+	for (unsigned i = 0; i < written; i++)
+		(void)sel_write(dp, &sa->remote_ts[i], ts_users(dp, sa, &sa->remote_ts[i]));
+	if (in_table)
+		spi_table_remove(&dp->spis, csa->spi_in);
+	sa_free(sa);
+	return err;
+}
+
+static void afx_update_conn(void *arg, uint32_t spi_in, struct tcp_conn *conn)
+{
+	struct afxdp *dp = arg;
+	int s = find_sa(dp, spi_in);
+
+	if (s >= 0)
+		dp->sas[s]->conn = conn;
+}
+
+static void afx_remove(void *arg, uint32_t spi_in)
+{
+	struct afxdp *dp = arg;
+	int s = find_sa(dp, spi_in);
+
+	if (s < 0)
+		return;
+	struct afx_sa *sa = dp->sas[s];
+	for (unsigned i = 0; i < sa->n_ts; i++) {
+		int err = sel_write(dp, &sa->remote_ts[i], ts_users(dp, sa, &sa->remote_ts[i]));
+		if (err)
+			log_warn("afxdp: cannot update a selector map entry: %s", strerror(-err));
+	}
+	spi_table_remove(&dp->spis, spi_in);
+	dp->sas[s] = dp->sas[--dp->n_sas];
+	dp->sas[dp->n_sas] = NULL;
+	sa_free(sa);
+}
+
+static int afx_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
+{
+	struct afxdp *dp = arg;
+	int s = find_sa(dp, spi_in);
+
+	if (s < 0)
+		return -ENOENT;
+	const struct afx_sa *sa = dp->sas[s];
+	*out = (struct child_sa_counters){
+		.packets_in = sa->in.stats.packets,
+		.packets_out = sa->out.stats.packets,
+		.bytes_in = sa->in.stats.bytes,
+		.bytes_out = sa->out.stats.bytes,
+		.replay_drops = sa->in.stats.replay_drops,
+		.auth_failures = sa->in.stats.auth_failures,
+	};
+	return 0;
+}
+
+const struct child_sa_ops afxdp_child_ops = {
+	.install = afx_install,
+	.update_conn = afx_update_conn,
+	.remove = afx_remove,
+	.counters = afx_counters,
+};
+
+/* ---- sockets and programs ------------------------------------------------ */
+
+static void xsk_close(struct afx_xsk *x)
+{
+	if (!x)
+		return;
+	if (x->watching)
+		loop_io_del(x->dp->loop, &x->io);
+	if (x->xsk)
+		xsk_socket__delete(x->xsk);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->area) {
+		OPENSSL_cleanse(x->area, (size_t)AFX_FRAMES * AFX_FRAME_SIZE);
+		munmap(x->area, (size_t)AFX_FRAMES * AFX_FRAME_SIZE);
+	}
+	free(x);
+}
+
+/* One socket on ifc's queue q: zero-copy if the driver can, else copy mode. 0 or -errno. */
+static int xsk_open(struct afxdp *dp, struct afx_if *ifc, uint32_t q)
+{
+	struct xsk_umem_config ucfg = { .fill_size = AFX_RING, .comp_size = AFX_RING,
+					.frame_size = AFX_FRAME_SIZE,
+					.frame_headroom = XSK_UMEM__DEFAULT_FRAME_HEADROOM };
+	struct xsk_socket_config cfg = { .rx_size = AFX_RING, .tx_size = AFX_RING,
+					 .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+					 .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY };
+	size_t size = (size_t)AFX_FRAMES * AFX_FRAME_SIZE;
+	struct afx_xsk *x = calloc(1, sizeof(*x));
+	uint32_t idx;
+	int err;
+
+	if (!x)
+		return -ENOMEM;
+	x->dp = dp, x->ifc = ifc, x->queue = q;
+	x->area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->area == MAP_FAILED) {
+		x->area = NULL;
+		err = -errno;
+		goto fail;
+	}
+	err = xsk_umem__create(&x->umem, x->area, size, &x->fill, &x->comp, &ucfg);
+	if (err)
+		goto fail;
+	err = xsk_socket__create(&x->xsk, ifc->name, q, x->umem, &x->rx, &x->tx, &cfg);
+	if (err) {
+		cfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+		err = xsk_socket__create(&x->xsk, ifc->name, q, x->umem, &x->rx, &x->tx, &cfg);
+		if (err)
+			goto fail;
+	} else {
+		x->zerocopy = true;
+	}
+	if (xsk_ring_prod__reserve(&x->fill, AFX_RING, &idx) != AFX_RING) {
+		err = -ENOBUFS;
+		goto fail;
+	}
+	for (unsigned i = 0; i < AFX_RING; i++)
+		*xsk_ring_prod__fill_addr(&x->fill, idx + i) = (uint64_t)i * AFX_FRAME_SIZE;
+	xsk_ring_prod__submit(&x->fill, AFX_RING);
+	for (unsigned i = 0; i < AFX_RING; i++)
+		x->tx_free[x->n_tx_free++] = (uint64_t)(AFX_RING + i) * AFX_FRAME_SIZE;
+
+	int fd = xsk_socket__fd(x->xsk);
+	err = bpf_map_update_elem(bpf_map__fd(ifc->skel->maps.clear_xsks), &q, &fd, BPF_ANY);
+	if (err)
+		goto fail;
+	err = loop_io_add(dp->loop, &x->io, fd, EPOLLIN, xsk_readable);
+	if (err) {
+		err = err < 0 ? err : -err;
+		goto fail;
+	}
+	x->watching = true;
+	ifc->xsks[ifc->n_xsks++] = x;
+	return 0;
+
+fail:
+	xsk_close(x);
+	return err;
+}
+
+/*
+ * RX queues the device has (ETHTOOL_GCHANNELS: rx + combined), at least 1.
+ * ethtool rather than /sys/class/net, which shows the namespace sysfs was
+ * mounted in, not necessarily ours.
+ */
+static unsigned rx_queue_count(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { .ifr_data = (void *)&ch };
+	unsigned n = 0;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return 1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(s, SIOCETHTOOL, &ifr) == 0)
+		n = ch.rx_count + ch.combined_count;
+	close(s);
+	return n ? n : 1;
+}
+
+/* The interface's MAC and MTU. 0 or -errno. */
+static int if_mac_mtu(struct afx_if *ifc)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifc->name);
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+		err = -errno;
+	} else {
+		memcpy(ifc->mac, ifr.ifr_hwaddr.sa_data, ETH_ALEN);
+		if (ioctl(s, SIOCGIFMTU, &ifr) < 0)
+			err = -errno;
+		else
+			ifc->mtu = (unsigned)ifr.ifr_mtu;
+	}
+	close(s);
+	return err;
+}
+
+static const char *const pinned_maps[] = { "clear_v4", "clear_v6", "clear_xsks", "clear_counters" };
+
+static void if_unpin(struct afx_if *ifc)
+{
+	char path[320];
+
+	if (!ifc->pin_dir[0])
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		snprintf(path, sizeof(path), "%s/%s", ifc->pin_dir, pinned_maps[i]);
+		unlink(path);
+	}
+	rmdir(ifc->pin_dir); /* fails harmlessly when steer's pins share it */
+	ifc->pin_dir[0] = '\0';
+}
+
+static int if_pin(struct afx_if *ifc, const char *pin_root)
+{
+	char path[320];
+
+	if (snprintf(ifc->pin_dir, sizeof(ifc->pin_dir), "%s/%s", pin_root, ifc->name) >= (int)sizeof(ifc->pin_dir))
+		return -ENAMETOOLONG;
+	if (mkdir(ifc->pin_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(ifc->skel->obj, pinned_maps[i]);
+		snprintf(path, sizeof(path), "%s/%s", ifc->pin_dir, pinned_maps[i]);
+		unlink(path); /* a stale pin from a previous run: the SA table is rebuilt whole */
+		int err = m ? bpf_map__pin(m, path) : -ENOENT;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void if_close(struct afx_if *ifc)
+{
+	for (unsigned i = 0; i < ifc->n_xsks; i++)
+		xsk_close(ifc->xsks[i]);
+	ifc->n_xsks = 0;
+	if (ifc->xdp_flags) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = bpf_program__fd(ifc->skel->progs.xdp_clear));
+		bpf_xdp_detach(ifc->ifindex, ifc->xdp_flags | XDP_FLAGS_REPLACE, &o);
+		ifc->xdp_flags = 0;
+	}
+	if_unpin(ifc);
+	clear_bpf__destroy(ifc->skel);
+	ifc->skel = NULL;
+}
+
+static int if_open(struct afxdp *dp, struct afx_if *ifc, const char *name, const char *pin_root)
+{
+	int err;
+
+	if (strlen(name) >= IFNAMSIZ)
+		return -ENAMETOOLONG;
+	snprintf(ifc->name, sizeof(ifc->name), "%s", name);
+	ifc->ifindex = (int)if_nametoindex(name);
+	if (!ifc->ifindex)
+		return -errno;
+	err = if_mac_mtu(ifc);
+	if (err)
+		return err;
+	ifc->skel = clear_bpf__open_and_load();
+	if (!ifc->skel)
+		return errno ? -errno : -EINVAL;
+	if (pin_root && *pin_root) {
+		err = if_pin(ifc, pin_root);
+		if (err)
+			log_warn("afxdp: %s: cannot pin maps under %s: %s", name, pin_root, strerror(-err));
+	}
+	/* Native XDP first (veth has it); generic (skb) mode when the driver has none. */
+	int prog = bpf_program__fd(ifc->skel->progs.xdp_clear);
+	static const uint32_t modes[] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
+	for (size_t i = 0; i < ARRAY_SIZE(modes) && !ifc->xdp_flags; i++) {
+		err = bpf_xdp_attach(ifc->ifindex, prog, modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+		if (!err)
+			ifc->xdp_flags = modes[i];
+	}
+	if (!ifc->xdp_flags)
+		return err;
+	unsigned nq = rx_queue_count(name);
+	if (nq > CLEAR_QUEUES_MAX)
+		nq = CLEAR_QUEUES_MAX;
+	for (uint32_t q = 0; q < nq; q++) {
+		err = xsk_open(dp, ifc, q);
+		if (err) {
+			log_error("afxdp: %s: AF_XDP socket on queue %u: %s", name, q, strerror(-err));
+			return err;
+		}
+	}
+	log_info("afxdp: %s: XDP %s mode, %u AF_XDP socket(s), %s, need_wakeup", name,
+		 ifc->xdp_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", nq,
+		 ifc->xsks[0]->zerocopy ? "zero-copy" : "copy mode");
+	return 0;
+}
+
+struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames, size_t n,
+				  const char *pin_root, dataplane_send_fn send, void *send_arg)
+{
+	struct afxdp *dp;
+	int err;
+
+	if (!loop || !ifnames || n == 0 || n > AFXDP_MAX_IFS || !send)
+		return NULL;
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return NULL;
+	dp->loop = loop;
+	dp->send = send;
+	dp->send_arg = send_arg;
+	dp->neigh.fd = -1;
+	dp->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	dp->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (dp->raw4 < 0) {
+		log_error("afxdp: raw IPv4 socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (dp->raw6 < 0)
+		log_warn("afxdp: raw IPv6 socket: %s; IPv6 neighbour misses will be dropped", strerror(errno));
+	err = spi_table_init(&dp->spis, AFX_MAX_SAS);
+	if (err)
+		goto fail;
+	err = neigh_open(&dp->neigh);
+	if (err) {
+		log_error("afxdp: rtnetlink socket: %s", strerror(-err));
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct afx_if *ifc = &dp->ifs[dp->n_ifs++];
+		err = if_open(dp, ifc, ifnames[i], pin_root);
+		if (err) {
+			log_error("afxdp: %s: cannot set up AF_XDP: %s", ifnames[i], strerror(-err));
+			goto fail;
+		}
+	}
+	return dp;
+
+fail:
+	afxdp_free(dp);
+	return NULL;
+}
+
+void afxdp_free(struct afxdp *dp)
+{
+	if (!dp)
+		return;
+	while (dp->n_sas)
+		afx_remove(dp, dp->sas[dp->n_sas - 1]->in.spi);
+	for (unsigned f = 0; f < dp->n_ifs; f++)
+		if_close(&dp->ifs[f]);
+	neigh_close(&dp->neigh);
+	if (dp->raw4 >= 0)
+		close(dp->raw4);
+	if (dp->raw6 >= 0)
+		close(dp->raw6);
+	spi_table_free(&dp->spis);
+	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
+	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
+	free(dp);
+}
+
+void afxdp_counters(const struct afxdp *dp, struct afxdp_counters *out)
+{
+	*out = dp->ctr;
+}
+
+int afxdp_bpf_counters(const struct afxdp *dp, uint64_t out[CLEAR_CNT_MAX])
+{
+	int ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	uint64_t v[ncpus];
+	memset(out, 0, sizeof(uint64_t) * CLEAR_CNT_MAX);
+	for (unsigned f = 0; f < dp->n_ifs; f++) {
+		for (uint32_t k = 0; k < CLEAR_CNT_MAX; k++) {
+			int err = bpf_map_lookup_elem(bpf_map__fd(dp->ifs[f].skel->maps.clear_counters), &k, v);
+			if (err)
+				return err;
+			for (int c = 0; c < ncpus; c++)
+				out[k] += v[c];
+		}
+	}
+	return 0;
+}
+
+unsigned afxdp_sa_count(const struct afxdp *dp)
+{
+	return dp->n_sas;
+}
+
+unsigned afxdp_socket_count(const struct afxdp *dp, unsigned *zerocopy)
+{
+	unsigned n = 0, z = 0;
+
+	for (unsigned f = 0; f < dp->n_ifs; f++)
+		for (unsigned i = 0; i < dp->ifs[f].n_xsks; i++, n++)
+			z += dp->ifs[f].xsks[i]->zerocopy;
+	if (zerocopy)
+		*zerocopy = z;
+	return n;
+}
