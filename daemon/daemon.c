@@ -15,6 +15,7 @@
 
 #include "bpfsync/bpfsync.h"
 #include "ctl/ctl.h"
+#include "dataplane/afxdp.h"
 #include "daemon.h"
 #include "iketcp/log.h"
 #include "lock.h"
@@ -265,19 +266,34 @@ static void ctl_lock_path(const char *sock, char *buf, size_t len)
 
 #define TUN_IFNAME "iketcp0"
 
-/* The TUN dataplane carries the CHILD SAs' packets; AF_XDP (dataplane xdp) is not in this build yet. */
+/*
+ * The CHILD SAs' packets: AF_XDP on the inner interfaces for `dataplane xdp` (the default), else,
+ * or when AF_XDP cannot be set up, a TUN device the kernel routes the selectors into.
+ */
 static int start_dataplane(struct daemon *d, const struct config *conf)
 {
-	if (!conf->n_phase2 || d->dp)
+	const struct conf_settings *s = &conf->settings;
+
+	if (!conf->n_phase2 || d->dp || d->xdp)
 		return 0;
-	if (conf->settings.dataplane == CONF_DATAPLANE_XDP)
-		log_warn("dataplane xdp (AF_XDP) is not part of this build yet: using the TUN dataplane");
+	if (s->dataplane == CONF_DATAPLANE_XDP && s->n_inner_interfaces) {
+		if (!ensure_bpffs(s->bpf_pin_path))
+			d->xdp = dataplane_afxdp_new(d->loop, (const char *const *)s->inner_interfaces,
+						     s->n_inner_interfaces, s->bpf_pin_path, wiring_send_esp, d);
+		if (d->xdp) {
+			log_info("ESP dataplane: AF_XDP on %zu inner interface(s)", s->n_inner_interfaces);
+			return 0;
+		}
+		log_warn("AF_XDP is not available on the inner interfaces: using the TUN dataplane");
+	} else if (s->dataplane == CONF_DATAPLANE_XDP) {
+		log_warn("dataplane xdp needs inner-interface: using the TUN dataplane");
+	}
 	d->dp = dataplane_tun_new(d->loop, TUN_IFNAME, wiring_send_esp, d);
 	if (!d->dp) {
 		log_error("cannot create the TUN dataplane %s", TUN_IFNAME);
 		return -ENODEV;
 	}
-	log_info("ESP dataplane on TUN device %s", dataplane_ifname(d->dp));
+	log_info("ESP dataplane: TUN device %s", dataplane_ifname(d->dp));
 	return 0;
 }
 
@@ -286,7 +302,10 @@ static int start_ike(struct daemon *d)
 	struct ike_io io;
 
 	wiring_ike_io(d, &io);
-	d->ike = ike_new(d->loop, &io, &dataplane_child_ops, d->dp);
+	if (d->xdp)
+		d->ike = ike_new(d->loop, &io, &afxdp_child_ops, d->xdp);
+	else
+		d->ike = ike_new(d->loop, &io, &dataplane_child_ops, d->dp);
 	return d->ike ? 0 : -ENOMEM;
 }
 
@@ -452,6 +471,8 @@ void daemon_stop(struct daemon *d)
 	d->tp = NULL;
 	dataplane_free(d->dp);
 	d->dp = NULL;
+	afxdp_free(d->xdp);
+	d->xdp = NULL;
 	while (d->n_wans)
 		detach_wan(d, d->n_wans - 1);
 	if (d->sig_io.fd >= 0) {

@@ -16,6 +16,7 @@ struct ctl_server;
 struct bpfsync_wan;
 struct ike;
 struct dataplane;
+struct afxdp;
 
 struct daemon {
 	struct loop *loop;
@@ -23,7 +24,8 @@ struct daemon {
 	char *conf_path;
 	struct transport *tp;
 	struct ike *ike;
-	struct dataplane *dp;      /* NULL when no phase2 entry needs one */
+	struct afxdp *xdp;         /* AF_XDP on the inner interfaces (dataplane xdp), or ... */
+	struct dataplane *dp;      /* ... the TUN dataplane; neither when no phase2 entry needs one */
 	struct ctl_server *ctl;
 	struct bpfsync_wan *wans[DAEMON_MAX_WANS];
 	size_t n_wans;

@@ -8,6 +8,7 @@
 
 #include "bpfsync/bpfsync.h"
 #include "daemon.h"
+#include "dataplane/afxdp.h"
 #include "dataplane/dataplane.h"
 #include "ike/ike.h"
 #include "iketcp/stats.h"
@@ -91,6 +92,7 @@ static void status(struct daemon *d, bool json, struct jw *w)
 		jw_u64(w, "ike_tcp_port", s->ike_tcp_port);
 		jw_u64(w, "ike_tcp_internal_port", s->ike_tcp_internal_port);
 		jw_str(w, "tls_fingerprint", d->tp ? transport_tls_fingerprint(d->tp) : NULL);
+		jw_str(w, "dataplane", d->xdp ? "afxdp" : d->dp ? "tun" : "none");
 		jw_arr_open(w, "steering");
 		for (size_t i = 0; i < d->n_wans; i++) {
 			jw_obj_open(w, NULL);
@@ -194,6 +196,18 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 	if (!strcmp(cmd, "stats")) {
 		struct stats snap = stats;
 		collect_xdp(d, &snap);
+		if (d->xdp) {
+			struct afxdp_counters ac;
+			uint64_t bpf[CLEAR_CNT_MAX];
+			afxdp_counters(d->xdp, &ac);
+			snap.esp.no_sa = ac.no_sa;
+			snap.esp.no_stream = ac.no_stream;
+			snap.esp.policy_drops = ac.policy_drops;
+			snap.esp.send_errors = ac.send_errors + ac.tx_errors;
+			snap.esp.expired = ac.expired;
+			if (!afxdp_bpf_counters(d->xdp, bpf))
+				snap.xdp.to_xsk = bpf[CLEAR_CNT_TO_XSK];
+		}
 		if (d->dp) {
 			struct dataplane_counters dc;
 			dataplane_counters(d->dp, &dc);

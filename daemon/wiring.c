@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include "daemon.h"
+#include "dataplane/afxdp.h"
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "wiring.h"
@@ -21,6 +22,10 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 {
 	struct daemon *d = arg;
 
+	if (d->xdp) {
+		afxdp_esp_input(d->xdp, c, pkt, len);
+		return;
+	}
 	if (d->dp) {
 		dataplane_esp_input(d->dp, c, pkt, len);
 		return;

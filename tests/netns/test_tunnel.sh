@@ -88,6 +88,11 @@ print(len(data), hashlib.sha256(data).hexdigest())') || fail "TCP transfer (tls 
 	log "ESP packets: gwA out $pout, gwB in $pin"
 	[ "$pout" -gt 100 ] && [ "$pin" -gt 100 ] || fail "ESP counters did not move (gwA out $pout, gwB in $pin)"
 	ctl gwA status --json | jq -e '.tunnels[0].child_sas[0].packets_out > 100' >/dev/null || fail "CHILD SA counters"
+	# The example configs ask for `dataplane xdp` on lan0: clear packets reached us through AF_XDP.
+	for gw in gwA gwB; do
+		[ "$(ctl $gw status --json | jq -r .daemon.dataplane)" = afxdp ] || fail "$gw: dataplane is not AF_XDP"
+		[ "$(stat_of $gw "$TMP/$gw/iketcpd.sock" xdp to_xsk)" -gt 100 ] || fail "$gw: xdp.to_xsk did not move"
+	done
 
 	daemon_stop gwA
 	wait_for 5 bash -c "! ip netns exec $NSP-gwB $IKETCPCTL -s $TMP/gwB/iketcpd.sock status --json | jq -e '.tunnels[0].state == \"established\"' >/dev/null" ||
