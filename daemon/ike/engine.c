@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ike/cert.h"
 #include "ike/sa.h"
 #include "iketcp/addr.h"
 #include "iketcp/json.h"
@@ -513,6 +514,10 @@ int ike_configure(struct ike *ike, const struct config *conf)
 		}
 		t->present = true;
 		t->p1 = p1;
+		/* A bad certificate or CA file is reported now, not at the first IKE_AUTH. */
+		if (p1->authmethod == CONF_AUTH_SIGNATURE && ike_cert_check_phase1(p1))
+			log_error("%s: its certificates cannot be used; IKE_AUTH will fail until they are fixed",
+				  p1->name);
 	}
 	/* SAs of removed tunnels: DELETE what is up, forget the rest. */
 	for (struct ike_sa *sa = ike->sas, *next; sa; sa = next) {
@@ -645,6 +650,20 @@ void ike_conn_down(struct ike *ike, struct tcp_conn *c)
 			continue;
 		}
 		ike_sa_free(sa);
+	}
+	/* RFC 9329 6.1: the initiator re-opens a stream for the SAs it carries. With none left (after a
+	 * DELETE, `iketcpctl down`, a failed AUTH) the transport must not keep re-dialling the peer. */
+	for (size_t i = 0; i < ike->ntun; i++) {
+		struct ike_tunnel *t = ike->tun[i];
+		bool used = false;
+		if (t->conn != c)
+			continue;
+		for (struct ike_sa *sa = ike->sas; sa && !used; sa = sa->next)
+			used = sa->conn == c;
+		if (!used && ike->io.close) {
+			ike->io.close(ike->io.arg, c);
+			t->conn = NULL;
+		}
 	}
 }
 

@@ -1,9 +1,10 @@
 /*
- * IKE_AUTH with a pre-shared key and the first CHILD SA (RFC 7296 1.2,
- * 2.9, 2.15, 2.17, 2.21.2), both halves:
+ * IKE_AUTH with a pre-shared key or certificates (RFC 7427 Digital
+ * Signature) and the first CHILD SA (RFC 7296 1.2, 2.9, 2.15, 2.17,
+ * 2.21.2), both halves:
  *
- *   HDR, SK { IDi, AUTH, SAi2, TSi, TSr }  -->
- *                     <--  HDR, SK { IDr, AUTH, SAr2, TSi, TSr }
+ *   HDR, SK { IDi, [CERT+, CERTREQ,] AUTH, SAi2, TSi, TSr }  -->
+ *                     <--  HDR, SK { IDr, [CERT+,] AUTH, SAr2, TSi, TSr }
  *                     <--  HDR, SK { IDr, AUTH, N(NO_PROPOSAL_CHOSEN | TS_UNACCEPTABLE) }
  *                     <--  HDR, SK { N(AUTHENTICATION_FAILED) }
  *
@@ -15,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "ike/cert.h"
 #include "ike/proposal.h"
 #include "ike/sa.h"
 #include "ike/ts.h"
@@ -48,6 +50,75 @@ out:
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(macid, sizeof(macid));
 	return err;
+}
+
+/* 2.15 with signatures: sign or verify <SignedOctets> = first message | the other side's nonce | prf(SK_p, ID body). */
+static int signed_octets_macid(const struct ike_prf_alg *prf, const struct secret *sk_p, const uint8_t *id_body,
+			       size_t id_len, uint8_t macid[IKE_PRF_MAX_OUT])
+{
+	struct ike_blob id = { id_body, id_len };
+	return ike_prf(prf, sk_p->p, sk_p->len, &id, 1, macid);
+}
+
+static int sig_auth(const struct ike_cred *c, const struct ike_prf_alg *prf, const uint8_t *msg, size_t msg_len,
+		    const uint8_t *nonce, size_t nonce_len, const struct secret *sk_p, const uint8_t *id_body,
+		    size_t id_len, uint8_t *out, size_t cap, size_t *len)
+{
+	uint8_t macid[IKE_PRF_MAX_OUT];
+	int err = signed_octets_macid(prf, sk_p, id_body, id_len, macid);
+	if (!err) {
+		struct ike_blob parts[] = { { msg, msg_len }, { nonce, nonce_len }, { macid, prf->out_len } };
+		err = ike_cert_sign(c, IKE_SIG_DEFAULT, parts, ARRAY_SIZE(parts), out, cap, len);
+	}
+	OPENSSL_cleanse(macid, sizeof(macid));
+	return err;
+}
+
+/* The peer's CERT chain, its ID against the certificate and peerid, and its AUTH; false with why. */
+static bool sig_peer_ok(const struct ike_cred *c, const struct ike_msg *m, const struct ike_pl *id,
+			const struct ike_pl *auth, const char *peerid, const struct ike_prf_alg *prf,
+			const uint8_t *msg, size_t msg_len, const uint8_t *nonce, size_t nonce_len,
+			const struct secret *sk_p, char *why, size_t cap)
+{
+	uint8_t macid[IKE_PRF_MAX_OUT];
+	bool ok = false;
+
+	if (auth->u.auth.method != AUTH_DIGITAL_SIGNATURE) {
+		snprintf(why, cap, "peer did not use a digital signature (AUTH method %s)",
+			 ike_auth_method_name(auth->u.auth.method));
+		return false;
+	}
+	X509 *leaf = ike_cert_peer_verify(c, m, why, cap);
+	if (!leaf)
+		return false;
+	if (!ike_cert_id_matches(leaf, &id->u.id)) {
+		snprintf(why, cap, "ID mismatch (the ID is not in the certificate)");
+		goto out;
+	}
+	if (!ike_cert_peerid_matches(&id->u.id, peerid)) {
+		snprintf(why, cap, "ID mismatch (the ID is not peerid)");
+		goto out;
+	}
+	if (signed_octets_macid(prf, sk_p, id->body, id->body_len, macid)) {
+		snprintf(why, cap, "cannot compute the signed octets");
+		goto out;
+	}
+	struct ike_blob parts[] = { { msg, msg_len }, { nonce, nonce_len }, { macid, prf->out_len } };
+	ok = !ike_cert_verify_auth(leaf, auth->u.auth.data, auth->u.auth.len, parts, ARRAY_SIZE(parts), why, cap);
+out:
+	OPENSSL_cleanse(macid, sizeof(macid));
+	X509_free(leaf);
+	return ok;
+}
+
+/* Our credentials for p1, or NULL after one error line naming the files. */
+static const struct ike_cred *our_cred(const struct conf_phase1 *p1)
+{
+	char why[IKE_CERT_WHY_MAX + 4096];
+	const struct ike_cred *c = ike_cred_get(p1->certificate, p1->ca, why, sizeof(why));
+	if (!c)
+		log_error("%s: certificate authentication unusable: %s", p1->name, why);
+	return c;
 }
 
 static size_t p1_index(const struct ike *ike, const struct conf_phase1 *p1)
@@ -94,10 +165,10 @@ static void enc_id(struct ike_enc *e, uint8_t type, const struct ike_id *id)
 		e->w.overflow = true; /* reported when the message is finished */
 }
 
-static void enc_auth(struct ike_enc *e, const uint8_t *auth, size_t len)
+static void enc_auth(struct ike_enc *e, uint8_t method, const uint8_t *auth, size_t len)
 {
 	struct ike_pl pl = { .type = IKE_PL_AUTH };
-	pl.u.auth = (struct ike_auth_pl){ AUTH_PSK, auth, len };
+	pl.u.auth = (struct ike_auth_pl){ method, auth, len };
 	if (ike_pl_encode(e, &pl))
 		e->w.overflow = true; /* reported when the message is finished */
 }
@@ -231,24 +302,36 @@ int ike_auth_start(struct ike_sa *sa)
 {
 	struct ike *ike = sa->ike;
 	const struct conf_phase1 *p1 = sa->tun->p1;
+	const struct ike_cred *cred = NULL;
 	struct ike_id me;
-	uint8_t body[4 + IKE_ID_MAX], auth[IKE_PRF_MAX_OUT];
+	uint8_t body[4 + IKE_ID_MAX], auth[IKE_CERT_AUTH_MAX];
+	size_t auth_len = sa->suite.prf->out_len;
 	struct ike_enc inner;
 	struct prop_buf pb;
 
-	if (ike_id_from_conf(&me, p1->localid, &sa->local)) {
+	if (p1->authmethod == CONF_AUTH_SIGNATURE && !(cred = our_cred(p1))) {
+		ike_fail(sa, "certificate unusable");
+		return -EINVAL;
+	}
+	if (cred ? ike_cred_id(cred, p1->localid, &me) : ike_id_from_conf(&me, p1->localid, &sa->local)) {
 		ike_fail(sa, "localid unusable");
 		return -EINVAL;
 	}
 	size_t blen = id_body(&me, body);
-	if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_req, sa->init_req_len, sa->nr, sa->nr_len,
-		     sa->keys.sk_pi, body, blen, auth)) {
-		ike_fail(sa, "cannot compute AUTH (psksecret unset?)");
+	if (cred ? sig_auth(cred, sa->suite.prf, sa->init_req, sa->init_req_len, sa->nr, sa->nr_len, sa->keys.sk_pi,
+			    body, blen, auth, sizeof(auth), &auth_len)
+		 : psk_auth(sa->suite.prf, p1->psksecret, sa->init_req, sa->init_req_len, sa->nr, sa->nr_len,
+			    sa->keys.sk_pi, body, blen, auth)) {
+		ike_fail(sa, cred ? "cannot sign AUTH" : "cannot compute AUTH (psksecret unset?)");
 		return -EINVAL;
 	}
 	ike_inner_begin(ike, &inner);
 	enc_id(&inner, IKE_PL_IDI, &me);
-	enc_auth(&inner, auth, sa->suite.prf->out_len);
+	if (cred) {
+		ike_cert_enc_certs(&inner, cred);
+		ike_cert_enc_certreq(&inner, cred);
+	}
+	enc_auth(&inner, cred ? AUTH_DIGITAL_SIGNATURE : AUTH_PSK, auth, auth_len);
 	OPENSSL_cleanse(auth, sizeof(auth));
 
 	/* The first phase2 of this phase1 rides along (1.2). */
@@ -270,7 +353,8 @@ int ike_auth_start(struct ike_sa *sa)
 		break;
 	}
 	sa->state = SA_AUTH_SENT;
-	log_debug("%s: IKE_AUTH { IDi AUTH%s } -->", sa->tun->name, sa->child_offered ? " SA TSi TSr" : "");
+	log_debug("%s: IKE_AUTH { IDi%s AUTH%s } -->", sa->tun->name, cred ? " CERT CERTREQ" : "",
+		  sa->child_offered ? " SA TSi TSr" : "");
 	return ike_request(sa, IKE_AUTH, &inner);
 }
 
@@ -320,11 +404,21 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 		ike_fail(sa, n ? ike_notify_name(n->u.n.type) : "IKE_AUTH answer without IDr/AUTH");
 		return;
 	}
-	if (!ike_id_matches(&idr->u.id, p1->peerid))
+	if (p1->authmethod == CONF_AUTH_SIGNATURE) {
+		char why[IKE_CERT_WHY_MAX];
+		const struct ike_cred *cred = our_cred(p1);
+		if (!cred) {
+			ike_fail(sa, "certificate unusable");
+			return;
+		}
+		if (!sig_peer_ok(cred, m, idr, auth, p1->peerid, sa->suite.prf, sa->init_rsp, sa->init_rsp_len, sa->ni,
+				 sa->ni_len, sa->keys.sk_pr, why, sizeof(why)))
+			return auth_failed_initiator(sa, why);
+	} else if (!ike_id_matches(&idr->u.id, p1->peerid)) {
 		return auth_failed_initiator(sa, "responder ID does not match peerid");
-	if (auth->u.auth.method != AUTH_PSK)
+	} else if (auth->u.auth.method != AUTH_PSK) {
 		return auth_failed_initiator(sa, "responder did not use a pre-shared key");
-	if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len,
+	} else if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len,
 		     sa->keys.sk_pr, idr->body, idr->body_len, expect) ||
 	    auth->u.auth.len != sa->suite.prf->out_len ||
 	    CRYPTO_memcmp(expect, auth->u.auth.data, sa->suite.prf->out_len)) {
@@ -425,8 +519,11 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	struct ike *ike = sa->ike;
 	const struct ike_pl *idi = ike_msg_find(m, IKE_PL_IDI, NULL), *auth = ike_msg_find(m, IKE_PL_AUTH, NULL);
 	const struct conf_phase1 *p1 = NULL;
-	uint8_t expect[IKE_PRF_MAX_OUT], body[4 + IKE_ID_MAX], mine[IKE_PRF_MAX_OUT];
-	char idstr[300];
+	const struct ike_cred *cred = NULL;
+	uint8_t expect[IKE_PRF_MAX_OUT], body[4 + IKE_ID_MAX], mine[IKE_CERT_AUTH_MAX];
+	size_t mine_len = sa->suite.prf->out_len;
+	bool sig = auth->u.auth.method == AUTH_DIGITAL_SIGNATURE;
+	char idstr[300], why[IKE_CERT_WHY_MAX];
 
 	if (ike->loop)
 		loop_timer_cancel(ike->loop, &sa->timer);
@@ -436,17 +533,28 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 			const struct conf_phase1 *c = &ike->conf->phase1[i];
 			if ((pass == 0) != (c->type == CONF_P1_STATIC) || !ike_p1_candidate(c, &sa->remote))
 				continue;
-			if (c->authmethod == CONF_AUTH_PSK && ike_id_matches(&idi->u.id, c->peerid) &&
-			    p1_allows(c, &sa->suite) && ike_tunnel_find(ike, c->name))
+			bool id_ok = sig ? c->authmethod == CONF_AUTH_SIGNATURE && ike_cert_peerid_matches(&idi->u.id, c->peerid)
+				       : c->authmethod == CONF_AUTH_PSK && ike_id_matches(&idi->u.id, c->peerid);
+			if (id_ok && p1_allows(c, &sa->suite) && ike_tunnel_find(ike, c->name))
 				p1 = c;
 		}
 	}
 	ike_id_str(idi->u.id.id_type, idi->u.id.data, idi->u.id.len, idstr, sizeof(idstr));
 	if (!p1)
-		return auth_failed_responder(sa, "no phase1 entry matches the peer's ID");
-	if (auth->u.auth.method != AUTH_PSK)
+		return auth_failed_responder(sa, sig ? "no phase1 entry with authmethod signature matches the peer's ID"
+						     : "no phase1 entry matches the peer's ID");
+	if (sig) {
+		if (!(cred = our_cred(p1)))
+			return auth_failed_responder(sa, "our certificate is unusable");
+		if (!sig_peer_ok(cred, m, idi, auth, p1->peerid, sa->suite.prf, sa->init_req, sa->init_req_len, sa->nr,
+				 sa->nr_len, sa->keys.sk_pi, why, sizeof(why)))
+			return auth_failed_responder(sa, why);
+		if (!ike_cert_certreq_names_us(cred, m))
+			log_debug("%s: the peer's CERTREQ names none of our anchors: sending our certificate anyway",
+				  p1->name);
+	} else if (auth->u.auth.method != AUTH_PSK) {
 		return auth_failed_responder(sa, "peer did not use a pre-shared key");
-	if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_req, sa->init_req_len, sa->nr, sa->nr_len,
+	} else if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_req, sa->init_req_len, sa->nr, sa->nr_len,
 		     sa->keys.sk_pi, idi->body, idi->body_len, expect) ||
 	    auth->u.auth.len != sa->suite.prf->out_len ||
 	    CRYPTO_memcmp(expect, auth->u.auth.data, sa->suite.prf->out_len)) {
@@ -461,19 +569,23 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 
 	struct ike_id me;
 	struct ike_enc inner;
-	if (ike_id_from_conf(&me, p1->localid, &sa->local)) {
+	if (cred ? ike_cred_id(cred, p1->localid, &me) : ike_id_from_conf(&me, p1->localid, &sa->local)) {
 		ike_fail(sa, "localid unusable");
 		return;
 	}
 	size_t blen = id_body(&me, body);
-	if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len,
-		     sa->keys.sk_pr, body, blen, mine)) {
+	if (cred ? sig_auth(cred, sa->suite.prf, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len, sa->keys.sk_pr,
+			    body, blen, mine, sizeof(mine), &mine_len)
+		 : psk_auth(sa->suite.prf, p1->psksecret, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len,
+			    sa->keys.sk_pr, body, blen, mine)) {
 		ike_fail(sa, "cannot compute AUTH");
 		return;
 	}
 	ike_inner_begin(ike, &inner);
 	enc_id(&inner, IKE_PL_IDR, &me);
-	enc_auth(&inner, mine, sa->suite.prf->out_len);
+	if (cred)
+		ike_cert_enc_certs(&inner, cred);
+	enc_auth(&inner, cred ? AUTH_DIGITAL_SIGNATURE : AUTH_PSK, mine, mine_len);
 	OPENSSL_cleanse(mine, sizeof(mine));
 
 	/* The CHILD SA: the first phase2 whose selectors narrow and whose proposals fit. */
@@ -523,7 +635,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 		ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, refuse, NULL, 0);
 		log_warn("%s: CHILD SA refused to %s: %s", p1->name, idstr, ike_notify_name(refuse));
 	}
-	log_debug("%s: <-- IKE_AUTH { IDr AUTH%s }", p1->name, chosen ? " SA TSi TSr" : refuse ? " N" : "");
+	log_debug("%s: <-- IKE_AUTH { IDr%s AUTH%s }", p1->name, cred ? " CERT" : "", chosen ? " SA TSi TSr" : refuse ? " N" : "");
 	(void)ike_answer(sa, IKE_AUTH, &inner);
 	ike_sa_established(sa);
 }

@@ -17,6 +17,7 @@
 
 #include "ike/proposal.h"
 #include "ike/sa.h"
+#include "ike/cert.h"
 #include "iketcp/stats.h"
 
 /* 2.23: SHA-1(SPIi | SPIr | IP | Port). */
@@ -52,6 +53,8 @@ static void enc_natd(struct ike_enc *e, const struct ike_sa *sa, uint64_t spi_r)
 		ike_enc_notify(e, IKE_PROTO_NONE, NULL, 0, NAT_DETECTION_SOURCE_IP, h, sizeof(h));
 	if (!natd_hash(sa->spi_i, spi_r, &sa->remote, h))
 		ike_enc_notify(e, IKE_PROTO_NONE, NULL, 0, NAT_DETECTION_DESTINATION_IP, h, sizeof(h));
+	/* RFC 7427 section 4: the hashes we accept in signatures, in both IKE_SA_INIT messages. */
+	ike_cert_enc_hash_algorithms(e);
 }
 
 /* Log what the peer's NAT detection says; over TCP it changes nothing else. */
@@ -276,29 +279,17 @@ bool ike_p1_candidate(const struct conf_phase1 *p1, const struct sockaddr_storag
 	return p1->type == CONF_P1_DYNAMIC || addr_is(peer, p1);
 }
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr, &((const struct sockaddr_in *)b)->sin_addr, 4);
-	if (a->ss_family == AF_INET6)
-		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
-			       16);
-	return false;
-}
-
 /*
  * Half-open SAs (IKE_SA_INIT answered, no IKE_AUTH yet) are what anyone who
- * can open a TCP stream makes us keep (2.6): at most IKE_MAX_HALF_OPEN in all
- * and IKE_MAX_HALF_OPEN_PEER per address, so that a flood can neither fill
- * the SA table nor starve other peers. Beyond that the oldest goes: a real
- * peer's IKE_AUTH follows within a round trip, so the oldest is the flood's.
+ * can open a TCP stream makes us keep (2.6): at most IKE_MAX_HALF_OPEN, the
+ * oldest going first, so a flood can neither fill the SA table nor starve a
+ * real peer, whose IKE_AUTH follows within a round trip. No bound per source
+ * address: behind carrier-grade NAT many gateways share one.
  */
 static void half_open_make_room(struct ike *ike, const struct sockaddr_storage *peer)
 {
-	struct ike_sa *oldest = NULL, *oldest_here = NULL;
-	size_t all = 0, here = 0;
+	struct ike_sa *oldest = NULL;
+	size_t all = 0;
 	char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
 
 	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next) {
@@ -306,18 +297,12 @@ static void half_open_make_room(struct ike *ike, const struct sockaddr_storage *
 			continue;
 		all++;
 		oldest = sa; /* the list is newest first */
-		if (same_addr(&sa->remote, peer)) {
-			here++;
-			oldest_here = sa;
-		}
 	}
-	if (here < IKE_MAX_HALF_OPEN_PEER && all < IKE_MAX_HALF_OPEN)
+	if (all < IKE_MAX_HALF_OPEN)
 		return;
-	struct ike_sa *victim = here >= IKE_MAX_HALF_OPEN_PEER ? oldest_here : oldest;
-	log_rl(&ike->rl_drop, LOG_LVL_WARN, "IKE_SA_INIT from %s: %s half-open IKE SAs, dropping the oldest (%s)",
-	       sockaddr_str(peer, a, sizeof(a)), here >= IKE_MAX_HALF_OPEN_PEER ? "too many of its" : "too many",
-	       sockaddr_str(&victim->remote, b, sizeof(b)));
-	ike_sa_free(victim);
+	log_rl(&ike->rl_drop, LOG_LVL_WARN, "IKE_SA_INIT from %s: %zu half-open IKE SAs, dropping the oldest (%s)",
+	       sockaddr_str(peer, a, sizeof(a)), all, sockaddr_str(&oldest->remote, b, sizeof(b)));
+	ike_sa_free(oldest);
 }
 
 void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg *m)

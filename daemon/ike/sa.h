@@ -27,7 +27,6 @@ enum {
 	IKE_MAX_CHILDREN = 4,
 	IKE_MAX_SAS = 4096,             /* half-open and established, all tunnels */
 	IKE_MAX_HALF_OPEN = 1024,       /* responder SAs waiting for IKE_AUTH, all peers */
-	IKE_MAX_HALF_OPEN_PEER = 16,    /* the same, from one address */
 	IKE_RESPONSE_TIMEOUT_MS = 30000, /* RFC 9329 6.2: no retransmits over TCP */
 	IKE_NAME_MAX = 64,
 };
