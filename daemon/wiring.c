@@ -22,6 +22,8 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 {
 	struct daemon *d = arg;
 
+	if (d->ike)
+		ike_peer_alive(d->ike, c); /* DPD: ESP from the peer is proof of life */
 	if (d->xdp) {
 		afxdp_esp_input(d->xdp, c, pkt, len);
 		return;

@@ -6,6 +6,14 @@
  * Over TCP nothing is retransmitted (RFC 9329 6.2): a request without an
  * answer in IKE_RESPONSE_TIMEOUT_MS fails its SA. A retransmitted request of
  * the peer's is answered from the cached response, never processed twice.
+ *
+ * A lost stream is not a lost SA (RFC 9329 6.1): the originator's transport
+ * reconnects and ike_conn_up sends the outstanding request again (the one
+ * resend) or an empty INFORMATIONAL; the responder moves the SA and its CHILD
+ * SAs to the stream an authenticated message came on (rebind, after the ICV).
+ * A replayed message could move the SA too, but only someone on the path can
+ * replay, and such a party can cut the stream anyway. A failed SA of a static
+ * auto-negotiate tunnel is initiated again after 5 s, doubling to 60 s.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,8 +74,9 @@ void ike_inner_begin(struct ike *ike, struct ike_enc *inner)
 	ike_enc_init(inner, ike->inner, sizeof(ike->inner));
 }
 
-int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
-		    const struct ike_enc *inner)
+/* Build the sealed message in ike->out; its length or -errno. */
+static ssize_t build_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
+			    const struct ike_enc *inner)
 {
 	struct ike *ike = sa->ike;
 	struct seal_ctx ctx = { .suite = &sa->suite };
@@ -86,14 +95,30 @@ int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t
 	ike_sa_keys_dir(&sa->keys, sa->initiator, true, &ctx.enc, &ctx.integ);
 	ike_msg_begin(&e, ike->out, sizeof(ike->out), &h);
 	ssize_t n = ike_msg_end_sealed(&e, inner, &sealer);
-	if (n < 0) {
+	if (n < 0)
 		log_error("cannot build %s: %s", ike_exchange_name(exchange), strerror((int)-n));
+	return n;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n);
+	if (c)
+		memcpy(c, p, n);
+	return c;
+}
+
+int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
+		    const struct ike_enc *inner)
+{
+	struct ike *ike = sa->ike;
+	ssize_t n = build_sealed(sa, exchange, response, msg_id, inner);
+
+	if (n < 0)
 		return (int)n;
-	}
 	if (response) {
-		uint8_t *copy = malloc((size_t)n);
+		uint8_t *copy = dup_bytes(ike->out, (size_t)n);
 		if (copy) {
-			memcpy(copy, ike->out, (size_t)n);
 			free(sa->last_rsp);
 			sa->last_rsp = copy;
 			sa->last_rsp_len = (size_t)n;
@@ -104,11 +129,31 @@ int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t
 
 int ike_request(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner)
 {
+	struct ike *ike = sa->ike;
 	uint32_t id = sa->my_msg_id++;
 	sa->req_out = true;
 	sa->req_exchange = exchange;
+	sa->req_sent_ms = ike->loop ? loop_now_ms(ike->loop) : 0;
 	ike_sa_arm_timer(sa);
-	return ike_send_sealed(sa, exchange, false, id, inner);
+	ssize_t n = build_sealed(sa, exchange, false, id, inner);
+	if (n < 0)
+		return (int)n;
+	/* Kept for a new stream (RFC 9329 6.1): the one case where a request is sent twice. */
+	if (sa->last_req)
+		OPENSSL_cleanse(sa->last_req, sa->last_req_len);
+	free(sa->last_req);
+	sa->last_req = dup_bytes(ike->out, (size_t)n);
+	sa->last_req_len = sa->last_req ? (size_t)n : 0;
+	return send_bytes(ike, sa->conn, ike->out, (size_t)n);
+}
+
+void ike_resend_request(struct ike_sa *sa)
+{
+	if (!sa->req_out || !sa->last_req)
+		return;
+	log_debug("%s: %s request #%u sent again on the new stream", sa->tun ? sa->tun->name : "?",
+		  ike_exchange_name(sa->req_exchange), sa->my_msg_id - 1);
+	(void)send_bytes(sa->ike, sa->conn, sa->last_req, sa->last_req_len);
 }
 
 int ike_answer(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner)
@@ -120,9 +165,12 @@ int ike_answer(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner)
 void ike_fail(struct ike_sa *sa, const char *why)
 {
 	char a[INET6_ADDRSTRLEN + 8];
+	struct ike_tunnel *t = sa->state == SA_DELETING ? NULL : sa->tun;
 	log_warn("%s: IKE SA %016llx_i with %s failed: %s", sa->tun ? sa->tun->name : "(responder)",
 		 (unsigned long long)sa->spi_i, sockaddr_str(&sa->remote, a, sizeof(a)), why);
 	ike_sa_free(sa);
+	if (t)
+		ike_tunnel_retry(t, why);
 }
 
 /* ---- input --------------------------------------------------------------------- */
@@ -208,6 +256,7 @@ static int open_sk(struct ike_sa *sa, struct ike_msg *m, bool retransmit)
 		drop(ike, n == -EKEYREJECTED ? "ICV mismatch" : "SK payload malformed", &m->hdr);
 		return -EKEYREJECTED;
 	}
+	ike_dpd_heard(sa);
 	if (retransmit)
 		return 0;
 	if (ike_msg_parse_inner(m, m->sk.inner_first, ike->plain, (size_t)n)) {
@@ -238,7 +287,35 @@ static int open_sk(struct ike_sa *sa, struct ike_msg *m, bool retransmit)
 	return 0;
 }
 
-static void input_request(struct ike_sa *sa, struct ike_msg *m)
+/* RFC 9329 6.1: the originator reconnected and this authenticated message
+ * (ICV checked) came on the new stream: the SA and its CHILD SAs move there. */
+static void rebind(struct ike_sa *sa, struct tcp_conn *c)
+{
+	struct ike *ike = sa->ike;
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (sa->held && sa->conn && ike->io.hold)
+		ike->io.hold(ike->io.arg, sa->conn, false); /* the old stream may now idle out */
+	sa->held = false;
+	sa->conn = c;
+	if (ike->alive_sa == sa)
+		ike->alive_sa = NULL;
+	if (ike->io.addrs)
+		ike->io.addrs(ike->io.arg, c, &sa->local, &sa->remote);
+	for (unsigned j = 0; j < IKE_MAX_CHILDREN; j++)
+		if (sa->child[j].used && ike->child.update_conn)
+			ike->child.update_conn(ike->child_arg, sa->child[j].spi_in, c);
+	if (ike->io.hold) {
+		ike->io.hold(ike->io.arg, c, true);
+		sa->held = true;
+	}
+	log_info("%s: IKE SA %016llx_i %016llx_r moved to a new stream from %s (RFC 9329 6.1)",
+		 sa->tun ? sa->tun->name : "?", (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,
+		 sockaddr_str(&sa->remote, a, sizeof(a)));
+	ike_resend_request(sa);
+}
+
+static void input_request(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg *m)
 {
 	struct ike *ike = sa->ike;
 	const struct ike_hdr *h = &m->hdr;
@@ -248,6 +325,8 @@ static void input_request(struct ike_sa *sa, struct ike_msg *m)
 		return drop(ike, "unexpected message ID", h);
 	if (open_sk(sa, m, retransmit))
 		goto maybe_fail;
+	if (sa->conn != c)
+		rebind(sa, c);
 	if (retransmit) {
 		/* 2.1: answer a retransmission from the cache, never process it again. */
 		(void)send_bytes(ike, sa->conn, sa->last_rsp, sa->last_rsp_len);
@@ -279,7 +358,7 @@ maybe_fail:
 		ike_fail(sa, "malformed IKE_AUTH request");
 }
 
-static void input_response(struct ike_sa *sa, struct ike_msg *m)
+static void input_response(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg *m)
 {
 	struct ike *ike = sa->ike;
 	const struct ike_hdr *h = &m->hdr;
@@ -294,6 +373,8 @@ static void input_response(struct ike_sa *sa, struct ike_msg *m)
 		return;
 	}
 	sa->req_out = false;
+	if (sa->conn != c)
+		rebind(sa, c);
 	if (ike->loop)
 		loop_timer_cancel(ike->loop, &sa->timer);
 	switch (h->exchange) {
@@ -342,25 +423,14 @@ void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *buf, size_t l
 		       (unsigned long long)m->hdr.spi_r);
 		return;
 	}
-	if (sa->conn != c) {
-		/* An inbound SA whose stream was lost continues on the new one. */
-		if (sa->conn == NULL && !sa->initiator) {
-			sa->conn = c;
-			for (unsigned j = 0; j < IKE_MAX_CHILDREN; j++)
-				if (sa->child[j].used && ike->child.update_conn)
-					ike->child.update_conn(ike->child_arg, sa->child[j].spi_in, c);
-			if (sa->state == SA_ESTABLISHED && ike->io.hold) {
-				ike->io.hold(ike->io.arg, c, true);
-				sa->held = true;
-			}
-		} else {
-			return drop(ike, "IKE SA is bound to another stream", &m->hdr);
-		}
-	}
+	/* RFC 9329 6.1: only the responder follows the originator to a new stream,
+	 * only for an established SA, and only once the ICV checked (rebind()). */
+	if (sa->conn != c && (sa->initiator || (sa->state != SA_ESTABLISHED && sa->state != SA_DELETING)))
+		return drop(ike, "IKE SA is bound to another stream", &m->hdr);
 	if (ike_hdr_is_response(&m->hdr))
-		input_response(sa, m);
+		input_response(sa, c, m);
 	else
-		input_request(sa, m);
+		input_request(sa, c, m);
 }
 
 /* ---- configuration and control ------------------------------------------------- */
@@ -377,6 +447,7 @@ struct ike *ike_new(struct loop *loop, const struct ike_io *io, const struct chi
 	if (child)
 		ike->child = *child;
 	ike->child_arg = child_arg;
+	ike->cookie_threshold = IKE_COOKIE_THRESHOLD;
 	return ike;
 }
 
@@ -387,8 +458,11 @@ void ike_free(struct ike *ike)
 	ike->freeing = true;
 	while (ike->sas)
 		ike_sa_free(ike->sas);
-	for (size_t i = 0; i < ike->ntun; i++)
+	for (size_t i = 0; i < ike->ntun; i++) {
+		ike_tunnel_retry_cancel(ike->tun[i]);
 		free(ike->tun[i]);
+	}
+	ike_cookie_wipe(&ike->cookie);
 	free(ike->tun);
 	OPENSSL_cleanse(ike->plain, sizeof(ike->plain));
 	OPENSSL_cleanse(ike->inner, sizeof(ike->inner));
@@ -486,6 +560,38 @@ static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err)
 	return 0;
 }
 
+static void tunnel_retry_fire(struct loop *loop, struct loop_timer *timer)
+{
+	struct ike_tunnel *t = container_of(timer, struct ike_tunnel, retry);
+	const char *err = NULL;
+	(void)loop;
+
+	if (!t->present || !t->p1)
+		return;
+	if (initiate(t->ike, t, &err))
+		ike_tunnel_retry(t, err ? err : "cannot initiate");
+}
+
+void ike_tunnel_retry(struct ike_tunnel *t, const char *why)
+{
+	struct ike *ike = t->ike;
+
+	if (!ike || !ike->loop || ike->freeing || !t->present || !t->p1 || t->p1->type != CONF_P1_STATIC ||
+	    !t->p1->auto_negotiate || loop_timer_armed(&t->retry))
+		return;
+	if (!t->backoff_ms)
+		t->backoff_ms = IKE_RETRY_MIN_MS;
+	log_info("%s: %s: initiating again in %u s", t->name, why, t->backoff_ms / 1000);
+	(void)loop_timer_arm(ike->loop, &t->retry, t->backoff_ms);
+	t->backoff_ms = t->backoff_ms * 2 > IKE_RETRY_MAX_MS ? IKE_RETRY_MAX_MS : t->backoff_ms * 2;
+}
+
+void ike_tunnel_retry_cancel(struct ike_tunnel *t)
+{
+	if (t->ike && t->ike->loop)
+		loop_timer_cancel(t->ike->loop, &t->retry);
+}
+
 int ike_configure(struct ike *ike, const struct config *conf)
 {
 	const char *err;
@@ -510,6 +616,8 @@ int ike_configure(struct ike *ike, const struct config *conf)
 			if (!t)
 				return -ENOMEM;
 			snprintf(t->name, sizeof(t->name), "%s", p1->name);
+			t->ike = ike;
+			loop_timer_init(&t->retry, tunnel_retry_fire);
 			ike->tun[ike->ntun++] = t;
 		}
 		t->present = true;
@@ -538,6 +646,7 @@ int ike_configure(struct ike *ike, const struct config *conf)
 		}
 		if (t->conn && ike->io.close)
 			ike->io.close(ike->io.arg, t->conn);
+		ike_tunnel_retry_cancel(t);
 		free(t);
 		ike->tun[i] = ike->tun[--ike->ntun];
 	}
@@ -568,6 +677,7 @@ int ike_down(struct ike *ike, const char *phase1, const char **err)
 		*err = "no such phase1-interface";
 		return -1;
 	}
+	ike_tunnel_retry_cancel(t); /* down means down until ike_up or a reload */
 	for (struct ike_sa *sa = ike->sas, *next; sa; sa = next) {
 		next = sa->next;
 		if (sa->tun != t)
@@ -608,6 +718,15 @@ void ike_conn_up(struct ike *ike, struct tcp_conn *c)
 			if (ike->io.hold) {
 				ike->io.hold(ike->io.arg, c, true);
 				sa->held = true;
+			}
+			/* The responder learns the new stream from our next message: the
+			 * outstanding request again, or an empty INFORMATIONAL (liveness). */
+			if (sa->req_out) {
+				ike_resend_request(sa);
+			} else {
+				struct ike_enc inner;
+				ike_inner_begin(ike, &inner);
+				(void)ike_request(sa, INFORMATIONAL, &inner);
 			}
 		} else if (sa->state == SA_DELETING) {
 			ike_sa_free(sa);

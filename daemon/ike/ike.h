@@ -43,6 +43,8 @@ int ike_configure(struct ike *ike, const struct config *conf);
 void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *msg, size_t len); /* one IKE message */
 void ike_conn_up(struct ike *ike, struct tcp_conn *c);   /* an outbound stream is (re)connected */
 void ike_conn_down(struct ike *ike, struct tcp_conn *c); /* a stream is gone (inbound: forever) */
+/* An ESP packet from the peer arrived on c: its IKE SA is alive (DPD, daemon/ike/dpd.c). Cheap. */
+void ike_peer_alive(struct ike *ike, struct tcp_conn *c);
 int ike_up(struct ike *ike, const char *phase1, const char **err);   /* iketcpctl up: 0 or -1 with *err */
 int ike_down(struct ike *ike, const char *phase1, const char **err); /* DELETE the IKE SA (and its children) */
 void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now, best effort */

@@ -158,6 +158,8 @@ int ike_init_start(struct ike_sa *sa)
 
 	struct ike_hdr h = { .spi_i = sa->spi_i, .exchange = IKE_SA_INIT, .flags = IKE_FLAG_I };
 	ike_msg_begin(&e, ike->out, sizeof(ike->out), &h);
+	if (sa->cookie_len) /* 2.6: the cookie comes first */
+		ike_enc_notify(&e, IKE_PROTO_NONE, NULL, 0, COOKIE, sa->cookie, sa->cookie_len);
 	memset(&pl, 0, sizeof(pl));
 	pl.type = IKE_PL_SA;
 	pl.u.sa = pb.sa;
@@ -211,6 +213,10 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 	sap = ike_msg_find(m, IKE_PL_SA, NULL);
 	if (!sap) {
 		/* 1.2 / 2.7: a notify-only answer. */
+		if ((n = ike_msg_find_notify(m, COOKIE))) {
+			ike_cookie_received(sa, n);
+			return;
+		}
 		if ((n = ike_msg_find_notify(m, INVALID_KE_PAYLOAD))) {
 			uint16_t g = n->u.n.len == 2 ? (uint16_t)(n->u.n.data[0] << 8 | n->u.n.data[1]) : 0;
 			log_info("%s: <-- IKE_SA_INIT { N(INVALID_KE_PAYLOAD %s) }", sa->tun->name,
@@ -332,13 +338,10 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	const struct ike_pl *sap = ike_msg_find(m, IKE_PL_SA, NULL);
 	const struct ike_pl *ke = ike_msg_find(m, IKE_PL_KE, NULL);
 	const struct ike_pl *nonce = ike_msg_find(m, IKE_PL_NONCE, NULL);
-	if (ike_msg_find_notify(m, COOKIE)) {
-		/* We never ask for cookies, so a request carrying one is not for us. */
-		STAT_INC(ike, invalid_messages);
-		return;
-	}
 	if (c && ike->io.addrs)
 		ike->io.addrs(ike->io.arg, c, &local, &peer);
+	if (ike_cookie_gate(ike, c, m, &peer))
+		return; /* 2.6: under load, no state before the initiator proves its address */
 
 	/* Static entries for this address first, then dynamic ones, each in our order. */
 	for (int pass = 0; pass < 2 && !chosen; pass++) {

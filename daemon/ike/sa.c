@@ -27,6 +27,7 @@ struct ike_sa *ike_sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
 	sa->initiator = initiator;
 	sa->conn = c;
 	loop_timer_init(&sa->timer, ike_sa_timeout);
+	loop_timer_init(&sa->dpd_timer, NULL);
 	sa->next = ike->sas;
 	ike->sas = sa;
 	ike->nsas++;
@@ -57,8 +58,12 @@ void ike_sa_free(struct ike_sa *sa)
 			break;
 		}
 	}
-	if (ike->loop)
+	if (ike->loop) {
 		loop_timer_cancel(ike->loop, &sa->timer);
+		loop_timer_cancel(ike->loop, &sa->dpd_timer);
+	}
+	if (ike->alive_sa == sa)
+		ike->alive_sa = NULL;
 	ike_sa_remove_children(sa);
 	if (sa->held && sa->conn && ike->io.hold && !ike->freeing)
 		ike->io.hold(ike->io.arg, sa->conn, false);
@@ -69,6 +74,9 @@ void ike_sa_free(struct ike_sa *sa)
 	if (sa->last_rsp)
 		OPENSSL_cleanse(sa->last_rsp, sa->last_rsp_len);
 	free(sa->last_rsp);
+	if (sa->last_req)
+		OPENSSL_cleanse(sa->last_req, sa->last_req_len);
+	free(sa->last_req);
 	OPENSSL_cleanse(sa, sizeof(*sa));
 	free(sa);
 }
@@ -167,6 +175,9 @@ void ike_sa_established(struct ike_sa *sa)
 		ike->io.hold(ike->io.arg, sa->conn, true);
 		sa->held = true;
 	}
+	if (sa->tun)
+		sa->tun->backoff_ms = 0; /* the next failure retries after IKE_RETRY_MIN_MS again */
+	ike_dpd_start(sa);
 	STAT_INC(ike, sa_established);
 	log_info("%s: IKE SA %016llx_i %016llx_r established with %s (%s) as %s", sa->tun->name,
 		 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,

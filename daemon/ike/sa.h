@@ -12,6 +12,7 @@
 
 #include "conf/conf.h"
 #include "dataplane/child_sa.h"
+#include "ike/cookie.h"
 #include "ike/crypto.h"
 #include "ike/id.h"
 #include "ike/ike.h"
@@ -29,6 +30,9 @@ enum {
 	IKE_MAX_HALF_OPEN = 1024,       /* responder SAs waiting for IKE_AUTH, all peers */
 	IKE_RESPONSE_TIMEOUT_MS = 30000, /* RFC 9329 6.2: no retransmits over TCP */
 	IKE_NAME_MAX = 64,
+	IKE_COOKIE_MAX = 64,             /* 2.6: 1 to 64 octets */
+	IKE_RETRY_MIN_MS = 5000,         /* re-initiation backoff of a static auto-negotiate tunnel */
+	IKE_RETRY_MAX_MS = 60000,
 };
 
 enum ike_sa_state {
@@ -73,6 +77,9 @@ struct ike_sa {
 	uint32_t my_msg_id;              /* our next request */
 	bool req_out;                    /* window 1: a request of ours is waiting */
 	uint8_t req_exchange;
+	uint8_t *last_req;               /* our outstanding request, resent on a new stream (RFC 9329 6.1) */
+	size_t last_req_len;
+	uint64_t req_sent_ms;
 	uint32_t peer_msg_id;            /* the peer's next request */
 	uint8_t *last_rsp;               /* our answer to peer_msg_id - 1 */
 	size_t last_rsp_len;
@@ -83,6 +90,14 @@ struct ike_sa {
 	size_t child_p2;                 /* index of the phase2 offered */
 	bool child_offered;
 	uint8_t ke_retries;              /* INVALID_KE_PAYLOAD answers followed */
+	uint8_t cookie[IKE_COOKIE_MAX];  /* 2.6: the responder's N(COOKIE), first in the retried request */
+	uint8_t cookie_len, cookie_tries;
+
+	/* liveness (dpd.c) */
+	struct loop_timer dpd_timer;
+	uint64_t last_rx_ms;             /* last authenticated IKE message or ESP packet from the peer */
+	uint64_t esp_in_mark, esp_out_mark; /* CHILD SA packet counters at the last look */
+	uint8_t dpd_misses;
 
 	uint64_t established_ms;
 	struct sockaddr_storage local, remote;
@@ -98,6 +113,9 @@ struct ike_tunnel {
 	bool tls;
 	bool warned_udp;
 	bool present;                    /* still in the configuration */
+	struct ike *ike;
+	struct loop_timer retry;         /* re-initiation after a failure (auto-negotiate) */
+	uint32_t backoff_ms;             /* next delay: IKE_RETRY_MIN_MS doubling to IKE_RETRY_MAX_MS */
 };
 
 struct ike {
@@ -112,6 +130,9 @@ struct ike {
 	struct ike_sa *sas;
 	size_t nsas;
 	struct log_ratelimit rl_auth, rl_drop;
+	struct ike_cookie_state cookie;   /* cookie.c */
+	unsigned cookie_threshold;        /* half-open SAs before IKE_SA_INIT needs a cookie */
+	struct ike_sa *alive_sa;          /* ike_peer_alive's one-entry cache */
 	/* per-message scratch: never allocated on the packet path */
 	struct ike_msg msg;
 	uint8_t plain[IKE_MSG_MAX_LEN];
@@ -159,6 +180,22 @@ bool ike_p1_candidate(const struct conf_phase1 *p1, const struct sockaddr_storag
 int ike_auth_start(struct ike_sa *sa);
 void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m);
 void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m);
+
+/* After any failure of a static auto-negotiate tunnel's SA: initiate again after the backoff. */
+void ike_tunnel_retry(struct ike_tunnel *t, const char *why);
+void ike_tunnel_retry_cancel(struct ike_tunnel *t);
+/* RFC 9329 6.1: resend our outstanding request on sa->conn (a new stream). */
+void ike_resend_request(struct ike_sa *sa);
+
+/* dpd.c: liveness per phase1 dpd, dpd-retryinterval, dpd-retrycount */
+void ike_dpd_start(struct ike_sa *sa);        /* the SA is established */
+void ike_dpd_heard(struct ike_sa *sa);        /* an authenticated message or ESP came from the peer */
+
+/* cookie.c */
+/* Responder: true when the request was answered with N(COOKIE) (and the stream closed). */
+bool ike_cookie_gate(struct ike *ike, struct tcp_conn *c, const struct ike_msg *m,
+		     const struct sockaddr_storage *peer);
+void ike_cookie_received(struct ike_sa *sa, const struct ike_pl *n);
 
 /* ike_info.c */
 void ike_info_request(struct ike_sa *sa, const struct ike_msg *m);

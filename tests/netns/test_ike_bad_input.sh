@@ -154,12 +154,14 @@ pectl up to-hq >/dev/null || fail "iketcpctl up during the flood"
 wait_for 10 pe_established || { cat "$TMP/flood.log"; fail "the peer did not establish during the flood"; }
 flood_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 rss_peak=$(rss_kb "$GW_PID")
-wait "$FLOOD" || { cat "$TMP/flood.log"; fail "flood: not every request answered in 10 s"; }
+wait "$FLOOD" || { cat "$TMP/flood.log"; fail "flood: not every stream answered (SA or COOKIE) in 10 s"; }
+# Under load the responder stopped keeping state and asked for cookies instead (RFC 7296 2.6).
+[ "$(st ike cookies_sent)" -gt 0 ] || fail "flood: no COOKIE was sent"
 sed 's/^/      /' "$TMP/flood.log"
 log "peer established in ${flood_ms} ms during the flood"
 [ "$flood_ms" -lt 5000 ] || fail "the peer took ${flood_ms} ms during the flood"
 [ $(( $(st ike sa_established) - est0 )) -eq 1 ] || fail "flood: sa_established moved by other than 1"
-[ $(( $(st ike messages_in) - in0 )) -ge 2000 ] || fail "flood: messages_in did not count 2,000"
+[ $(( $(st ike messages_in) - in0 )) -ge 250 ] || fail "flood: messages_in did not count every stream's first request"
 rss1=$(rss_kb "$GW_PID")
 log "gateway RSS: ${rss0} kB at start, ${rss_peak} kB during the flood, ${rss1} kB after"
 [ $((rss_peak - rss0)) -lt 102400 ] && [ $((rss1 - rss0)) -lt 102400 ] || fail "RSS grew by more than 100 MB"
