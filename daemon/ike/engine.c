@@ -344,10 +344,10 @@ static void input_request(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg 
 		ike_info_request(sa, m);
 		return;
 	case CREATE_CHILD_SA:
-		/* Rekeying and additional CHILD SAs are not implemented yet (2.21.2). */
+		/* CHILD SA rekeys and additional CHILD SAs (ike_child.c). */
 		if (sa->state != SA_ESTABLISHED)
 			return drop(ike, "CREATE_CHILD_SA before the SA is up", h);
-		answer_sealed_notify(sa, CREATE_CHILD_SA, NO_ADDITIONAL_SAS, NULL, 0);
+		ike_child_request(sa, m);
 		return;
 	default:
 		return drop(ike, "unexpected exchange", h);
@@ -382,7 +382,11 @@ static void input_response(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg
 		ike_auth_response(sa, m);
 		return;
 	case INFORMATIONAL:
+		ike_child_info_response(sa); /* CHILD SAs we DELETEd after a rekey go now */
 		ike_info_response(sa, m);
+		return;
+	case CREATE_CHILD_SA:
+		ike_child_response(sa, m);
 		return;
 	default:
 		return;

@@ -143,7 +143,7 @@ static void subnet6(struct child_ts *t, const struct conf_subnet6 *s)
 }
 
 /* A phase2's selectors: local (src-subnet) and remote (dst-subnet), IPv4 then IPv6. */
-static unsigned p2_selectors(const struct conf_phase2 *p2, struct child_ts *local, struct child_ts *remote)
+unsigned ike_p2_selectors(const struct conf_phase2 *p2, struct child_ts *local, struct child_ts *remote)
 {
 	unsigned n = 0;
 	subnet4(&local[n], &p2->src_subnet);
@@ -173,7 +173,7 @@ static void enc_auth(struct ike_enc *e, uint8_t method, const uint8_t *auth, siz
 		e->w.overflow = true; /* reported when the message is finished */
 }
 
-static void enc_ts(struct ike_enc *e, uint8_t type, const struct child_ts *ts, unsigned n)
+void ike_enc_ts(struct ike_enc *e, uint8_t type, const struct child_ts *ts, unsigned n)
 {
 	struct ike_ts sel[CHILD_MAX_TS];
 	struct ike_pl pl = { .type = type };
@@ -184,7 +184,7 @@ static void enc_ts(struct ike_enc *e, uint8_t type, const struct child_ts *ts, u
 		e->w.overflow = true; /* reported when the message is finished */
 }
 
-static void enc_sa(struct ike_enc *e, const struct prop_buf *pb)
+void ike_enc_sa(struct ike_enc *e, const struct prop_buf *pb)
 {
 	struct ike_pl pl = { .type = IKE_PL_SA };
 	pl.u.sa = pb->sa;
@@ -239,9 +239,9 @@ static size_t keymat(uint8_t *out, const struct secret *enc, const struct secret
 }
 
 /* KEYMAT (2.17) and the hand-off to the dataplane; the initiator's outbound keys are the _i ones. */
-static int child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const struct esp_suite *s, bool esn,
-			 uint32_t spi_in, uint32_t spi_out, const struct child_ts *local,
-			 const struct child_ts *remote, unsigned nts)
+int ike_child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const struct esp_suite *s, bool esn,
+		      uint32_t spi_in, uint32_t spi_out, const struct child_ts *local, const struct child_ts *remote,
+		      unsigned nts, const struct ike_child_nonces *kn)
 {
 	struct ike *ike = sa->ike;
 	struct child_keys k = { 0 };
@@ -252,12 +252,15 @@ static int child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const 
 
 	if (!ch)
 		return -ENOSPC;
-	err = child_keys_derive(sa->suite.prf, sa->keys.sk_d, s, NULL, (struct ike_blob){ sa->ni, sa->ni_len },
-				(struct ike_blob){ sa->nr, sa->nr_len }, &k);
+	/* IKE_AUTH's CHILD SA uses the IKE SA's nonces; CREATE_CHILD_SA its own, and g^ir with PFS (2.17). */
+	struct ike_blob ni = kn ? (struct ike_blob){ kn->ni, kn->ni_len } : (struct ike_blob){ sa->ni, sa->ni_len };
+	struct ike_blob nr = kn ? (struct ike_blob){ kn->nr, kn->nr_len } : (struct ike_blob){ sa->nr, sa->nr_len };
+	err = child_keys_derive(sa->suite.prf, sa->keys.sk_d, s, kn ? kn->gir : NULL, ni, nr, &k);
 	if (err)
 		return err;
-	const struct secret *ie = sa->initiator ? k.encr_r : k.encr_i, *ii = sa->initiator ? k.integ_r : k.integ_i;
-	const struct secret *oe = sa->initiator ? k.encr_i : k.encr_r, *oi = sa->initiator ? k.integ_i : k.integ_r;
+	bool ini = kn ? kn->initiator : sa->initiator; /* of the exchange that made it (2.17) */
+	const struct secret *ie = ini ? k.encr_r : k.encr_i, *ii = ini ? k.integ_r : k.integ_i;
+	const struct secret *oe = ini ? k.encr_i : k.encr_r, *oi = ini ? k.integ_i : k.integ_r;
 	if (ie->len + (ii ? ii->len : 0) > sizeof(km_in)) {
 		err = -EINVAL;
 		goto out;
@@ -283,8 +286,10 @@ static int child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const 
 	err = ike->child.install ? ike->child.install(ike->child_arg, &cs) : -ENOSYS;
 	if (!err) {
 		ch->used = true;
+		ch->p2 = (size_t)(p2 - ike->conf->phase2);
 		log_info("%s: CHILD SA %s %08x_i %08x_o %s established", sa->tun->name, p2->name, spi_in, spi_out,
 			 ch->proposal);
+		ike_child_installed(sa, ch, p2);
 	} else {
 		memset(ch, 0, sizeof(*ch));
 		log_error("%s: CHILD SA %s could not be installed: %s", sa->tun->name, p2->name, strerror(-err));
@@ -344,10 +349,10 @@ int ike_auth_start(struct ike_sa *sa)
 		sa->child_spi = ike_child_new_spi(ike);
 		if (ike_prop_build_esp(&pb, p2->proposals, p2->n_proposals, sa->child_spi))
 			continue;
-		unsigned n = p2_selectors(p2, local, remote);
-		enc_sa(&inner, &pb);
-		enc_ts(&inner, IKE_PL_TSI, local, n);
-		enc_ts(&inner, IKE_PL_TSR, remote, n);
+		unsigned n = ike_p2_selectors(p2, local, remote);
+		ike_enc_sa(&inner, &pb);
+		ike_enc_ts(&inner, IKE_PL_TSI, local, n);
+		ike_enc_ts(&inner, IKE_PL_TSR, remote, n);
 		sa->child_offered = true;
 		sa->child_p2 = i;
 		break;
@@ -369,7 +374,7 @@ static void auth_failed_initiator(struct ike_sa *sa, const char *why)
 }
 
 /* The responder's selectors must lie inside what we offered (2.9). */
-static unsigned accepted_ts(const struct ike_ts_pl *tsp, const struct child_ts *offered, unsigned noff,
+unsigned ike_ts_accepted(const struct ike_ts_pl *tsp, const struct child_ts *offered, unsigned noff,
 			    struct child_ts *out)
 {
 	unsigned n = 0;
@@ -448,9 +453,9 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 	bool esn;
 	uint32_t spi_out;
 	struct child_ts off_l[CHILD_MAX_TS], off_r[CHILD_MAX_TS], loc[CHILD_MAX_TS], rem[CHILD_MAX_TS];
-	unsigned noff = p2_selectors(p2, off_l, off_r);
-	unsigned nl = accepted_ts(&ike_msg_find(m, IKE_PL_TSI, NULL)->u.ts, off_l, noff, loc);
-	unsigned nr = accepted_ts(&ike_msg_find(m, IKE_PL_TSR, NULL)->u.ts, off_r, noff, rem);
+	unsigned noff = ike_p2_selectors(p2, off_l, off_r);
+	unsigned nl = ike_ts_accepted(&ike_msg_find(m, IKE_PL_TSI, NULL)->u.ts, off_l, noff, loc);
+	unsigned nr = ike_ts_accepted(&ike_msg_find(m, IKE_PL_TSR, NULL)->u.ts, off_r, noff, rem);
 	if (ike_prop_accept_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &spi_out)) {
 		log_warn("%s: CHILD SA %s: the answer chose a proposal we did not offer", sa->tun->name, p2->name);
 		return;
@@ -459,7 +464,7 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 		log_warn("%s: CHILD SA %s: the answer's selectors are not inside ours", sa->tun->name, p2->name);
 		return;
 	}
-	(void)child_install(sa, p2, &s, esn, sa->child_spi, spi_out, loc, rem, nl);
+	(void)ike_child_install(sa, p2, &s, esn, sa->child_spi, spi_out, loc, rem, nl, NULL);
 }
 
 /* ---- responder --------------------------------------------------------------------- */
@@ -495,11 +500,11 @@ static void auth_failed_responder(struct ike_sa *sa, const char *why)
 }
 
 /* Narrow the initiator's selectors to one of our phase2 entries (2.9). */
-static unsigned narrow(const struct conf_phase2 *p2, const struct ike_ts_pl *tsi, const struct ike_ts_pl *tsr,
+unsigned ike_ts_narrow_p2(const struct conf_phase2 *p2, const struct ike_ts_pl *tsi, const struct ike_ts_pl *tsr,
 		       struct child_ts *local, struct child_ts *remote)
 {
 	struct child_ts my_l[CHILD_MAX_TS], my_r[CHILD_MAX_TS];
-	unsigned nmine = p2_selectors(p2, my_l, my_r), n = 0;
+	unsigned nmine = ike_p2_selectors(p2, my_l, my_r), n = 0;
 
 	for (unsigned f = 0; f < nmine; f++) {
 		bool have_r = false, have_l = false;
@@ -606,7 +611,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 			const struct conf_phase2 *p2 = &ike->conf->phase2[i];
 			if (p2->phase1_index != p1_index(ike, p1))
 				continue;
-			nts = narrow(p2, tsi, tsr, loc, rem);
+			nts = ike_ts_narrow_p2(p2, tsi, tsr, loc, rem);
 			if (!nts)
 				continue;
 			if (ike_prop_choose_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &num, &spi_out)) {
@@ -620,7 +625,7 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	if (chosen) {
 		spi_in = ike_child_new_spi(ike);
 		/* The keys need the SA up: derive, install, then answer. */
-		if (child_install(sa, chosen, &s, esn, spi_in, spi_out, loc, rem, nts)) {
+		if (ike_child_install(sa, chosen, &s, esn, spi_in, spi_out, loc, rem, nts, NULL)) {
 			chosen = NULL;
 			refuse = NO_PROPOSAL_CHOSEN;
 		}
@@ -628,9 +633,9 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	if (chosen) {
 		struct prop_buf pb;
 		ike_prop_answer_esp(&pb, num, &s, esn, spi_in);
-		enc_sa(&inner, &pb);
-		enc_ts(&inner, IKE_PL_TSI, rem, nts);
-		enc_ts(&inner, IKE_PL_TSR, loc, nts);
+		ike_enc_sa(&inner, &pb);
+		ike_enc_ts(&inner, IKE_PL_TSI, rem, nts);
+		ike_enc_ts(&inner, IKE_PL_TSR, loc, nts);
 	} else if (refuse) {
 		ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, refuse, NULL, 0);
 		log_warn("%s: CHILD SA refused to %s: %s", p1->name, idstr, ike_notify_name(refuse));

@@ -75,7 +75,8 @@ int ike_prop_build_ike(struct prop_buf *b, char *const *names, size_t n, const u
 	return b->sa.nprops ? 0 : -EINVAL;
 }
 
-int ike_prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi)
+int ike_prop_build_esp_ke(struct prop_buf *b, char *const *names, size_t n, uint32_t spi, const uint16_t *dh,
+			  size_t ndh)
 {
 	prop_reset(b);
 	for (size_t i = 0; i < n; i++) {
@@ -88,11 +89,19 @@ int ike_prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_
 		xf_add(b, IKE_XF_ENCR, s.encr->id, s.encr->key_bits);
 		if (s.integ)
 			xf_add(b, IKE_XF_INTEG, s.integ->id, 0);
+		for (size_t j = 0; j < ndh; j++)
+			if (ike_dh_supported(dh[j]))
+				xf_add(b, IKE_XF_DH, dh[j], 0);
 		xf_add(b, IKE_XF_ESN, ESN_NO, 0);
 		xf_add(b, IKE_XF_ESN, ESN_YES, 0);
 		prop_close(b, p);
 	}
 	return b->sa.nprops ? 0 : -EINVAL;
+}
+
+int ike_prop_build_esp(struct prop_buf *b, char *const *names, size_t n, uint32_t spi)
+{
+	return ike_prop_build_esp_ke(b, names, n, spi, NULL, 0);
 }
 
 void ike_prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite *s)
@@ -108,16 +117,24 @@ void ike_prop_answer_ike(struct prop_buf *b, uint8_t num, const struct ike_suite
 	p->num = num;
 }
 
-void ike_prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi)
+void ike_prop_answer_esp_ke(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi,
+			    uint16_t group)
 {
 	prop_reset(b);
 	struct ike_proposal *p = prop_add(b, IKE_PROTO_ESP, spi);
 	xf_add(b, IKE_XF_ENCR, s->encr->id, s->encr->key_bits);
 	if (s->integ)
 		xf_add(b, IKE_XF_INTEG, s->integ->id, 0);
+	if (group)
+		xf_add(b, IKE_XF_DH, group, 0);
 	xf_add(b, IKE_XF_ESN, esn ? ESN_YES : ESN_NO, 0);
 	prop_close(b, p);
 	p->num = num;
+}
+
+void ike_prop_answer_esp(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi)
+{
+	ike_prop_answer_esp_ke(b, num, s, esn, spi, 0);
 }
 
 /* Whether proposal p offers this transform (3.3.6: transforms with unknown
@@ -274,6 +291,68 @@ int ike_prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size
 			continue;
 		*out = s;
 		*spi = spi32(p);
+		return 0;
+	}
+	return -EBADMSG;
+}
+
+/* ---- ESP with a KE transform (PFS in CREATE_CHILD_SA, RFC 7296 1.3.1, 3.3.3) ---------- */
+
+/* The group a proposal allows from ours: ke_group when offered, else our first offered; 0: none.
+ * ndh == 0 (no PFS): the proposal must offer no group or NONE. */
+static uint16_t esp_group(const struct ike_proposal *p, const uint16_t *dh, size_t ndh, uint16_t ke_group)
+{
+	if (!ndh)
+		return !has_type(p, IKE_XF_DH) || offers(p, IKE_XF_DH, 0, 0) ? 0 : UINT16_MAX;
+	for (size_t j = 0; j < ndh; j++)
+		if (dh[j] == ke_group && ike_dh_supported(dh[j]) && offers(p, IKE_XF_DH, dh[j], 0))
+			return dh[j];
+	for (size_t j = 0; j < ndh; j++)
+		if (ike_dh_supported(dh[j]) && offers(p, IKE_XF_DH, dh[j], 0))
+			return dh[j];
+	return UINT16_MAX;
+}
+
+int ike_prop_choose_esp_ke(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
+			   size_t ndh, uint16_t ke_group, struct esp_suite *out, bool *esn, uint8_t *num,
+			   uint32_t *spi, uint16_t *group)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct esp_suite s;
+		if (suite_from_fortios_esp(names[i], &s))
+			continue;
+		for (unsigned k = 0; k < peer->nprops; k++) {
+			const struct ike_proposal *p = &peer->props[k];
+			uint16_t g = esp_group(p, dh, ndh, ke_group);
+			if (g == UINT16_MAX || !esp_algs_fit(p, &s) || !esn_choice(p, esn) || spi32(p) == 0)
+				continue;
+			*out = s;
+			*num = p->num;
+			*spi = spi32(p);
+			*group = g;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int ike_prop_accept_esp_ke(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
+			   size_t ndh, struct esp_suite *out, bool *esn, uint32_t *spi, uint16_t *group)
+{
+	if (answer->nprops != 1)
+		return -EBADMSG;
+	const struct ike_proposal *p = &answer->props[0];
+	uint16_t g = esp_group(p, dh, ndh, 0);
+	if (g == UINT16_MAX || (ndh && !g))
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		struct esp_suite s;
+		if (suite_from_fortios_esp(names[i], &s) || !esp_algs_fit(p, &s) ||
+		    !exact(p, (s.integ ? 3u : 2u) + (g ? 1u : 0u)) || !esn_choice(p, esn) || spi32(p) == 0)
+			continue;
+		*out = s;
+		*spi = spi32(p);
+		*group = g;
 		return 0;
 	}
 	return -EBADMSG;

@@ -49,4 +49,18 @@ int ike_prop_accept_ike(const struct ike_sa_pl *answer, char *const *names, size
 int ike_prop_accept_esp(const struct ike_sa_pl *answer, char *const *names, size_t n, struct esp_suite *out,
 		    bool *esn, uint32_t *spi);
 
+/* PFS in CREATE_CHILD_SA: ESP proposals that also carry KE transforms, one per group of dh[] (ndh 0: none,
+ * and then a proposal must offer no group or NONE). *group: the group chosen / answered (0: none). */
+int ike_prop_build_esp_ke(struct prop_buf *b, char *const *names, size_t n, uint32_t spi, const uint16_t *dh,
+			  size_t ndh);
+void ike_prop_answer_esp_ke(struct prop_buf *b, uint8_t num, const struct esp_suite *s, bool esn, uint32_t spi,
+			    uint16_t group);
+/* Our order; ke_group (the peer's KEi group) when the chosen proposal offers it, else our first it offers:
+ * the caller answers INVALID_KE_PAYLOAD when *group differs from ke_group. */
+int ike_prop_choose_esp_ke(const struct ike_sa_pl *peer, char *const *names, size_t n, const uint16_t *dh,
+			   size_t ndh, uint16_t ke_group, struct esp_suite *out, bool *esn, uint8_t *num,
+			   uint32_t *spi, uint16_t *group);
+int ike_prop_accept_esp_ke(const struct ike_sa_pl *answer, char *const *names, size_t n, const uint16_t *dh,
+			   size_t ndh, struct esp_suite *out, bool *esn, uint32_t *spi, uint16_t *group);
+
 #endif

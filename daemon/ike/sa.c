@@ -28,6 +28,7 @@ struct ike_sa *ike_sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
 	sa->conn = c;
 	loop_timer_init(&sa->timer, ike_sa_timeout);
 	loop_timer_init(&sa->dpd_timer, NULL);
+	ike_child_timer_init(sa);
 	sa->next = ike->sas;
 	ike->sas = sa;
 	ike->nsas++;
@@ -61,6 +62,7 @@ void ike_sa_free(struct ike_sa *sa)
 	if (ike->loop) {
 		loop_timer_cancel(ike->loop, &sa->timer);
 		loop_timer_cancel(ike->loop, &sa->dpd_timer);
+		loop_timer_cancel(ike->loop, &sa->rekey_timer);
 	}
 	if (ike->alive_sa == sa)
 		ike->alive_sa = NULL;
@@ -68,6 +70,7 @@ void ike_sa_free(struct ike_sa *sa)
 	if (sa->held && sa->conn && ike->io.hold && !ike->freeing)
 		ike->io.hold(ike->io.arg, sa->conn, false);
 	ike_dh_free(sa->dh);
+	ike_dh_free(sa->rk_dh);
 	ike_sa_keys_free(&sa->keys);
 	free(sa->init_req);
 	free(sa->init_rsp);
@@ -125,6 +128,7 @@ uint32_t ike_child_new_spi(struct ike *ike)
 			for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
 				used |= sa->child[i].used && sa->child[i].spi_in == spi;
 			used |= sa->child_offered && sa->child_spi == spi;
+			used |= sa->rk_out && sa->rk_new_spi == spi;
 		}
 		if (!used)
 			return spi;
@@ -170,6 +174,7 @@ void ike_sa_established(struct ike_sa *sa)
 		loop_timer_cancel(ike->loop, &sa->timer);
 	/* The SKEYSEED inputs are no longer needed. */
 	ike_dh_free(sa->dh);
+	ike_dh_free(sa->rk_dh);
 	sa->dh = NULL;
 	if (sa->conn && ike->io.hold && !sa->held) {
 		ike->io.hold(ike->io.arg, sa->conn, true);

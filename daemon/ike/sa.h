@@ -44,6 +44,13 @@ enum ike_sa_state {
 	SA_DELETING,     /* our DELETE is out */
 };
 
+enum ike_child_rekey {
+	CHILD_LIVE,       /* carries traffic; rekeyed at rekey_ms */
+	CHILD_REKEYING,   /* our CREATE_CHILD_SA for it is out */
+	CHILD_RETIRING,   /* replaced: our DELETE for it is out, removed when answered */
+	CHILD_REPLACED,   /* the peer rekeyed it: removed when the peer's DELETE comes */
+};
+
 struct ike_child {
 	bool used;
 	char phase2[IKE_NAME_MAX];
@@ -51,6 +58,21 @@ struct ike_child {
 	struct esp_suite suite;
 	bool esn;
 	char proposal[48];
+	/* rekeying (ike_child.c) */
+	size_t p2;                       /* index of its phase2 entry */
+	uint64_t rekey_ms;               /* loop time of our rekey; 0: none */
+	uint8_t rekey;                   /* enum ike_child_rekey */
+	uint32_t peer_new_spi;           /* 2.8.1: the SA the peer's rekey of this one made (our spi_in) */
+	uint8_t peer_nmin[256];          /* and the lower nonce of that exchange */
+	size_t peer_nmin_len;
+};
+
+/* CREATE_CHILD_SA's own nonces and, with PFS, its g^ir (2.17); NULL: IKE_AUTH's CHILD SA. */
+struct ike_child_nonces {
+	const uint8_t *ni, *nr;
+	size_t ni_len, nr_len;
+	const struct secret *gir;
+	bool initiator;                  /* we initiated the CREATE_CHILD_SA exchange */
 };
 
 struct ike_tunnel;
@@ -98,6 +120,17 @@ struct ike_sa {
 	uint64_t last_rx_ms;             /* last authenticated IKE message or ESP packet from the peer */
 	uint64_t esp_in_mark, esp_out_mark; /* CHILD SA packet counters at the last look */
 	uint8_t dpd_misses;
+
+	/* CHILD SA rekeying (ike_child.c): our one CREATE_CHILD_SA in flight */
+	struct loop_timer rekey_timer;
+	bool rk_out;
+	uint32_t rk_old_spi;             /* spi_in of the child being rekeyed; 0: a new CHILD SA */
+	uint32_t rk_new_spi;             /* offered inbound SPI */
+	size_t rk_p2;
+	uint8_t rk_ni[IKE_NONCE_LEN];
+	struct ike_dh *rk_dh;            /* PFS: our KEi's private key */
+	uint16_t rk_group;               /* the group of the next KEi (after INVALID_KE_PAYLOAD: the asked one) */
+	uint8_t rk_ke_retries;
 
 	uint64_t established_ms;
 	struct sockaddr_storage local, remote;
@@ -196,6 +229,32 @@ void ike_dpd_heard(struct ike_sa *sa);        /* an authenticated message or ESP
 bool ike_cookie_gate(struct ike *ike, struct tcp_conn *c, const struct ike_msg *m,
 		     const struct sockaddr_storage *peer);
 void ike_cookie_received(struct ike_sa *sa, const struct ike_pl *n);
+
+/* ike_auth.c: CHILD SA helpers shared with ike_child.c */
+int ike_child_install(struct ike_sa *sa, const struct conf_phase2 *p2, const struct esp_suite *s, bool esn,
+		      uint32_t spi_in, uint32_t spi_out, const struct child_ts *local, const struct child_ts *remote,
+		      unsigned nts, const struct ike_child_nonces *kn);
+unsigned ike_p2_selectors(const struct conf_phase2 *p2, struct child_ts *local, struct child_ts *remote);
+void ike_enc_ts(struct ike_enc *e, uint8_t type, const struct child_ts *ts, unsigned n);
+struct prop_buf;
+void ike_enc_sa(struct ike_enc *e, const struct prop_buf *pb);
+/* Initiator: the responder's selectors must lie inside those offered; 0 when not. */
+unsigned ike_ts_accepted(const struct ike_ts_pl *tsp, const struct child_ts *offered, unsigned noff,
+			 struct child_ts *out);
+/* Responder: the initiator's selectors narrowed to p2; 0 pairs when they do not fit. */
+unsigned ike_ts_narrow_p2(const struct conf_phase2 *p2, const struct ike_ts_pl *tsi, const struct ike_ts_pl *tsr,
+			  struct child_ts *local, struct child_ts *remote);
+
+/* ike_child.c: CREATE_CHILD_SA (1.3.2, 1.3.3, 2.8, 2.8.1) */
+void ike_child_installed(struct ike_sa *sa, struct ike_child *ch, const struct conf_phase2 *p2);
+void ike_child_request(struct ike_sa *sa, const struct ike_msg *m);
+void ike_child_response(struct ike_sa *sa, const struct ike_msg *m);
+void ike_child_info_response(struct ike_sa *sa); /* our DELETE of retiring CHILD SAs was answered */
+/* Rekey the CHILD SA whose inbound SPI is spi_in now (timer, tests). -EBUSY while a request is out. */
+int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in);
+/* An additional CHILD SA for phase2 entry p2 (index into conf->phase2). -EBUSY while a request is out. */
+int ike_child_create(struct ike_sa *sa, size_t p2);
+void ike_child_timer_init(struct ike_sa *sa);
 
 /* ike_info.c */
 void ike_info_request(struct ike_sa *sa, const struct ike_msg *m);
