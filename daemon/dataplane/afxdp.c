@@ -6,11 +6,12 @@
  * AF_XDP socket behind an Ethernet header for the kernel's next hop, or through
  * a raw IP socket when that next hop's MAC is not known yet.
  *
- * The SA table and selector matching repeat tun.c's (see the report: both
- * should move to one shared file); the daemon's SA table is the truth and the
- * clear_v4/clear_v6 maps its projection, rewritten on every install/remove.
+ * The SA table and selector matching are sa_set.c's, shared with tun.c; that
+ * table is the truth and the clear_v4/clear_v6 maps its projection, rewritten
+ * on every install/remove through the sa_set hooks below.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +38,10 @@
 #include "dataplane/afxdp.h"
 #include "dataplane/neigh.h"
 #include "dataplane/route.h"
-#include "esp/spi_table.h"
+#include "dataplane/sa_set.h"
 #include "loop.h"
 #include "clear.skel.h"
 
-#define AFX_MAX_SAS 256
 #define AFX_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE /* 4096: one page per frame */
 #define AFX_RING 2048                               /* RX, TX, fill and completion rings */
 #define AFX_FRAMES (2 * AFX_RING)                   /* first half RX (fill ring), second half TX */
@@ -79,16 +79,8 @@ struct afx_if {
 	unsigned n_xsks;
 };
 
-struct afx_sa {
-	struct esp_sa in, out;
-	/* Normalized (host bits cleared); pairs local_ts[i] <-> remote_ts[i]. */
-	struct child_ts local_ts[CHILD_MAX_TS], remote_ts[CHILD_MAX_TS];
-	unsigned n_ts;
-	struct tcp_conn *conn;
-	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
-};
-
 struct afxdp {
+	struct sa_set set; /* first: the child_sa_ops arg is both */
 	struct loop *loop;
 	dataplane_send_fn send;
 	void *send_arg;
@@ -96,114 +88,10 @@ struct afxdp {
 	unsigned n_ifs;
 	struct neigh neigh;
 	int raw4, raw6;
-	struct spi_table spis;
-	struct afx_sa *sas[AFX_MAX_SAS];
-	unsigned n_sas;
-	uint64_t next_order;
 	struct afxdp_counters ctr;
-	struct log_ratelimit rl;
 	uint8_t pkt[AFX_PKT_MAX];
 	uint8_t esp[AFX_PKT_MAX + ESP_MAX_OVERHEAD];
 };
-
-/* ---- selectors (as tun.c) ------------------------------------------------ */
-
-struct ip_addrs {
-	uint8_t family;
-	const uint8_t *src, *dst;
-};
-
-/*
- * The packet's addresses and its length by its own header (an Ethernet frame
- * may carry padding after it). False when it is not a whole IPv4/IPv6 packet.
- */
-static bool ip_parse(const uint8_t *p, size_t len, struct ip_addrs *a, size_t *ip_len)
-{
-	struct rd r = rd_init(p, len);
-	uint8_t vihl;
-	uint16_t l;
-
-	if (rd_u8(&r, &vihl))
-		return false;
-	switch (vihl >> 4) {
-	case 4: /* version/IHL, TOS, total length, ... | source | destination */
-		a->family = AF_INET;
-		if (rd_skip(&r, 1) || rd_be16(&r, &l) || rd_skip(&r, 8) || rd_view(&r, &a->src, 4) ||
-		    rd_view(&r, &a->dst, 4))
-			return false;
-		if ((vihl & 0xf) < 5 || l < (vihl & 0xf) * 4u || l > len)
-			return false;
-		*ip_len = l;
-		return true;
-	case 6: /* version/class/label, payload length, next header, hop limit | source | destination */
-		a->family = AF_INET6;
-		if (rd_skip(&r, 3) || rd_be16(&r, &l) || rd_skip(&r, 2) || rd_view(&r, &a->src, 16) ||
-		    rd_view(&r, &a->dst, 16))
-			return false;
-		if (40u + l > len)
-			return false;
-		*ip_len = 40u + l;
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool ts_contains(const struct child_ts *ts, uint8_t family, const uint8_t *addr)
-{
-	const uint8_t *net = ts->family == AF_INET ? (const uint8_t *)&ts->addr.v4 : ts->addr.v6.s6_addr;
-	unsigned bits = ts->prefix_len;
-
-	if (ts->family != family)
-		return false;
-	if (memcmp(net, addr, bits / 8) != 0)
-		return false;
-	if (bits % 8 == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xff00 >> (bits % 8));
-	return (addr[bits / 8] & mask) == net[bits / 8];
-}
-
-static bool ts_equal(const struct child_ts *a, const struct child_ts *b)
-{
-	if (a->family != b->family || a->prefix_len != b->prefix_len)
-		return false;
-	if (a->family == AF_INET)
-		return a->addr.v4.s_addr == b->addr.v4.s_addr;
-	return memcmp(&a->addr.v6, &b->addr.v6, sizeof(a->addr.v6)) == 0;
-}
-
-static struct afx_sa *sa_for_packet(struct afxdp *dp, const struct ip_addrs *a)
-{
-	struct afx_sa *best = NULL;
-	int best_r = -1, best_l = -1;
-
-	for (unsigned s = 0; s < dp->n_sas; s++) {
-		struct afx_sa *sa = dp->sas[s];
-		for (unsigned i = 0; i < sa->n_ts; i++) {
-			int r = sa->remote_ts[i].prefix_len, l = sa->local_ts[i].prefix_len;
-			if (!ts_contains(&sa->remote_ts[i], a->family, a->dst) ||
-			    !ts_contains(&sa->local_ts[i], a->family, a->src))
-				continue;
-			if (r > best_r || (r == best_r && l > best_l) ||
-			    (r == best_r && l == best_l && sa->order > best->order)) {
-				best = sa;
-				best_r = r;
-				best_l = l;
-			}
-		}
-	}
-	return best;
-}
-
-static bool sa_allows(const struct afx_sa *sa, const struct ip_addrs *a)
-{
-	for (unsigned i = 0; i < sa->n_ts; i++)
-		if (ts_contains(&sa->remote_ts[i], a->family, a->src) &&
-		    ts_contains(&sa->local_ts[i], a->family, a->dst))
-			return true;
-	return false;
-}
 
 /* ---- checksums ----------------------------------------------------------- */
 
@@ -271,21 +159,6 @@ static void l4_csum_complete(uint8_t *ip, size_t ip_len, const struct ip_addrs *
 
 /* ---- the selector maps: a projection of the SA table --------------------- */
 
-/* How many installed SAs (skipping `except`) have remote selector ts. */
-static uint32_t ts_users(const struct afxdp *dp, const struct afx_sa *except, const struct child_ts *ts)
-{
-	uint32_t n = 0;
-
-	for (unsigned s = 0; s < dp->n_sas; s++) {
-		if (dp->sas[s] == except)
-			continue;
-		for (unsigned i = 0; i < dp->sas[s]->n_ts; i++)
-			if (ts_equal(&dp->sas[s]->remote_ts[i], ts))
-				n++;
-	}
-	return n;
-}
-
 /* Writes ts's entry with `users` (deleting it at 0) in every interface's trie. 0 or -errno. */
 static int sel_write(struct afxdp *dp, const struct child_ts *ts, uint32_t users)
 {
@@ -307,23 +180,42 @@ static int sel_write(struct afxdp *dp, const struct child_ts *ts, uint32_t users
 	return err;
 }
 
+static int sel_add(void *arg, const struct child_ts *ts, uint32_t others)
+{
+	int err = sel_write(arg, ts, others + 1);
+
+	if (err)
+		log_warn("afxdp: cannot write a selector map entry: %s", strerror(-err));
+	return err;
+}
+
+static void sel_release(void *arg, const struct child_ts *ts, uint32_t others, bool rollback)
+{
+	int err = sel_write(arg, ts, others);
+
+	if (err && !rollback)
+		log_warn("afxdp: cannot update a selector map entry: %s", strerror(-err));
+}
+
+static const struct sa_set_hooks sel_hooks = { .add = sel_add, .release = sel_release };
+
 /* ---- packets ------------------------------------------------------------- */
 
 /* One frame from an AF_XDP socket: strip Ethernet, seal, send on the SA's stream. */
 static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 {
 	struct ip_addrs a;
-	struct afx_sa *sa;
+	struct sa_set_sa *sa;
 	size_t ip_len;
 
 	dp->ctr.rx_frames++;
 	/* The program only steers untagged IPv4/IPv6; check again, the bytes are the wire's. */
 	if (len < ETH_HLEN || ((frame[12] << 8 | frame[13]) != ETH_P_IP && (frame[12] << 8 | frame[13]) != ETH_P_IPV6) ||
-	    !ip_parse(frame + ETH_HLEN, len - ETH_HLEN, &a, &ip_len)) {
+	    !ip_addrs_parse(frame + ETH_HLEN, len - ETH_HLEN, &a, &ip_len)) {
 		dp->ctr.malformed++;
 		return;
 	}
-	sa = sa_for_packet(dp, &a);
+	sa = sa_set_lookup(&dp->set, &a);
 	if (!sa) {
 		dp->ctr.no_sa++;
 		return;
@@ -333,17 +225,14 @@ static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 		return;
 	}
 	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
-	ssize_t n = esp_encap(&sa->out, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
+	ssize_t n = sa_set_seal(&dp->set, sa, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
 	if (n < 0) {
 		if (n == -EKEYEXPIRED)
 			dp->ctr.expired++;
 		else
 			dp->ctr.send_errors++;
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: SPI %08x: cannot seal %zu bytes: %s", sa->out.spi, ip_len,
-		       strerror((int)-n));
 		return;
 	}
-	STAT_INC(esp, packets_out);
 	if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
 		dp->ctr.send_errors++;
 }
@@ -386,7 +275,7 @@ static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	/* Every RX frame goes straight back to the fill ring: frames in the fill and RX rings are
 	 * exactly the RX half, so the n just consumed always fit. */
 	if (xsk_ring_prod__reserve(&x->fill, n, &idx_fill) != n) {
-		log_rl(&x->dp->rl, LOG_LVL_ERROR, "afxdp: %s queue %u: fill ring full", x->ifc->name, x->queue);
+		log_rl(&x->dp->set.rl, LOG_LVL_ERROR, "afxdp: %s queue %u: fill ring full", x->ifc->name, x->queue);
 		xsk_ring_cons__release(&x->rx, n);
 		return;
 	}
@@ -483,188 +372,22 @@ void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, s
 {
 	struct ip_addrs a;
 	size_t ip_len;
-	uint8_t nh = 0;
 
 	(void)c; /* any stream: after a reconnection the peer may switch before IKE tells us */
-	uint32_t spi = esp_spi_of(esp, len);
-	if (len < ESP_HDR_LEN || spi == 0) {
-		STAT_INC(esp, malformed);
-		return;
-	}
-	struct esp_sa *in = spi_table_lookup(&dp->spis, spi);
-	if (!in) {
-		STAT_INC(esp, unknown_spi);
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: ESP for unknown SPI %08x dropped", spi);
-		return;
-	}
-	struct afx_sa *sa = container_of(in, struct afx_sa, in);
-
-	ssize_t n = esp_decap(in, esp, len, dp->pkt, sizeof(dp->pkt), &nh);
-	switch (n) {
-	case -EBADMSG:
-	case -ENOSPC:
-		STAT_INC(esp, malformed);
-		return;
-	case -EKEYREJECTED:
-		STAT_INC(esp, auth_failures);
-		return;
-	case -EALREADY:
-		STAT_INC(esp, replay_drops);
-		return;
-	case -EKEYEXPIRED:
+	ssize_t n = sa_set_open(&dp->set, esp, len, dp->pkt, sizeof(dp->pkt), &a, &ip_len);
+	if (n == -EKEYEXPIRED)
 		dp->ctr.expired++;
-		return;
-	case 0: /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
-		return;
-	default:
-		if (n < 0) {
-			log_rl(&dp->rl, LOG_LVL_WARN, "afxdp: SPI %08x: cannot open: %s", spi, strerror((int)-n));
-			return;
-		}
-	}
-	STAT_INC(esp, packets_in);
-	if (!ip_parse(dp->pkt, (size_t)n, &a, &ip_len) || !sa_allows(sa, &a)) {
+	else if (n == -EACCES)
 		dp->ctr.policy_drops++;
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "afxdp: SPI %08x: inner packet outside the selectors dropped", spi);
+	if (n <= 0)
 		return;
-	}
 	clear_output(dp, &a, dp->pkt, ip_len);
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
 
-static int find_sa(const struct afxdp *dp, uint32_t spi_in)
-{
-	for (unsigned s = 0; s < dp->n_sas; s++)
-		if (dp->sas[s]->in.spi == spi_in)
-			return (int)s;
-	return -1;
-}
-
-static void sa_free(struct afx_sa *sa)
-{
-	if (!sa)
-		return;
-	esp_sa_destroy(&sa->in);
-	esp_sa_destroy(&sa->out);
-	free(sa);
-}
-
-static int afx_install(void *arg, const struct child_sa *csa)
-{
-	struct afxdp *dp = arg;
-	struct esp_sa_params in = csa->in, out = csa->out;
-	struct afx_sa *sa = NULL;
-	bool in_table = false;
-	unsigned written = 0;
-	int err;
-
-	if (csa->n_ts == 0 || csa->n_ts > CHILD_MAX_TS || csa->spi_in == 0 || csa->spi_out == 0)
-		return -EINVAL;
-	if (dp->n_sas == AFX_MAX_SAS)
-		return -ENOSPC;
-	sa = calloc(1, sizeof(*sa));
-	if (!sa)
-		return -ENOMEM;
-	sa->n_ts = csa->n_ts;
-	for (unsigned i = 0; i < csa->n_ts; i++) {
-		if (!route_ts_normalize(&csa->local_ts[i], &sa->local_ts[i]) ||
-		    !route_ts_normalize(&csa->remote_ts[i], &sa->remote_ts[i]) ||
-		    sa->local_ts[i].family != sa->remote_ts[i].family) {
-			err = -EINVAL;
-			goto fail;
-		}
-	}
-	in.spi = csa->spi_in;
-	in.outbound = false;
-	out.spi = csa->spi_out;
-	out.outbound = true;
-	err = esp_sa_init(&sa->in, &in);
-	if (err)
-		goto fail;
-	err = esp_sa_init(&sa->out, &out);
-	if (err)
-		goto fail;
-	err = spi_table_insert(&dp->spis, csa->spi_in, &sa->in);
-	if (err)
-		goto fail;
-	in_table = true;
-	for (; written < sa->n_ts; written++) {
-		err = sel_write(dp, &sa->remote_ts[written], ts_users(dp, NULL, &sa->remote_ts[written]) + 1);
-		if (err) {
-			log_warn("afxdp: cannot write a selector map entry: %s", strerror(-err));
-			goto fail;
-		}
-	}
-	sa->conn = csa->conn;
-	sa->order = ++dp->next_order;
-	dp->sas[dp->n_sas++] = sa;
-	log_info("afxdp: %s/%s: CHILD SA in %08x out %08x installed", csa->phase1 ? csa->phase1 : "-",
-		 csa->phase2 ? csa->phase2 : "-", csa->spi_in, csa->spi_out);
-	return 0;
-
-fail:
-	for (unsigned i = 0; i < written; i++)
-		(void)sel_write(dp, &sa->remote_ts[i], ts_users(dp, sa, &sa->remote_ts[i]));
-	if (in_table)
-		spi_table_remove(&dp->spis, csa->spi_in);
-	sa_free(sa);
-	return err;
-}
-
-static void afx_update_conn(void *arg, uint32_t spi_in, struct tcp_conn *conn)
-{
-	struct afxdp *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s >= 0)
-		dp->sas[s]->conn = conn;
-}
-
-static void afx_remove(void *arg, uint32_t spi_in)
-{
-	struct afxdp *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s < 0)
-		return;
-	struct afx_sa *sa = dp->sas[s];
-	for (unsigned i = 0; i < sa->n_ts; i++) {
-		int err = sel_write(dp, &sa->remote_ts[i], ts_users(dp, sa, &sa->remote_ts[i]));
-		if (err)
-			log_warn("afxdp: cannot update a selector map entry: %s", strerror(-err));
-	}
-	spi_table_remove(&dp->spis, spi_in);
-	dp->sas[s] = dp->sas[--dp->n_sas];
-	dp->sas[dp->n_sas] = NULL;
-	sa_free(sa);
-}
-
-static int afx_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
-{
-	struct afxdp *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s < 0)
-		return -ENOENT;
-	const struct afx_sa *sa = dp->sas[s];
-	*out = (struct child_sa_counters){
-		.packets_in = sa->in.stats.packets,
-		.packets_out = sa->out.stats.packets,
-		.bytes_in = sa->in.stats.bytes,
-		.bytes_out = sa->out.stats.bytes,
-		.replay_drops = sa->in.stats.replay_drops,
-		.auth_failures = sa->in.stats.auth_failures,
-	};
-	return 0;
-}
-
-const struct child_sa_ops afxdp_child_ops = {
-	.install = afx_install,
-	.update_conn = afx_update_conn,
-	.remove = afx_remove,
-	.counters = afx_counters,
-};
+_Static_assert(offsetof(struct afxdp, set) == 0, "SA_SET_CHILD_OPS takes the afxdp as its set");
+const struct child_sa_ops afxdp_child_ops = SA_SET_CHILD_OPS;
 
 /* ---- sockets and programs ------------------------------------------------ */
 
@@ -911,7 +634,7 @@ struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames,
 	}
 	if (dp->raw6 < 0)
 		log_warn("afxdp: raw IPv6 socket: %s; IPv6 neighbour misses will be dropped", strerror(errno));
-	err = spi_table_init(&dp->spis, AFX_MAX_SAS);
+	err = sa_set_init(&dp->set, "afxdp", &sel_hooks, dp);
 	if (err)
 		goto fail;
 	err = neigh_open(&dp->neigh);
@@ -938,8 +661,7 @@ void afxdp_free(struct afxdp *dp)
 {
 	if (!dp)
 		return;
-	while (dp->n_sas)
-		afx_remove(dp, dp->sas[dp->n_sas - 1]->in.spi);
+	sa_set_free(&dp->set); /* its map entries need the skeletons */
 	for (unsigned f = 0; f < dp->n_ifs; f++)
 		if_close(&dp->ifs[f]);
 	neigh_close(&dp->neigh);
@@ -947,7 +669,6 @@ void afxdp_free(struct afxdp *dp)
 		close(dp->raw4);
 	if (dp->raw6 >= 0)
 		close(dp->raw6);
-	spi_table_free(&dp->spis);
 	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
 	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
 	free(dp);
@@ -980,7 +701,7 @@ int afxdp_bpf_counters(const struct afxdp *dp, uint64_t out[CLEAR_CNT_MAX])
 
 unsigned afxdp_sa_count(const struct afxdp *dp)
 {
-	return dp->n_sas;
+	return dp->set.n;
 }
 
 unsigned afxdp_socket_count(const struct afxdp *dp, unsigned *zerocopy)

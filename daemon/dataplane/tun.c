@@ -5,6 +5,7 @@
  * the SA's selectors (RFC 4301 section 5.2) and written back to the TUN.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,24 +22,15 @@
 #include "iketcp/stats.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/route.h"
-#include "esp/spi_table.h"
+#include "dataplane/sa_set.h"
 #include "loop.h"
 
-#define DP_MAX_SAS 256
 #define DP_TUN_MTU 1400
 #define DP_BATCH 64 /* reads per wakeup, so one busy TUN cannot starve the streams */
 #define DP_PKT_MAX 65535
 
-struct dp_sa {
-	struct esp_sa in, out;
-	/* Normalized (host bits cleared); pairs local_ts[i] <-> remote_ts[i]. */
-	struct child_ts local_ts[CHILD_MAX_TS], remote_ts[CHILD_MAX_TS];
-	unsigned n_ts;
-	struct tcp_conn *conn;
-	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
-};
-
 struct dataplane {
+	struct sa_set set; /* first: the child_sa_ops arg is both */
 	struct loop *loop;
 	struct loop_io io;
 	bool watching;
@@ -47,128 +39,42 @@ struct dataplane {
 	dataplane_send_fn send;
 	void *send_arg;
 	struct route_sock rs;
-	struct spi_table spis;
-	struct dp_sa *sas[DP_MAX_SAS];
-	unsigned n_sas;
-	uint64_t next_order;
 	struct dataplane_counters ctr;
-	struct log_ratelimit rl;
 	/* Per-packet buffers, allocated once: clear packet (read or opened), sealed packet. */
 	uint8_t pkt[DP_PKT_MAX];
 	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
 };
 
-/* ---- selectors ----------------------------------------------------------- */
+/* ---- routes: the selector projection ---------------------------------- */
 
-/* The addresses of an IPv4 or IPv6 packet, pointing into it. */
-struct ip_addrs {
-	uint8_t family;
-	const uint8_t *src, *dst;
-};
-
-static bool ip_addrs_of(const uint8_t *p, size_t len, struct ip_addrs *a)
+static int route_add(void *arg, const struct child_ts *ts, uint32_t others)
 {
-	struct rd r = rd_init(p, len);
-	uint8_t vihl;
+	struct dataplane *dp = arg;
+	int err;
 
-	if (rd_u8(&r, &vihl))
-		return false;
-	switch (vihl >> 4) {
-	case 4: /* version/IHL .. protocol, checksum | source | destination */
-		a->family = AF_INET;
-		return !rd_skip(&r, 11) && !rd_view(&r, &a->src, 4) && !rd_view(&r, &a->dst, 4);
-	case 6: /* version/class/label, payload length, next header, hop limit | source | destination */
-		a->family = AF_INET6;
-		return !rd_skip(&r, 7) && !rd_view(&r, &a->src, 16) && !rd_view(&r, &a->dst, 16);
-	default:
-		return false;
-	}
-}
-
-static bool ts_contains(const struct child_ts *ts, uint8_t family, const uint8_t *addr)
-{
-	const uint8_t *net = ts->family == AF_INET ? (const uint8_t *)&ts->addr.v4 : ts->addr.v6.s6_addr;
-	unsigned bits = ts->prefix_len;
-
-	if (ts->family != family)
-		return false;
-	if (memcmp(net, addr, bits / 8) != 0)
-		return false;
-	if (bits % 8 == 0)
-		return true;
-	uint8_t mask = (uint8_t)(0xff00 >> (bits % 8));
-	return (addr[bits / 8] & mask) == net[bits / 8];
-}
-
-static bool ts_equal(const struct child_ts *a, const struct child_ts *b)
-{
-	if (a->family != b->family || a->prefix_len != b->prefix_len)
-		return false;
-	if (a->family == AF_INET)
-		return a->addr.v4.s_addr == b->addr.v4.s_addr;
-	return memcmp(&a->addr.v6, &b->addr.v6, sizeof(a->addr.v6)) == 0;
-}
-
-/* Outbound: the SA whose remote selector holds dst and local selector src; longest prefix wins. */
-static struct dp_sa *sa_for_packet(struct dataplane *dp, const struct ip_addrs *a)
-{
-	struct dp_sa *best = NULL;
-	int best_r = -1, best_l = -1;
-
-	for (unsigned s = 0; s < dp->n_sas; s++) {
-		struct dp_sa *sa = dp->sas[s];
-		for (unsigned i = 0; i < sa->n_ts; i++) {
-			int r = sa->remote_ts[i].prefix_len, l = sa->local_ts[i].prefix_len;
-			if (!ts_contains(&sa->remote_ts[i], a->family, a->dst) ||
-			    !ts_contains(&sa->local_ts[i], a->family, a->src))
-				continue;
-			if (r > best_r || (r == best_r && l > best_l) ||
-			    (r == best_r && l == best_l && sa->order > best->order)) {
-				best = sa;
-				best_r = r;
-				best_l = l;
-			}
-		}
-	}
-	return best;
-}
-
-/* Inbound: the peer may only send from its side's selectors to ours. */
-static bool sa_allows(const struct dp_sa *sa, const struct ip_addrs *a)
-{
-	for (unsigned i = 0; i < sa->n_ts; i++)
-		if (ts_contains(&sa->remote_ts[i], a->family, a->src) &&
-		    ts_contains(&sa->local_ts[i], a->family, a->dst))
-			return true;
-	return false;
-}
-
-static bool route_needed_by_other(const struct dataplane *dp, const struct dp_sa *self,
-				  const struct child_ts *ts)
-{
-	for (unsigned s = 0; s < dp->n_sas; s++) {
-		if (dp->sas[s] == self)
-			continue;
-		for (unsigned i = 0; i < dp->sas[s]->n_ts; i++)
-			if (ts_equal(&dp->sas[s]->remote_ts[i], ts))
-				return true;
-	}
-	return false;
-}
-
-/* Deletes sa's routes that no other installed SA needs; the first n of its selectors. */
-static void routes_release(struct dataplane *dp, const struct dp_sa *sa, unsigned n)
-{
+	(void)others; /* replacing an existing route is harmless */
 	if (!dp->ifindex) /* a test dataplane without a device */
-		return;
-	for (unsigned i = 0; i < n; i++) {
-		if (route_needed_by_other(dp, sa, &sa->remote_ts[i]))
-			continue;
-		int err = route_delete(&dp->rs, dp->ifindex, &sa->remote_ts[i]);
-		if (err)
-			log_warn("dataplane: %s: cannot delete a route: %s", dp->ifname, strerror(-err));
-	}
+		return 0;
+	err = route_replace(&dp->rs, dp->ifindex, ts);
+	if (err)
+		log_warn("dataplane: %s: cannot add a route: %s", dp->ifname, strerror(-err));
+	return err;
 }
+
+/* Deletes the route unless another installed SA needs it. */
+static void route_release(void *arg, const struct child_ts *ts, uint32_t others, bool rollback)
+{
+	struct dataplane *dp = arg;
+
+	(void)rollback;
+	if (!dp->ifindex || others)
+		return;
+	int err = route_delete(&dp->rs, dp->ifindex, ts);
+	if (err)
+		log_warn("dataplane: %s: cannot delete a route: %s", dp->ifname, strerror(-err));
+}
+
+static const struct sa_set_hooks route_hooks = { .add = route_add, .release = route_release };
 
 /* ---- packets ------------------------------------------------------------- */
 
@@ -176,9 +82,9 @@ static void routes_release(struct dataplane *dp, const struct dp_sa *sa, unsigne
 static void tun_packet(struct dataplane *dp, size_t len)
 {
 	struct ip_addrs a;
-	struct dp_sa *sa;
+	struct sa_set_sa *sa;
 
-	if (!ip_addrs_of(dp->pkt, len, &a) || !(sa = sa_for_packet(dp, &a))) {
+	if (!ip_addrs_parse(dp->pkt, len, &a, NULL) || !(sa = sa_set_lookup(&dp->set, &a))) {
 		dp->ctr.no_sa++;
 		return;
 	}
@@ -186,17 +92,14 @@ static void tun_packet(struct dataplane *dp, size_t len)
 		dp->ctr.no_stream++;
 		return;
 	}
-	ssize_t n = esp_encap(&sa->out, dp->pkt, len, dp->esp, sizeof(dp->esp));
+	ssize_t n = sa_set_seal(&dp->set, sa, dp->pkt, len, dp->esp, sizeof(dp->esp));
 	if (n < 0) {
 		if (n == -EKEYEXPIRED)
 			dp->ctr.expired++;
 		else
 			dp->ctr.send_errors++;
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "dataplane: SPI %08x: cannot seal %zu bytes: %s",
-		       sa->out.spi, len, strerror((int)-n));
 		return;
 	}
-	STAT_INC(esp, packets_out);
 	if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
 		dp->ctr.send_errors++;
 }
@@ -229,188 +132,24 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
 {
 	struct ip_addrs a;
-	uint8_t nh = 0;
 
 	/* ESP is accepted on any stream: after a reconnection the peer may switch before IKE tells us. */
 	(void)c;
-	uint32_t spi = esp_spi_of(esp, len);
-	if (len < ESP_HDR_LEN || spi == 0) {
-		STAT_INC(esp, malformed);
-		return;
-	}
-	struct esp_sa *in = spi_table_lookup(&dp->spis, spi);
-	if (!in) {
-		STAT_INC(esp, unknown_spi);
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "dataplane: ESP for unknown SPI %08x dropped", spi);
-		return;
-	}
-	struct dp_sa *sa = container_of(in, struct dp_sa, in);
-
-	ssize_t n = esp_decap(in, esp, len, dp->pkt, sizeof(dp->pkt), &nh);
-	switch (n) {
-	case -EBADMSG:
-	case -ENOSPC:
-		STAT_INC(esp, malformed);
-		return;
-	case -EKEYREJECTED:
-		STAT_INC(esp, auth_failures);
-		return;
-	case -EALREADY:
-		STAT_INC(esp, replay_drops);
-		return;
-	case -EKEYEXPIRED:
+	ssize_t n = sa_set_open(&dp->set, esp, len, dp->pkt, sizeof(dp->pkt), &a, NULL);
+	if (n == -EKEYEXPIRED)
 		dp->ctr.expired++;
-		return;
-	case 0: /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
-		return;
-	default:
-		if (n < 0) {
-			log_rl(&dp->rl, LOG_LVL_WARN, "dataplane: SPI %08x: cannot open: %s", spi,
-			       strerror((int)-n));
-			return;
-		}
-	}
-	STAT_INC(esp, packets_in);
-
-	if (!ip_addrs_of(dp->pkt, (size_t)n, &a) || !sa_allows(sa, &a)) {
+	else if (n == -EACCES)
 		dp->ctr.policy_drops++;
-		log_rl(&dp->rl, LOG_LVL_DEBUG, "dataplane: SPI %08x: inner packet outside the selectors dropped",
-		       spi);
+	if (n <= 0)
 		return;
-	}
 	if (write(dp->tun_fd, dp->pkt, (size_t)n) != n)
 		dp->ctr.tun_write_errors++;
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
 
-static int find_sa(const struct dataplane *dp, uint32_t spi_in)
-{
-	for (unsigned s = 0; s < dp->n_sas; s++)
-		if (dp->sas[s]->in.spi == spi_in)
-			return (int)s;
-	return -1;
-}
-
-static void sa_free(struct dp_sa *sa)
-{
-	if (!sa)
-		return;
-	esp_sa_destroy(&sa->in); /* wipes the keys */
-	esp_sa_destroy(&sa->out);
-	free(sa);
-}
-
-static int dp_install(void *arg, const struct child_sa *csa)
-{
-	struct dataplane *dp = arg;
-	struct esp_sa_params in = csa->in, out = csa->out;
-	struct dp_sa *sa = NULL;
-	unsigned routed = 0;
-	bool in_table = false;
-	int err;
-
-	if (csa->n_ts == 0 || csa->n_ts > CHILD_MAX_TS || csa->spi_in == 0 || csa->spi_out == 0)
-		return -EINVAL;
-	if (dp->n_sas == DP_MAX_SAS)
-		return -ENOSPC;
-	sa = calloc(1, sizeof(*sa));
-	if (!sa)
-		return -ENOMEM;
-	sa->n_ts = csa->n_ts;
-	for (unsigned i = 0; i < csa->n_ts; i++) {
-		if (!route_ts_normalize(&csa->local_ts[i], &sa->local_ts[i]) ||
-		    !route_ts_normalize(&csa->remote_ts[i], &sa->remote_ts[i]) ||
-		    sa->local_ts[i].family != sa->remote_ts[i].family) {
-			err = -EINVAL;
-			goto fail;
-		}
-	}
-	in.spi = csa->spi_in;
-	in.outbound = false;
-	out.spi = csa->spi_out;
-	out.outbound = true;
-	err = esp_sa_init(&sa->in, &in);
-	if (err)
-		goto fail;
-	err = esp_sa_init(&sa->out, &out);
-	if (err)
-		goto fail;
-	err = spi_table_insert(&dp->spis, csa->spi_in, &sa->in);
-	if (err)
-		goto fail;
-	in_table = true;
-	for (; routed < sa->n_ts && dp->ifindex; routed++) {
-		err = route_replace(&dp->rs, dp->ifindex, &sa->remote_ts[routed]);
-		if (err) {
-			log_warn("dataplane: %s: cannot add a route: %s", dp->ifname, strerror(-err));
-			goto fail;
-		}
-	}
-	sa->conn = csa->conn;
-	sa->order = ++dp->next_order;
-	dp->sas[dp->n_sas++] = sa;
-	log_info("dataplane: %s/%s: CHILD SA in %08x out %08x installed on %s", csa->phase1 ? csa->phase1 : "-",
-		 csa->phase2 ? csa->phase2 : "-", csa->spi_in, csa->spi_out, dp->ifname);
-	return 0;
-
-fail:
-	routes_release(dp, sa, routed);
-	if (in_table)
-		spi_table_remove(&dp->spis, csa->spi_in);
-	sa_free(sa);
-	return err;
-}
-
-static void dp_update_conn(void *arg, uint32_t spi_in, struct tcp_conn *conn)
-{
-	struct dataplane *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s >= 0)
-		dp->sas[s]->conn = conn;
-}
-
-static void dp_remove(void *arg, uint32_t spi_in)
-{
-	struct dataplane *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s < 0)
-		return;
-	struct dp_sa *sa = dp->sas[s];
-	routes_release(dp, sa, sa->n_ts);
-	spi_table_remove(&dp->spis, spi_in);
-	dp->sas[s] = dp->sas[--dp->n_sas];
-	dp->sas[dp->n_sas] = NULL;
-	sa_free(sa);
-}
-
-static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
-{
-	struct dataplane *dp = arg;
-	int s = find_sa(dp, spi_in);
-
-	if (s < 0)
-		return -ENOENT;
-	const struct dp_sa *sa = dp->sas[s];
-	*out = (struct child_sa_counters){
-		.packets_in = sa->in.stats.packets,
-		.packets_out = sa->out.stats.packets,
-		.bytes_in = sa->in.stats.bytes,
-		.bytes_out = sa->out.stats.bytes,
-		.replay_drops = sa->in.stats.replay_drops,
-		.auth_failures = sa->in.stats.auth_failures,
-	};
-	return 0;
-}
-
-const struct child_sa_ops dataplane_child_ops = {
-	.install = dp_install,
-	.update_conn = dp_update_conn,
-	.remove = dp_remove,
-	.counters = dp_counters,
-};
+_Static_assert(offsetof(struct dataplane, set) == 0, "SA_SET_CHILD_OPS takes the dataplane as its set");
+const struct child_sa_ops dataplane_child_ops = SA_SET_CHILD_OPS;
 
 /* ---- the device ---------------------------------------------------------- */
 
@@ -469,9 +208,10 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 	dp->send_arg = send_arg;
 	dp->tun_fd = -1;
 	dp->rs.fd = -1;
-	err = spi_table_init(&dp->spis, DP_MAX_SAS);
+	err = sa_set_init(&dp->set, "dataplane", &route_hooks, dp);
 	if (err)
 		goto fail;
+	dp->set.ifname = dp->ifname;
 	err = route_sock_open(&dp->rs);
 	if (err) {
 		log_error("dataplane: rtnetlink socket: %s", strerror(-err));
@@ -500,14 +240,12 @@ void dataplane_free(struct dataplane *dp)
 {
 	if (!dp)
 		return;
-	while (dp->n_sas)
-		dp_remove(dp, dp->sas[dp->n_sas - 1]->in.spi);
+	sa_set_free(&dp->set); /* its routes need the rtnetlink socket */
 	if (dp->watching)
 		loop_io_del(dp->loop, &dp->io);
 	if (dp->tun_fd >= 0)
 		close(dp->tun_fd);
 	route_sock_close(&dp->rs);
-	spi_table_free(&dp->spis);
 	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
 	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
 	free(dp);
@@ -525,7 +263,7 @@ void dataplane_counters(const struct dataplane *dp, struct dataplane_counters *o
 
 unsigned dataplane_sa_count(const struct dataplane *dp)
 {
-	return dp->n_sas;
+	return dp->set.n;
 }
 
 #if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
@@ -540,10 +278,11 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	dp->rs.fd = -1;
 	dp->tun_fd = fd;
 	snprintf(dp->ifname, sizeof(dp->ifname), "test");
-	if (spi_table_init(&dp->spis, DP_MAX_SAS)) {
+	if (sa_set_init(&dp->set, "dataplane", &route_hooks, dp)) {
 		dataplane_free(dp);
 		return NULL;
 	}
+	dp->set.ifname = dp->ifname;
 	return dp;
 }
 

@@ -1,0 +1,100 @@
+/*
+ * The CHILD SA table both dataplanes share (tun.c, afxdp.c): SAs by inbound
+ * SPI, selector matching (RFC 4301 section 5.2), install/remove with full
+ * rollback, and the ESP open path with its stats.esp.* counting. What differs,
+ * the kernel projection of the remote selectors (routes for TUN, LPM map
+ * entries for AF_XDP), is a pair of hooks; I/O stays with each dataplane.
+ */
+#ifndef IKETCP_DATAPLANE_SA_SET_H
+#define IKETCP_DATAPLANE_SA_SET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "iketcp/log.h"
+#include "dataplane/child_sa.h"
+#include "esp/spi_table.h"
+
+#define SA_SET_MAX 256
+
+struct sa_set_sa {
+	struct esp_sa in, out;
+	/* Normalized (host bits cleared); pairs local_ts[i] <-> remote_ts[i]. */
+	struct child_ts local_ts[CHILD_MAX_TS], remote_ts[CHILD_MAX_TS];
+	unsigned n_ts;
+	struct tcp_conn *conn;
+	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
+};
+
+/*
+ * The projection of remote selectors. others: how many other installed SAs
+ * hold an equal remote selector. add: 0 or -errno (logged by the hook);
+ * release: on remove (rollback false) or when an install is undone (true).
+ */
+struct sa_set_hooks {
+	int (*add)(void *arg, const struct child_ts *ts, uint32_t others);
+	void (*release)(void *arg, const struct child_ts *ts, uint32_t others, bool rollback);
+};
+
+/*
+ * The first member of its dataplane, so that the dataplane's pointer, the
+ * child_sa_ops arg, is also the set's (SA_SET_CHILD_OPS).
+ */
+struct sa_set {
+	const char *name;   /* log prefix: "dataplane", "afxdp" */
+	const char *ifname; /* for the install log line; NULL: none */
+	const struct sa_set_hooks *hooks;
+	void *arg;
+	struct spi_table spis;
+	struct sa_set_sa *sas[SA_SET_MAX];
+	unsigned n;
+	uint64_t next_order;
+	struct log_ratelimit rl;
+};
+
+/* The addresses of an IPv4 or IPv6 packet, pointing into it. */
+struct ip_addrs {
+	uint8_t family;
+	const uint8_t *src, *dst;
+};
+
+/*
+ * The packet's addresses. With ip_len, also its length by its own header (an
+ * Ethernet frame may carry padding), false unless it is a whole packet.
+ */
+bool ip_addrs_parse(const uint8_t *p, size_t len, struct ip_addrs *a, size_t *ip_len);
+
+/* 0, -EINVAL or -ENOMEM. */
+must_check int sa_set_init(struct sa_set *set, const char *name, const struct sa_set_hooks *hooks, void *arg);
+/* Removes every SA (through the hooks), then frees the SPI table. */
+void sa_set_free(struct sa_set *set);
+
+/* child_sa_ops on a struct sa_set * (arg): install does both directions and
+ * the projection, or returns -errno with nothing left half-done. */
+int sa_set_install(void *set, const struct child_sa *csa);
+void sa_set_update_conn(void *set, uint32_t spi_in, struct tcp_conn *conn);
+void sa_set_remove(void *set, uint32_t spi_in);
+int sa_set_counters(void *set, uint32_t spi_in, struct child_sa_counters *out);
+#define SA_SET_CHILD_OPS                                                                                     \
+	{ .install = sa_set_install, .update_conn = sa_set_update_conn, .remove = sa_set_remove,              \
+	  .counters = sa_set_counters }
+
+/* Outbound: the SA whose selector pair holds the packet; longest prefix, then newest, wins. */
+struct sa_set_sa *sa_set_lookup(const struct sa_set *set, const struct ip_addrs *a);
+
+/* Seals pkt into sa's ESP (stats.esp.packets_out); its length, or -errno (logged). */
+ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt, size_t len, uint8_t *esp,
+		    size_t cap);
+
+/*
+ * Opens an ESP frame into pkt and checks the inner packet against its SA's
+ * selectors (whole-packet parsing when ip_len is given, see ip_addrs_parse).
+ * The inner length (> 0) with its addresses in *a; 0 when dropped and counted
+ * in stats.esp (or a dummy packet); -EKEYEXPIRED (SA expired) or -EACCES
+ * (outside the selectors) for the caller's own counters.
+ */
+ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *pkt, size_t cap,
+		    struct ip_addrs *a, size_t *ip_len);
+
+#endif
