@@ -5,7 +5,6 @@
  * one process over an in-memory pipe, and the signing and checking pieces
  * on their own (tampered AUTH, RSASSA-PSS, hostile AUTH and CERT bytes).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,13 +20,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "conf/conf.h"
 #include "ike/cert.h"
 #include "ike/ike.h"
 #include "ike/message.h"
 #include "ike/sa.h"
 #include "iketcp/stats.h"
-#include "loop.h"
+#include "tests/lib/ike_harness.h"
 
 /* ---- the PKI ------------------------------------------------------------------------ */
 
@@ -169,29 +167,16 @@ static int pki_teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* ---- the pipe (as in test_ike_engine.c) --------------------------------------------- */
-
-#define MAX_Q 16
-
-struct msg {
-	int to;
-	size_t len;
-	uint8_t buf[IKE_MSG_MAX_LEN];
-};
+/* ---- the pipe (tests/lib/ike_harness.c) --------------------------------------------- */
 
 struct side {
-	struct ike *ike;
-	struct config *conf;
 	unsigned ninst;
 	uint32_t spi_in, spi_out;
 };
 
 struct net {
-	struct loop *loop;
+	struct ikeh_pipe p;
 	struct side s[2];
-	struct msg *q[MAX_Q];
-	unsigned qn;
-	bool pending_up;
 	unsigned nsent;
 };
 
@@ -201,116 +186,26 @@ static int conn_a_tag, conn_b_tag;
 
 static struct net *g_net;
 
-static int side_of(void *arg)
-{
-	return (int)(intptr_t)arg;
-}
-
-static struct tcp_conn *io_connect(void *arg, const struct sockaddr *peer, socklen_t len, bool tls)
-{
-	(void)peer;
-	(void)len;
-	(void)tls;
-	assert_int_equal(side_of(arg), 0);
-	g_net->pending_up = true;
-	return CONN_A;
-}
-
 static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
-	int from = side_of(arg);
+	int from = ikeh_side(arg);
 	assert_ptr_equal(c, from == 0 ? CONN_A : CONN_B);
-	struct msg *m = calloc(1, sizeof(*m));
-	assert_non_null(m);
-	m->to = !from;
-	m->len = len;
-	memcpy(m->buf, buf, len);
-	assert_true(g_net->qn < MAX_Q);
-	g_net->q[g_net->qn++] = m;
+	ikeh_enqueue(&g_net->p, !from, g_net->p.conn[!from], buf, len);
 	g_net->nsent++;
 	return 0;
 }
 
-static void io_close(void *arg, struct tcp_conn *c)
-{
-	(void)arg;
-	(void)c;
-}
-
-static void io_hold(void *arg, struct tcp_conn *c, bool carries)
-{
-	(void)arg;
-	(void)c;
-	(void)carries;
-}
-
-static void set4(struct sockaddr_storage *ss, const char *a, uint16_t port)
-{
-	struct sockaddr_in *s4 = (void *)ss;
-	memset(ss, 0, sizeof(*ss));
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
-}
-
-static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *local, struct sockaddr_storage *peer)
-{
-	(void)c;
-	set4(local, side_of(arg) == 0 ? "198.51.100.1" : "203.0.113.2", side_of(arg) == 0 ? 40000 : 443);
-	set4(peer, side_of(arg) == 0 ? "203.0.113.2" : "198.51.100.1", side_of(arg) == 0 ? 443 : 40000);
-}
-
 static int dp_install(void *arg, const struct child_sa *sa)
 {
-	struct side *s = &g_net->s[side_of(arg)];
+	struct side *s = &g_net->s[ikeh_side(arg)];
 	s->ninst++;
 	s->spi_in = sa->spi_in;
 	s->spi_out = sa->spi_out;
 	return 0;
 }
 
-static void dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c)
-{
-	(void)arg;
-	(void)spi_in;
-	(void)c;
-}
-
-static void dp_remove(void *arg, uint32_t spi_in)
-{
-	(void)arg;
-	(void)spi_in;
-}
-
-static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
-{
-	(void)arg;
-	(void)spi_in;
-	memset(out, 0, sizeof(*out));
-	return 0;
-}
-
-static const struct child_sa_ops dp_ops = { dp_install, dp_update, dp_remove, dp_counters };
-static const struct ike_io io_a = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)0 };
-static const struct ike_io io_b = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)1 };
-
-static void pump(struct net *n)
-{
-	for (int guard = 0; guard < 50; guard++) {
-		if (n->pending_up) {
-			n->pending_up = false;
-			ike_conn_up(n->s[0].ike, CONN_A);
-			continue;
-		}
-		if (n->qn == 0)
-			return;
-		struct msg *m = n->q[0];
-		memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
-		ike_input(n->s[m->to].ike, m->to == 0 ? CONN_A : CONN_B, m->buf, m->len);
-		free(m);
-	}
-	fail_msg("messages kept flowing");
-}
+static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, ikeh_dp_remove, ikeh_dp_counters };
+static const struct ike_io io = { ikeh_io_connect, io_send, ikeh_io_close, ikeh_io_hold, ikeh_io_addrs, NULL };
 
 /* One gateway's signature tunnel; localid/peerid NULL: unset. */
 struct gw {
@@ -319,87 +214,41 @@ struct gw {
 
 static struct config *gw_conf(bool initiator, const struct gw *g)
 {
-	char text[4096], lid[128] = "", pid[256] = "";
-	struct config *c = NULL;
-	struct conf_diag d;
-
-	if (g->localid)
-		snprintf(lid, sizeof(lid), "        set localid \"%s\"\n", g->localid);
-	if (g->peerid)
-		snprintf(pid, sizeof(pid), "        set peerid \"%s\"\n", g->peerid);
-	snprintf(text, sizeof(text),
-		 "config system settings\n"
-		 "    set ike-tcp-service enable\n"
-		 "    set ike-tls-service disable\n"
-		 "    set ike-tcp-port 443\n"
-		 "    set inner-interface \"lan0\"\n"
-		 "end\n"
-		 "config vpn ipsec phase1-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set interface \"wan0\"\n"
-		 "        set ike-version 2\n"
-		 "        %s\n"
-		 "        set transport tcp\n"
+	char auth[512];
+	snprintf(auth, sizeof(auth),
 		 "        set authmethod signature\n"
 		 "        set certificate \"%s\"\n"
-		 "        set ca \"%s\"\n"
-		 "%s%s"
-		 "        set proposal aes128gcm-prfsha256\n"
-		 "        set dhgrp 19\n"
-		 "    next\n"
-		 "end\n"
-		 "config vpn ipsec phase2-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set phase1name \"%s\"\n"
-		 "        set proposal aes128gcm\n"
-		 "        set src-subnet %s\n"
-		 "        set dst-subnet %s\n"
-		 "    next\n"
-		 "end\n",
-		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
-		 path(g->cert), path(g->ca), lid, pid, initiator ? "to-hq-lan" : "branch-lan",
-		 initiator ? "to-hq" : "branch", initiator ? "10.1.0.0 255.255.255.0" : "10.2.0.0 255.255.255.0",
-		 initiator ? "10.2.0.0 255.255.255.0" : "10.1.0.0 255.255.255.0");
-	int err = conf_load_string("test.conf", text, strlen(text), &c, &d);
-	for (size_t i = 0; i < d.n; i++)
-		print_error("%s\n", d.lines[i]);
-	conf_diag_free(&d);
-	assert_int_equal(err, 0);
-	return c;
-}
-
-static struct net *run(const struct gw *a, const struct gw *b)
-{
-	struct net *n = calloc(1, sizeof(*n));
-	assert_non_null(n);
-	g_net = n;
-	memset(&stats, 0, sizeof(stats));
-	n->loop = loop_new();
-	assert_non_null(n->loop);
-	n->s[0].conf = gw_conf(true, a);
-	n->s[1].conf = gw_conf(false, b);
-	n->s[0].ike = ike_new(n->loop, &io_a, &dp_ops, (void *)(intptr_t)0);
-	n->s[1].ike = ike_new(n->loop, &io_b, &dp_ops, (void *)(intptr_t)1);
-	assert_int_equal(ike_configure(n->s[1].ike, n->s[1].conf), 0);
-	assert_int_equal(ike_configure(n->s[0].ike, n->s[0].conf), 0);
-	/* IKE_SA_INIT { SA KE Ni } -->  <-- IKE_SA_INIT { SA KE Nr }
-	 * IKE_AUTH { IDi CERT CERTREQ AUTH(14) SA TSi TSr } -->
-	 * <-- IKE_AUTH { IDr CERT AUTH(14) SA TSi TSr } or { N(AUTHENTICATION_FAILED) } */
-	pump(n);
-	return n;
+		 "        set ca \"%s\"\n",
+		 path(g->cert), path(g->ca));
+	const struct ikeh_gw c = {
+		.initiator = initiator,
+		.ike_version = true,
+		.auth = auth,
+		.localid = g->localid,
+		.peerid = g->peerid,
+	};
+	return ikeh_gw_conf(&c);
 }
 
 static void net_free(struct net *n)
 {
-	while (n->qn)
-		free(n->q[--n->qn]);
-	for (int i = 0; i < 2; i++) {
-		ike_free(n->s[i].ike);
-		conf_free(n->s[i].conf);
-	}
-	loop_free(n->loop);
+	ikeh_close(&n->p);
 	free(n);
 	g_net = NULL;
+}
+
+static struct net *run(const struct gw *a, const struct gw *b)
+{
+	struct net *n = g_net = calloc(1, sizeof(*n));
+	assert_non_null(n);
+	n->p.max_q = 16;
+	n->p.guard = 50;
+	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, a), gw_conf(false, b), &io, &dp_ops);
+	/* IKE_SA_INIT { SA KE Ni } -->  <-- IKE_SA_INIT { SA KE Nr }
+	 * IKE_AUTH { IDi CERT CERTREQ AUTH(14) SA TSi TSr } -->
+	 * <-- IKE_AUTH { IDr CERT AUTH(14) SA TSi TSr } or { N(AUTHENTICATION_FAILED) } */
+	ikeh_pump(&n->p);
+	return n;
 }
 
 static void expect_up(const struct gw *a, const struct gw *b)
@@ -542,8 +391,8 @@ static void test_bad_credentials(void **state)
 	struct net *n = run(&a, &hq_rsa);
 	assert_int_equal(stats.ike.sa_established, 0);
 	assert_true(n->nsent <= 2); /* IKE_SA_INIT only */
-	assert_int_equal(ike_cert_check_phase1(&n->s[0].conf->phase1[0]), -EINVAL);
-	assert_int_equal(ike_cert_check_phase1(&n->s[1].conf->phase1[0]), 0);
+	assert_int_equal(ike_cert_check_phase1(&n->p.conf[0]->phase1[0]), -EINVAL);
+	assert_int_equal(ike_cert_check_phase1(&n->p.conf[1]->phase1[0]), 0);
 	net_free(n);
 }
 

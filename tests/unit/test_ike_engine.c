@@ -26,17 +26,11 @@
 #include "iketcp/json.h"
 #include "iketcp/stats.h"
 #include "loop.h"
+#include "tests/lib/ike_harness.h"
 
-/* ---- the pipe ---------------------------------------------------------------------- */
+/* ---- the pipe (tests/lib/ike_harness.c) and the recording dataplane ------------------- */
 
-#define MAX_Q 64
 #define MAX_LOG 64
-
-struct msg {
-	int to;                 /* 0: gwA, 1: gwB */
-	size_t len;
-	uint8_t buf[IKE_MSG_MAX_LEN];
-};
 
 struct installed {
 	struct child_sa sa;
@@ -47,26 +41,17 @@ struct installed {
 };
 
 struct side {
-	struct ike *ike;
-	struct config *conf;
 	struct installed inst[8];
 	unsigned ninst, nremoved;
-	unsigned updates;
-	struct tcp_conn *last_update_conn;
 	unsigned holds;
 };
 
 struct net {
-	struct loop *loop;
+	struct ikeh_pipe p;
 	struct side s[2];
-	struct msg *q[MAX_Q];
-	unsigned qn;
-	bool pending_up;        /* gwA's connect() completes on the next pump */
-	unsigned connects;
 	/* every message sent, in order, for traces, retransmits and corpora */
-	struct msg *log[MAX_LOG];
+	struct ikeh_msg *log[MAX_LOG];
 	unsigned nlog;
-	bool hold_queue;        /* keep messages queued (tests that replay by hand) */
 };
 
 /* The two ends of the one stream: gwA's outbound handle and gwB's inbound one. */
@@ -76,82 +61,39 @@ static int conn_a_tag, conn_b_tag;
 
 static struct net *g_net;
 
-static int side_of(void *arg)
-{
-	return (int)(intptr_t)arg;
-}
-
 static struct tcp_conn *io_connect(void *arg, const struct sockaddr *peer, socklen_t len, bool tls)
 {
 	const struct sockaddr_in *s4 = (const void *)peer;
-	assert_int_equal(side_of(arg), 0);
 	assert_int_equal(len, sizeof(*s4));
 	assert_int_equal(ntohs(s4->sin_port), 443);
 	assert_false(tls);
-	g_net->pending_up = true;
-	g_net->connects++;
-	return CONN_A;
+	return ikeh_io_connect(arg, peer, len, tls);
 }
 
 static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
-	int from = side_of(arg);
+	int from = ikeh_side(arg);
 	assert_ptr_equal(c, from == 0 ? CONN_A : CONN_B);
-	assert_true(len <= IKE_MSG_MAX_LEN);
-	struct msg *m = calloc(1, sizeof(*m));
-	assert_non_null(m);
-	m->to = !from;
-	m->len = len;
-	memcpy(m->buf, buf, len);
+	struct ikeh_msg *m = ikeh_enqueue(&g_net->p, !from, g_net->p.conn[!from], buf, len);
 	if (g_net->nlog < MAX_LOG) {
-		struct msg *l = malloc(sizeof(*l));
+		struct ikeh_msg *l = malloc(sizeof(*l));
 		assert_non_null(l);
 		*l = *m;
 		g_net->log[g_net->nlog++] = l;
 	}
-	assert_true(g_net->qn < MAX_Q);
-	g_net->q[g_net->qn++] = m;
 	return 0;
-}
-
-static void io_close(void *arg, struct tcp_conn *c)
-{
-	(void)arg;
-	(void)c;
 }
 
 static void io_hold(void *arg, struct tcp_conn *c, bool carries)
 {
 	(void)c;
 	if (carries)
-		g_net->s[side_of(arg)].holds++;
-}
-
-static void set4(struct sockaddr_storage *ss, const char *a, uint16_t port)
-{
-	struct sockaddr_in *s4 = (void *)ss;
-	memset(ss, 0, sizeof(*ss));
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
-}
-
-/* gwA 198.51.100.1:40000 behind nothing, gwB 203.0.113.2:443. */
-static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *local, struct sockaddr_storage *peer)
-{
-	(void)c;
-	if (side_of(arg) == 0) {
-		set4(local, "198.51.100.1", 40000);
-		set4(peer, "203.0.113.2", 443);
-	} else {
-		set4(local, "203.0.113.2", 443);
-		set4(peer, "198.51.100.1", 40000);
-	}
+		g_net->s[ikeh_side(arg)].holds++;
 }
 
 static int dp_install(void *arg, const struct child_sa *sa)
 {
-	struct side *s = &g_net->s[side_of(arg)];
+	struct side *s = &g_net->s[ikeh_side(arg)];
 	assert_true(s->ninst < 8);
 	struct installed *i = &s->inst[s->ninst++];
 	memset(i, 0, sizeof(*i));
@@ -167,24 +109,16 @@ static int dp_install(void *arg, const struct child_sa *sa)
 	assert_int_equal(sa->out.spi, sa->spi_out);
 	assert_false(sa->in.outbound);
 	assert_true(sa->out.outbound);
-	assert_ptr_equal(sa->conn, side_of(arg) == 0 ? CONN_A : CONN_B);
+	assert_ptr_equal(sa->conn, ikeh_side(arg) == 0 ? CONN_A : CONN_B);
 	/* What the dataplane will do with them: they must key real SAs. */
 	assert_int_equal(esp_sa_init(&i->in, &sa->in), 0);
 	assert_int_equal(esp_sa_init(&i->out, &sa->out), 0);
 	return 0;
 }
 
-static void dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c)
-{
-	struct side *s = &g_net->s[side_of(arg)];
-	(void)spi_in;
-	s->updates++;
-	s->last_update_conn = c;
-}
-
 static void dp_remove(void *arg, uint32_t spi_in)
 {
-	struct side *s = &g_net->s[side_of(arg)];
+	struct side *s = &g_net->s[ikeh_side(arg)];
 	for (unsigned i = 0; i < s->ninst; i++) {
 		if (s->inst[i].sa.spi_in == spi_in && !s->inst[i].removed) {
 			s->inst[i].removed = true;
@@ -204,32 +138,13 @@ static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out
 	return 0;
 }
 
-static const struct child_sa_ops dp_ops = { dp_install, dp_update, dp_remove, dp_counters };
+static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, dp_counters };
+static const struct ike_io io = { io_connect, io_send, ikeh_io_close, io_hold, ikeh_io_addrs, NULL };
 
 /* Deliver until quiet (gwA's stream comes up first when it was asked for). */
-static void pump(struct net *n)
-{
-	for (int guard = 0; guard < 100; guard++) {
-		if (n->pending_up) {
-			n->pending_up = false;
-			ike_conn_up(n->s[0].ike, CONN_A);
-			continue;
-		}
-		if (n->hold_queue || n->qn == 0)
-			return;
-		struct msg *m = n->q[0];
-		memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
-		ike_input(n->s[m->to].ike, m->to == 0 ? CONN_A : CONN_B, m->buf, m->len);
-		free(m);
-	}
-	fail_msg("messages kept flowing");
-}
+#define pump(n) ikeh_pump(&(n)->p)
 
-static void queue_clear(struct net *n)
-{
-	while (n->qn)
-		free(n->q[--n->qn]);
-}
+#define queue_clear(n) ikeh_queue_clear(&(n)->p)
 
 /* ---- configurations ---------------------------------------------------------------- */
 
@@ -250,94 +165,44 @@ static const struct tun_conf gwb_default = {
 	NULL, NULL,
 };
 
-static struct config *load(const char *text)
-{
-	struct config *c = NULL;
-	struct conf_diag d;
-	int err = conf_load_string("test.conf", text, strlen(text), &c, &d);
-	for (size_t i = 0; i < d.n; i++)
-		print_error("%s\n", d.lines[i]);
-	conf_diag_free(&d);
-	assert_int_equal(err, 0);
-	return c;
-}
-
 static struct config *gw_conf(bool initiator, const struct tun_conf *t)
 {
-	char text[4096];
-	snprintf(text, sizeof(text),
-		 "config system settings\n"
-		 "    set ike-tcp-service enable\n"
-		 "    set ike-tls-service disable\n"
-		 "    set ike-tcp-port 443\n"
-		 "    set inner-interface \"lan0\"\n"
-		 "end\n"
-		 "config vpn ipsec phase1-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set interface \"wan0\"\n"
-		 "        set ike-version 2\n"
-		 "        %s\n"
-		 "        set transport %s\n"
-		 "        set authmethod psk\n"
-		 "        set psksecret \"%s\"\n"
-		 "        set localid \"%s\"\n"
-		 "        set peerid \"%s\"\n"
-		 "        set proposal %s\n"
-		 "        set dhgrp %s\n"
-		 "    next\n"
-		 "end\n"
-		 "config vpn ipsec phase2-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set phase1name \"%s\"\n"
-		 "        set proposal %s\n"
-		 "        set src-subnet %s\n"
-		 "        set dst-subnet %s\n"
-		 "%s"
-		 "    next\n"
-		 "end\n",
-		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
-		 t->transport ? t->transport : "tcp", t->psk, t->localid, t->peerid, t->proposal, t->dhgrp, initiator ? "to-hq-lan" : "branch-lan",
-		 initiator ? "to-hq" : "branch", t->p2proposal, t->src, t->dst, t->p2extra ? t->p2extra : "");
-	return load(text);
+	const struct ikeh_gw g = {
+		.initiator = initiator,
+		.ike_version = true,
+		.transport = t->transport,
+		.psk = t->psk,
+		.localid = t->localid,
+		.peerid = t->peerid,
+		.proposal = t->proposal,
+		.dhgrp = t->dhgrp,
+		.p2proposal = t->p2proposal,
+		.src = t->src,
+		.dst = t->dst,
+		.p2_extra = t->p2extra,
+	};
+	return ikeh_gw_conf(&g);
 }
-
-static const struct ike_io io_a = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)0 };
-static const struct ike_io io_b = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)1 };
 
 static struct net *net_new(const struct tun_conf *a, const struct tun_conf *b)
 {
-	struct net *n = calloc(1, sizeof(*n));
+	struct net *n = g_net = calloc(1, sizeof(*n));
 	assert_non_null(n);
-	g_net = n;
-	memset(&stats, 0, sizeof(stats));
-	n->loop = loop_new();
-	assert_non_null(n->loop);
-	n->s[0].conf = gw_conf(true, a);
-	n->s[1].conf = gw_conf(false, b);
-	n->s[0].ike = ike_new(n->loop, &io_a, &dp_ops, (void *)(intptr_t)0);
-	n->s[1].ike = ike_new(n->loop, &io_b, &dp_ops, (void *)(intptr_t)1);
-	assert_non_null(n->s[0].ike);
-	assert_non_null(n->s[1].ike);
-	/* The responder first: it must be listening when the initiator starts. */
-	assert_int_equal(ike_configure(n->s[1].ike, n->s[1].conf), 0);
-	assert_int_equal(ike_configure(n->s[0].ike, n->s[0].conf), 0);
+	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, a), gw_conf(false, b), &io, &dp_ops);
 	return n;
 }
 
 static void net_free(struct net *n)
 {
-	queue_clear(n);
 	for (int i = 0; i < 2; i++) {
-		ike_free(n->s[i].ike);
-		conf_free(n->s[i].conf);
 		for (unsigned j = 0; j < n->s[i].ninst; j++) {
 			esp_sa_destroy(&n->s[i].inst[j].in);
 			esp_sa_destroy(&n->s[i].inst[j].out);
 		}
 	}
+	ikeh_close(&n->p);
 	for (unsigned i = 0; i < n->nlog; i++)
 		free(n->log[i]);
-	loop_free(n->loop);
 	free(n);
 	g_net = NULL;
 }
@@ -423,14 +288,7 @@ static const char *js_value(const char *p)
 
 static char *status_json(struct ike *ike, const char *name)
 {
-	struct jw w;
-	jw_init(&w);
-	jw_obj_open(&w, NULL);
-	ike_status_tunnel(ike, name, &w, true);
-	jw_obj_close(&w);
-	assert_false(w.oom);
-	char *s = strndup(w.buf, w.len);
-	jw_free(&w);
+	char *s = ikeh_status_json(ike, name);
 	const char *end = js_value(s);
 	assert_non_null(end);
 	assert_string_equal(js_ws(end), "");
@@ -532,7 +390,7 @@ static uint8_t open_plain[IKE_MSG_MAX_LEN];
 
 static struct ike_msg *open_logged(struct net *n, unsigned i)
 {
-	struct ike_sa *sa = n->s[0].ike->sas;
+	struct ike_sa *sa = n->p.ike[0]->sas;
 	const struct secret *enc, *integ;
 	struct ike_msg *m = malloc(sizeof(*m));
 
@@ -581,8 +439,8 @@ static void test_establish_every_suite(void **state)
 		struct net *n = net_new(&a, &b);
 
 		/* connect() --> stream up */
-		assert_int_equal(n->connects, 1);
-		assert_true(state_is(n->s[0].ike, "to-hq", "connecting"));
+		assert_int_equal(n->p.connects, 1);
+		assert_true(state_is(n->p.ike[0], "to-hq", "connecting"));
 		pump(n);
 		/* IKE_SA_INIT { SA KE Ni N(NATD_S) N(NATD_D) } -->
 		 * <-- IKE_SA_INIT { SA KE Nr N(NATD_S) N(NATD_D) }
@@ -598,8 +456,8 @@ static void test_establish_every_suite(void **state)
 		assert_int_equal(stats.ike.sa_established, 2);
 		assert_int_equal(stats.ike.invalid_messages, 0);
 		assert_int_equal(stats.ike.auth_failures, 0);
-		assert_true(state_is(n->s[0].ike, "to-hq", "established"));
-		assert_true(state_is(n->s[1].ike, "branch", "established"));
+		assert_true(state_is(n->p.ike[0], "to-hq", "established"));
+		assert_true(state_is(n->p.ike[1], "branch", "established"));
 		check_crosswise(n);
 		check_selectors(n, "10.1.0.0", 24, "10.2.0.0", 24);
 		assert_int_equal(n->s[0].holds, 1);
@@ -616,8 +474,8 @@ static void test_status_json(void **state)
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
 	pump(n);
-	char *a = status_json(n->s[0].ike, "to-hq");
-	char *b = status_json(n->s[1].ike, "branch");
+	char *a = status_json(n->p.ike[0], "to-hq");
+	char *b = status_json(n->p.ike[1], "branch");
 	static const char *const fields[] = {
 		"\"state\":\"established\"", "\"transport\":\"tcp\"", "\"spi_i\":\"", "\"spi_r\":\"",
 		"\"proposal\":\"AES_GCM_16_128/PRF_HMAC_SHA2_256\"", "\"dhgrp\":19", "\"established_s\":0",
@@ -639,10 +497,10 @@ static void test_status_json(void **state)
 
 	struct jw w;
 	jw_init(&w);
-	ike_status_tunnel(n->s[0].ike, "to-hq", &w, false);
+	ike_status_tunnel(n->p.ike[0], "to-hq", &w, false);
 	assert_non_null(strstr(w.buf, "to-hq: established tcp 198.51.100.1:40000 -> 203.0.113.2:443"));
 	jw_free(&w);
-	char *none = status_json(n->s[0].ike, "nonexistent");
+	char *none = status_json(n->p.ike[0], "nonexistent");
 	assert_non_null(strstr(none, "\"state\":\"down\""));
 	assert_non_null(strstr(none, "\"ike_sa\":null"));
 	free(none);
@@ -707,7 +565,7 @@ static void test_invalid_ke_retry(void **state)
 	assert_int_equal(ike_msg_find(m, IKE_PL_KE, NULL)->u.ke.group, CURVE_25519);
 	free(m);
 	assert_int_equal(stats.ike.sa_established, 2);
-	char *s = status_json(n->s[0].ike, "to-hq");
+	char *s = status_json(n->p.ike[0], "to-hq");
 	assert_non_null(strstr(s, "\"dhgrp\":31"));
 	free(s);
 	check_crosswise(n);
@@ -726,11 +584,11 @@ static void test_wrong_psk(void **state)
 	assert_int_equal(stats.ike.auth_failures, 2); /* one on each side */
 	assert_int_equal(stats.ike.sa_established, 0);
 	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
-	assert_true(state_is(n->s[1].ike, "branch", "down"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
+	assert_true(state_is(n->p.ike[1], "branch", "down"));
 	/* The responder's half-open SA is gone: a replay of the request finds nothing. */
 	uint64_t unknown = stats.ike.unknown_spi;
-	ike_input(n->s[1].ike, CONN_B, n->log[2]->buf, n->log[2]->len);
+	ike_input(n->p.ike[1], CONN_B, n->log[2]->buf, n->log[2]->len);
 	assert_int_equal(stats.ike.unknown_spi, unknown + 1);
 	net_free(n);
 }
@@ -759,7 +617,7 @@ static void test_peerid_mismatch_initiator(void **state)
 	assert_int_equal(stats.ike.auth_failures, 1);
 	assert_int_equal(stats.ike.sa_established, 1);
 	assert_int_equal(n->s[0].ninst, 0);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
 	net_free(n);
 }
 
@@ -779,7 +637,7 @@ static void test_no_common_ike_proposal(void **state)
 	assert_non_null(ike_msg_find_notify(m, NO_PROPOSAL_CHOSEN));
 	free(m);
 	assert_int_equal(stats.ike.sa_established, 0);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
 	net_free(n);
 }
 
@@ -794,8 +652,8 @@ static void test_no_common_esp_proposal(void **state)
 	/* <-- IKE_AUTH { IDr AUTH N(NO_PROPOSAL_CHOSEN) }: the IKE SA stays (2.21.2). */
 	assert_int_equal(stats.ike.sa_established, 2);
 	assert_int_equal(n->s[0].ninst + n->s[1].ninst, 0);
-	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
-	assert_true(state_is(n->s[1].ike, "branch", "established"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
+	assert_true(state_is(n->p.ike[1], "branch", "established"));
 	assert_true(logged_has_notify(n, 3, NO_PROPOSAL_CHOSEN));
 	assert_false(logged_has_notify(n, 3, TS_UNACCEPTABLE));
 	net_free(n);
@@ -827,29 +685,29 @@ static void test_retransmit_answered_from_cache(void **state)
 	uint64_t out = stats.ike.messages_out;
 
 	/* IKE_AUTH { ... } --> again: the same bytes come back, nothing is redone. */
-	ike_input(n->s[1].ike, CONN_B, n->log[2]->buf, n->log[2]->len);
-	assert_int_equal(n->qn, 1);
-	assert_int_equal(n->q[0]->len, n->log[3]->len);
-	assert_memory_equal(n->q[0]->buf, n->log[3]->buf, n->log[3]->len);
+	ike_input(n->p.ike[1], CONN_B, n->log[2]->buf, n->log[2]->len);
+	assert_int_equal(n->p.qn, 1);
+	assert_int_equal(n->p.q[0]->len, n->log[3]->len);
+	assert_memory_equal(n->p.q[0]->buf, n->log[3]->buf, n->log[3]->len);
 	assert_int_equal(stats.ike.messages_out, out + 1);
 	assert_int_equal(n->s[1].ninst, 1);
 	assert_int_equal(stats.ike.sa_established, 2);
 	queue_clear(n);
 
 	/* IKE_SA_INIT { ... } --> again: the cached answer, no second SA. */
-	ike_input(n->s[1].ike, CONN_B, n->log[0]->buf, n->log[0]->len);
-	assert_int_equal(n->qn, 1);
-	assert_memory_equal(n->q[0]->buf, n->log[1]->buf, n->log[1]->len);
+	ike_input(n->p.ike[1], CONN_B, n->log[0]->buf, n->log[0]->len);
+	assert_int_equal(n->p.qn, 1);
+	assert_memory_equal(n->p.q[0]->buf, n->log[1]->buf, n->log[1]->len);
 	queue_clear(n);
-	char *s = status_json(n->s[1].ike, "branch");
+	char *s = status_json(n->p.ike[1], "branch");
 	assert_non_null(strstr(s, "\"peers\":1"));
 	free(s);
 
 	/* The cached answer is replayed to gwA: a response it did not ask for. */
 	uint64_t invalid = stats.ike.invalid_messages;
-	ike_input(n->s[0].ike, CONN_A, n->log[3]->buf, n->log[3]->len);
+	ike_input(n->p.ike[0], CONN_A, n->log[3]->buf, n->log[3]->len);
 	assert_int_equal(stats.ike.invalid_messages, invalid + 1);
-	assert_int_equal(n->qn, 0);
+	assert_int_equal(n->p.qn, 0);
 	net_free(n);
 }
 
@@ -858,9 +716,9 @@ static void test_garbage_dropped(void **state)
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
 	pump(n);
-	struct ike *b = n->s[1].ike;
+	struct ike *b = n->p.ike[1];
 	uint8_t buf[IKE_MSG_MAX_LEN];
-	const struct msg *auth = n->log[2];
+	const struct ikeh_msg *auth = n->log[2];
 	uint64_t invalid = stats.ike.invalid_messages;
 
 	/* truncated: the header says longer */
@@ -892,7 +750,7 @@ static void test_garbage_dropped(void **state)
 	assert_int_equal(stats.ike.invalid_messages, invalid + 6);
 
 	/* an IKE_SA_INIT request with an unknown critical payload gets UNSUPPORTED_CRITICAL_PAYLOAD */
-	const struct msg *init = n->log[0];
+	const struct ikeh_msg *init = n->log[0];
 	memcpy(buf, init->buf, init->len);
 	/* append a payload of type 99, critical: chain it after the last one */
 	struct ike_msg *m = malloc(sizeof(*m));
@@ -915,8 +773,8 @@ static void test_garbage_dropped(void **state)
 	buf[27] = (uint8_t)len;
 	buf[0] ^= 0x55; /* another SPIi: not a retransmission */
 	ike_input(b, CONN_B, buf, len);
-	assert_int_equal(n->qn, 1);
-	assert_int_equal(ike_msg_parse(m, n->q[0]->buf, n->q[0]->len), 0);
+	assert_int_equal(n->p.qn, 1);
+	assert_int_equal(ike_msg_parse(m, n->p.q[0]->buf, n->p.q[0]->len), 0);
 	const struct ike_pl *ucp = ike_msg_find_notify(m, UNSUPPORTED_CRITICAL_PAYLOAD);
 	assert_non_null(ucp);
 	assert_int_equal(ucp->u.n.len, 1);
@@ -941,7 +799,7 @@ static void test_down_deletes_both_sides(void **state)
 	assert_int_equal(n->s[0].ninst, 1);
 
 	/* INFORMATIONAL { D(IKE) } -->   <-- INFORMATIONAL { } */
-	assert_int_equal(ike_down(n->s[0].ike, "to-hq", &err), 0);
+	assert_int_equal(ike_down(n->p.ike[0], "to-hq", &err), 0);
 	assert_int_equal(n->s[0].nremoved, 1);
 	pump(n);
 	assert_int_equal(n->nlog, 6);
@@ -950,22 +808,22 @@ static void test_down_deletes_both_sides(void **state)
 	assert_int_equal(log_exchange(n, 5), INFORMATIONAL);
 	assert_true(log_response(n, 5));
 	assert_int_equal(n->s[1].nremoved, 1);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
-	assert_true(state_is(n->s[1].ike, "branch", "down"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
+	assert_true(state_is(n->p.ike[1], "branch", "down"));
 	assert_int_equal(stats.ike.invalid_messages, 0);
 	assert_int_equal(stats.ike.unknown_spi, 0);
 
-	assert_int_equal(ike_down(n->s[0].ike, "to-hq", &err), -1);
+	assert_int_equal(ike_down(n->p.ike[0], "to-hq", &err), -1);
 	assert_string_equal(err, "no IKE SA");
-	assert_int_equal(ike_down(n->s[0].ike, "nope", &err), -1);
+	assert_int_equal(ike_down(n->p.ike[0], "nope", &err), -1);
 
 	/* ike_up brings it back on the same stream */
-	assert_int_equal(ike_up(n->s[0].ike, "to-hq", &err), 0);
+	assert_int_equal(ike_up(n->p.ike[0], "to-hq", &err), 0);
 	pump(n);
 	assert_int_equal(n->s[0].ninst, 2);
-	assert_int_equal(n->connects, 1);
-	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
-	assert_int_equal(ike_up(n->s[1].ike, "branch", &err), -1);
+	assert_int_equal(n->p.connects, 1);
+	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
+	assert_int_equal(ike_up(n->p.ike[1], "branch", &err), -1);
 	net_free(n);
 }
 
@@ -975,21 +833,21 @@ static void test_shutdown_and_stream_events(void **state)
 	struct net *n = net_new(&gwa_default, &gwb_default);
 	pump(n);
 	/* The stream drops and comes back: the SA stays, ESP follows (RFC 9329 6.1). */
-	ike_conn_down(n->s[0].ike, CONN_A);
-	assert_ptr_equal(n->s[0].last_update_conn, NULL);
-	ike_conn_up(n->s[0].ike, CONN_A);
-	assert_ptr_equal(n->s[0].last_update_conn, CONN_A);
-	assert_int_equal(n->s[0].updates, 2);
-	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
-	ike_conn_down(n->s[1].ike, CONN_B);
-	assert_int_equal(n->s[1].updates, 1);
-	assert_true(state_is(n->s[1].ike, "branch", "established"));
+	ike_conn_down(n->p.ike[0], CONN_A);
+	assert_ptr_equal(n->p.last_update_conn[0], NULL);
+	ike_conn_up(n->p.ike[0], CONN_A);
+	assert_ptr_equal(n->p.last_update_conn[0], CONN_A);
+	assert_int_equal(n->p.updates[0], 2);
+	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
+	ike_conn_down(n->p.ike[1], CONN_B);
+	assert_int_equal(n->p.updates[1], 1);
+	assert_true(state_is(n->p.ike[1], "branch", "established"));
 
 	/* The reconnected initiator's liveness check (RFC 9329 6.1) is answered first. */
 	pump(n);
 	/* SIGTERM: DELETE for every SA, now */
-	ike_shutdown(n->s[0].ike);
-	assert_int_equal(n->qn, 1);
+	ike_shutdown(n->p.ike[0]);
+	assert_int_equal(n->p.qn, 1);
 	assert_int_equal(log_exchange(n, n->nlog - 1), INFORMATIONAL);
 	net_free(n);
 }
@@ -1001,17 +859,17 @@ static void test_reload_removes_tunnel(void **state)
 	pump(n);
 	/* gwB's new configuration no longer has "branch": its SA is deleted,
 	 * INFORMATIONAL { D(IKE) } --> reaches gwA, which removes its side. */
-	struct config *c2 = load("config system settings\n"
+	struct config *c2 = ikeh_conf_load("config system settings\n"
 				 "    set ike-tcp-service enable\n"
 				 "    set inner-interface \"lan0\"\n"
 				 "end\n");
-	assert_int_equal(ike_configure(n->s[1].ike, c2), 0);
+	assert_int_equal(ike_configure(n->p.ike[1], c2), 0);
 	assert_int_equal(n->s[1].nremoved, 1);
-	conf_free(n->s[1].conf);
-	n->s[1].conf = c2;
+	conf_free(n->p.conf[1]);
+	n->p.conf[1] = c2;
 	pump(n);
 	assert_int_equal(n->s[0].nremoved, 1);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
 	/* gwB forgot the SA at once: gwA's answer finds nothing there. */
 	assert_int_equal(stats.ike.unknown_spi, 1);
 	net_free(n);
@@ -1022,12 +880,12 @@ static void test_liveness_and_child_delete(void **state)
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
 	pump(n);
-	struct ike_sa *b = n->s[1].ike->sas;
+	struct ike_sa *b = n->p.ike[1]->sas;
 	struct ike_enc inner;
 	assert_non_null(b);
 
 	/* <-- INFORMATIONAL { }   INFORMATIONAL { } --> (liveness, 2.4) */
-	ike_inner_begin(n->s[1].ike, &inner);
+	ike_inner_begin(n->p.ike[1], &inner);
 	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
 	pump(n);
 	assert_false(b->req_out);
@@ -1041,7 +899,7 @@ static void test_liveness_and_child_delete(void **state)
 	uint8_t spib[4] = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16), (uint8_t)(spi >> 8), (uint8_t)spi };
 	struct ike_pl d = { .type = IKE_PL_D };
 	d.u.d = (struct ike_delete_pl){ IKE_PROTO_ESP, 4, 1, spib };
-	ike_inner_begin(n->s[1].ike, &inner);
+	ike_inner_begin(n->p.ike[1], &inner);
 	assert_int_equal(ike_pl_encode(&inner, &d), 0);
 	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
 	pump(n);
@@ -1055,7 +913,7 @@ static void test_liveness_and_child_delete(void **state)
 	assert_int_equal(back, n->s[0].inst[0].sa.spi_in);
 	free(m);
 	/* the IKE SA itself stays */
-	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
 
 	/* CREATE_CHILD_SA { SA Ni TSi TSr } is refused: <-- N(NO_ADDITIONAL_SAS) (not implemented yet) */
 	static struct prop_buf pb;
@@ -1064,7 +922,7 @@ static void test_liveness_and_child_delete(void **state)
 	struct ike_pl sap = { .type = IKE_PL_SA };
 	assert_int_equal(ike_prop_build_esp(&pb, names, 1, 0x12345678), 0);
 	sap.u.sa = pb.sa;
-	ike_inner_begin(n->s[1].ike, &inner);
+	ike_inner_begin(n->p.ike[1], &inner);
 	assert_int_equal(ike_pl_encode(&inner, &sap), 0);
 	ike_enc_data(&inner, IKE_PL_NONCE, nonce, sizeof(nonce));
 	assert_int_equal(ike_request(b, CREATE_CHILD_SA, &inner), 0);
@@ -1079,59 +937,55 @@ static void test_response_timeouts(void **state)
 {
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
-	n->hold_queue = true;
+	n->p.hold_queue = true;
 	pump(n);
 	/* IKE_SA_INIT --> is out, no answer: after the timeout the SA is gone (RFC 9329 6.2). */
-	struct ike_sa *a = n->s[0].ike->sas;
+	struct ike_sa *a = n->p.ike[0]->sas;
 	assert_non_null(a);
 	assert_true(loop_timer_armed(&a->timer));
-	a->timer.cb(n->loop, &a->timer);
-	assert_null(n->s[0].ike->sas);
-	assert_true(state_is(n->s[0].ike, "to-hq", "down"));
+	a->timer.cb(n->p.loop, &a->timer);
+	assert_null(n->p.ike[0]->sas);
+	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
 
 	/* gwB answered IKE_SA_INIT but IKE_AUTH never comes: the half-open SA goes too. */
-	struct msg *init = n->q[0];
-	ike_input(n->s[1].ike, CONN_B, init->buf, init->len);
-	struct ike_sa *b = n->s[1].ike->sas;
+	struct ikeh_msg *init = n->p.q[0];
+	ike_input(n->p.ike[1], CONN_B, init->buf, init->len);
+	struct ike_sa *b = n->p.ike[1]->sas;
 	assert_non_null(b);
 	assert_true(loop_timer_armed(&b->timer));
-	b->timer.cb(n->loop, &b->timer);
-	assert_null(n->s[1].ike->sas);
+	b->timer.cb(n->p.loop, &b->timer);
+	assert_null(n->p.ike[1]->sas);
 	net_free(n);
 }
 
 /* Deliver the first queued message only. */
 static void step(struct net *n)
 {
-	assert_true(n->qn > 0);
-	struct msg *m = n->q[0];
-	memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
-	ike_input(n->s[m->to].ike, m->to == 0 ? CONN_A : CONN_B, m->buf, m->len);
-	free(m);
+	ikeh_deliver(&n->p);
 }
 
 static void test_forged_auth_response_ignored(void **state)
 {
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
-	n->hold_queue = true;
+	n->p.hold_queue = true;
 	pump(n); /* stream up, IKE_SA_INIT --> queued */
 	step(n); /* gwB answers */
 	step(n); /* gwA sends IKE_AUTH */
 	step(n); /* gwB answers IKE_AUTH */
-	assert_int_equal(n->qn, 1);
+	assert_int_equal(n->p.qn, 1);
 	/* <-- IKE_AUTH with a broken ICV first: dropped, the SA waits on. */
-	struct msg *good = n->q[0];
+	struct ikeh_msg *good = n->p.q[0];
 	uint8_t bad[IKE_MSG_MAX_LEN];
 	memcpy(bad, good->buf, good->len);
 	bad[good->len - 3] ^= 0x40;
 	uint64_t invalid = stats.ike.invalid_messages;
-	ike_input(n->s[0].ike, CONN_A, bad, good->len);
+	ike_input(n->p.ike[0], CONN_A, bad, good->len);
 	assert_int_equal(stats.ike.invalid_messages, invalid + 1);
-	assert_true(state_is(n->s[0].ike, "to-hq", "connecting"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "connecting"));
 	/* then the real one */
 	step(n);
-	assert_true(state_is(n->s[0].ike, "to-hq", "established"));
+	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
 	check_crosswise(n);
 	net_free(n);
 }
@@ -1151,8 +1005,8 @@ static void test_transport_auto_and_udp(void **state)
 	a.transport = "udp";
 	n = net_new(&a, &gwb_default);
 	const char *err = NULL;
-	assert_int_equal(n->connects, 0);
-	assert_int_equal(ike_up(n->s[0].ike, "to-hq", &err), -1);
+	assert_int_equal(n->p.connects, 0);
+	assert_int_equal(ike_up(n->p.ike[0], "to-hq", &err), -1);
 	assert_non_null(strstr(err, "udp"));
 	pump(n);
 	assert_int_equal(n->nlog, 0);
@@ -1190,7 +1044,7 @@ static void test_responder_picks_phase1_by_id(void **state)
 {
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
-	struct config *c2 = load("config system settings\n"
+	struct config *c2 = ikeh_conf_load("config system settings\n"
 				 "    set ike-tcp-service enable\n"
 				 "    set inner-interface \"lan0\"\n"
 				 "end\n"
@@ -1230,15 +1084,15 @@ static void test_responder_picks_phase1_by_id(void **state)
 				 "        set dst-subnet 10.1.0.0 255.255.255.0\n"
 				 "    next\n"
 				 "end\n");
-	assert_int_equal(ike_configure(n->s[1].ike, c2), 0);
-	conf_free(n->s[1].conf);
-	n->s[1].conf = c2;
+	assert_int_equal(ike_configure(n->p.ike[1], c2), 0);
+	conf_free(n->p.conf[1]);
+	n->p.conf[1] = c2;
 	pump(n);
 	assert_int_equal(stats.ike.sa_established, 2);
 	assert_int_equal(stats.ike.auth_failures, 0);
 	assert_string_equal(n->s[1].inst[0].phase2, "branch-lan");
-	assert_true(state_is(n->s[1].ike, "branch", "established"));
-	assert_true(state_is(n->s[1].ike, "other", "down"));
+	assert_true(state_is(n->p.ike[1], "branch", "established"));
+	assert_true(state_is(n->p.ike[1], "other", "down"));
 	net_free(n);
 }
 
@@ -1247,14 +1101,14 @@ static void test_initiator_stream_restart(void **state)
 	(void)state;
 	struct net *n = net_new(&gwa_default, &gwb_default);
 	/* The stream comes up, IKE_SA_INIT goes out, the stream drops before the answer. */
-	n->hold_queue = true;
+	n->p.hold_queue = true;
 	pump(n);
-	assert_int_equal(n->qn, 1);
+	assert_int_equal(n->p.qn, 1);
 	queue_clear(n);
-	ike_conn_down(n->s[0].ike, CONN_A);
+	ike_conn_down(n->p.ike[0], CONN_A);
 	/* Back up: IKE_SA_INIT starts again and completes. */
-	n->hold_queue = false;
-	ike_conn_up(n->s[0].ike, CONN_A);
+	n->p.hold_queue = false;
+	ike_conn_up(n->p.ike[0], CONN_A);
 	pump(n);
 	assert_int_equal(stats.ike.sa_established, 2);
 	net_free(n);

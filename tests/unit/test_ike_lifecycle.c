@@ -6,7 +6,6 @@
  * across reconnects (as the transport's does); each new connection is a new
  * inbound handle at gwB.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,43 +16,26 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "conf/conf.h"
 #include "ike/cookie.h"
 #include "ike/ike.h"
 #include "ike/message.h"
 #include "ike/sa.h"
-#include "iketcp/json.h"
 #include "iketcp/stats.h"
 #include "loop.h"
+#include "tests/lib/ike_harness.h"
 
 /* ---- the pipe ---------------------------------------------------------------------- */
 
-#define MAX_Q 64
 #define NCONN 8
 
-struct msg {
-	int to;                  /* 0: gwA, 1: gwB */
-	struct tcp_conn *conn;   /* the handle it arrives on */
-	size_t len;
-	uint8_t buf[IKE_MSG_MAX_LEN];
-};
-
 struct side {
-	struct ike *ike;
-	struct config *conf;
-	unsigned installs, removes, updates;
-	struct tcp_conn *last_update_conn;
+	unsigned installs, removes;
 	uint64_t esp_in, esp_out; /* what the dataplane reports as packets_in / packets_out */
 };
 
 struct net {
-	struct loop *loop;
+	struct ikeh_pipe p;      /* p.a_down: gwA's stream is cut, nothing goes through */
 	struct side s[2];
-	struct msg *q[MAX_Q];
-	unsigned qn;
-	bool pending_up;
-	unsigned connects;
-	bool a_down;             /* gwA's stream is cut: nothing goes through */
 	bool drop_to_a;          /* gwB's messages are lost (a dead peer, seen from gwA) */
 	struct tcp_conn *b_conn; /* gwB's handle of gwA's current stream */
 	unsigned next_conn;
@@ -70,77 +52,33 @@ static int conn_tags[NCONN];
 
 static struct net *g_net;
 
-static int side_of(void *arg)
-{
-	return (int)(intptr_t)arg;
-}
-
-static struct tcp_conn *io_connect(void *arg, const struct sockaddr *peer, socklen_t len, bool tls)
-{
-	(void)peer;
-	(void)len;
-	(void)tls;
-	assert_int_equal(side_of(arg), 0);
-	g_net->pending_up = true;
-	g_net->connects++;
-	return CONN_A;
-}
-
-static void enqueue(int to, struct tcp_conn *c, const uint8_t *buf, size_t len)
-{
-	struct msg *m = calloc(1, sizeof(*m));
-	assert_non_null(m);
-	m->to = to;
-	m->conn = c;
-	m->len = len;
-	memcpy(m->buf, buf, len);
-	assert_true(g_net->qn < MAX_Q);
-	g_net->q[g_net->qn++] = m;
-}
-
 static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
 	struct net *n = g_net;
 	assert_true(len <= IKE_MSG_MAX_LEN);
-	if (side_of(arg) == 0) {
+	if (ikeh_side(arg) == 0) {
 		assert_ptr_equal(c, CONN_A);
-		if (n->a_down || n->pending_up)
+		if (n->p.a_down || n->p.pending_up)
 			return -ENOTCONN;
 		n->sent_to_b++;
 		memcpy(n->last_to_b, buf, len);
 		n->last_to_b_len = len;
-		enqueue(1, n->b_conn, buf, len);
+		ikeh_enqueue(&n->p, 1, n->b_conn, buf, len);
 		return 0;
 	}
-	if (c != n->b_conn || n->a_down) {
+	if (c != n->b_conn || n->p.a_down) {
 		n->stray++;
 		return 0;
 	}
 	if (!n->drop_to_a)
-		enqueue(0, CONN_A, buf, len);
+		ikeh_enqueue(&n->p, 0, CONN_A, buf, len);
 	return 0;
 }
 
 static void io_close(void *arg, struct tcp_conn *c)
 {
-	if (side_of(arg) == 1 && c == g_net->b_conn)
+	if (ikeh_side(arg) == 1 && c == g_net->b_conn)
 		g_net->b_closes++;
-}
-
-static void io_hold(void *arg, struct tcp_conn *c, bool carries)
-{
-	(void)arg;
-	(void)c;
-	(void)carries;
-}
-
-static void set4(struct sockaddr_storage *ss, const char *a, uint16_t port)
-{
-	struct sockaddr_in *s4 = (void *)ss;
-	memset(ss, 0, sizeof(*ss));
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
 }
 
 /* Each new stream has a new source port; CONN(7) is an attacker elsewhere. */
@@ -148,86 +86,48 @@ static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *loc
 {
 	uint16_t port = (uint16_t)(40000 + g_net->next_conn);
 	const char *a = c == CONN(7) ? "192.0.2.66" : "198.51.100.1";
-	if (side_of(arg) == 0) {
-		set4(local, a, port);
-		set4(peer, "203.0.113.2", 443);
-	} else {
-		set4(local, "203.0.113.2", 443);
-		set4(peer, a, port);
-	}
+	ikeh_addrs(ikeh_side(arg), a, port, local, peer);
 }
 
 static int dp_install(void *arg, const struct child_sa *sa)
 {
 	(void)sa;
-	g_net->s[side_of(arg)].installs++;
+	g_net->s[ikeh_side(arg)].installs++;
 	return 0;
-}
-
-static void dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c)
-{
-	struct side *s = &g_net->s[side_of(arg)];
-	(void)spi_in;
-	s->updates++;
-	s->last_update_conn = c;
 }
 
 static void dp_remove(void *arg, uint32_t spi_in)
 {
 	(void)spi_in;
-	g_net->s[side_of(arg)].removes++;
+	g_net->s[ikeh_side(arg)].removes++;
 }
 
 static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
 {
 	(void)spi_in;
 	memset(out, 0, sizeof(*out));
-	out->packets_in = g_net->s[side_of(arg)].esp_in;
-	out->packets_out = g_net->s[side_of(arg)].esp_out;
+	out->packets_in = g_net->s[ikeh_side(arg)].esp_in;
+	out->packets_out = g_net->s[ikeh_side(arg)].esp_out;
 	return 0;
 }
 
-static const struct child_sa_ops dp_ops = { dp_install, dp_update, dp_remove, dp_counters };
-static const struct ike_io io_a = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)0 };
-static const struct ike_io io_b = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)1 };
+static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, dp_counters };
+static const struct ike_io io = { ikeh_io_connect, io_send, io_close, ikeh_io_hold, io_addrs, NULL };
 
-static void deliver(struct net *n)
-{
-	struct msg *m = n->q[0];
-	memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
-	ike_input(n->s[m->to].ike, m->conn, m->buf, m->len);
-	free(m);
-}
+#define deliver(n) ikeh_deliver(&(n)->p)
 
-static void pump(struct net *n)
-{
-	for (int guard = 0; guard < 100; guard++) {
-		if (n->pending_up && !n->a_down) {
-			n->pending_up = false;
-			ike_conn_up(n->s[0].ike, CONN_A);
-			continue;
-		}
-		if (n->qn == 0)
-			return;
-		deliver(n);
-	}
-	fail_msg("messages kept flowing");
-}
+#define pump(n) ikeh_pump(&(n)->p)
 
-static void queue_clear(struct net *n)
-{
-	while (n->qn)
-		free(n->q[--n->qn]);
-}
+#define queue_clear(n) ikeh_queue_clear(&(n)->p)
 
 /* The TCP connection dies. b_notices: gwB sees it too (an RST reached it). */
 static void cut(struct net *n, bool b_notices)
 {
 	queue_clear(n);
-	n->a_down = true;
-	ike_conn_down(n->s[0].ike, CONN_A);
+	n->p.a_down = true;
+	ike_conn_down(n->p.ike[0], CONN_A);
 	if (b_notices)
-		ike_conn_down(n->s[1].ike, n->b_conn);
+		ike_conn_down(n->p.ike[1], n->b_conn);
 }
 
 /* gwA's transport reconnects: a new inbound handle at gwB. */
@@ -235,107 +135,47 @@ static void reconnect(struct net *n)
 {
 	assert_true(n->next_conn + 1 < 7);
 	n->b_conn = CONN(++n->next_conn);
-	n->a_down = false;
-	ike_conn_up(n->s[0].ike, CONN_A);
+	n->p.a_down = false;
+	ike_conn_up(n->p.ike[0], CONN_A);
 }
 
-/* Run the real loop (timers) for ms, delivering messages as they come. */
-static void run_for(struct net *n, unsigned ms)
-{
-	uint64_t end = loop_now_ms(n->loop) + ms;
-	while (loop_now_ms(n->loop) < end) {
-		(void)loop_once(n->loop, 20);
-		pump(n);
-	}
-}
+#define run_for(n, ms) ikeh_run_for(&(n)->p, (ms))
 
 /* ---- configurations ---------------------------------------------------------------- */
 
 static struct config *gw_conf(bool initiator, const char *extra)
 {
-	char text[4096];
-	struct config *c = NULL;
-	struct conf_diag d;
-	snprintf(text, sizeof(text),
-		 "config system settings\n"
-		 "    set ike-tcp-service enable\n"
-		 "    set ike-tls-service disable\n"
-		 "    set ike-tcp-port 443\n"
-		 "    set inner-interface \"lan0\"\n"
-		 "end\n"
-		 "config vpn ipsec phase1-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set interface \"wan0\"\n"
-		 "        %s\n"
-		 "        set transport tcp\n"
-		 "        set authmethod psk\n"
-		 "        set psksecret \"correct horse battery staple\"\n"
-		 "        set localid \"%s\"\n"
-		 "        set peerid \"%s\"\n"
-		 "        set proposal aes128gcm-prfsha256\n"
-		 "        set dhgrp 19\n"
-		 "%s"
-		 "    next\n"
-		 "end\n"
-		 "config vpn ipsec phase2-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set phase1name \"%s\"\n"
-		 "        set proposal aes128gcm\n"
-		 "        set src-subnet %s\n"
-		 "        set dst-subnet %s\n"
-		 "    next\n"
-		 "end\n",
-		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
-		 initiator ? "branch.example" : "hq.example", initiator ? "hq.example" : "branch.example",
-		 extra ? extra : "", initiator ? "to-hq-lan" : "branch-lan", initiator ? "to-hq" : "branch",
-		 initiator ? "10.1.0.0 255.255.255.0" : "10.2.0.0 255.255.255.0",
-		 initiator ? "10.2.0.0 255.255.255.0" : "10.1.0.0 255.255.255.0");
-	int err = conf_load_string("test.conf", text, strlen(text), &c, &d);
-	for (size_t i = 0; i < d.n; i++)
-		print_error("%s\n", d.lines[i]);
-	conf_diag_free(&d);
-	assert_int_equal(err, 0);
-	return c;
+	const struct ikeh_gw g = {
+		.initiator = initiator,
+		.localid = IKEH_LOCALID(initiator),
+		.peerid = IKEH_PEERID(initiator),
+		.p1_extra = extra,
+	};
+	return ikeh_gw_conf(&g);
 }
 
 static const char *const dpd_off = "        set dpd disable\n";
 
 static struct net *net_new(const char *a_extra, const char *b_extra)
 {
-	struct net *n = calloc(1, sizeof(*n));
+	struct net *n = g_net = calloc(1, sizeof(*n));
 	assert_non_null(n);
-	g_net = n;
-	memset(&stats, 0, sizeof(stats));
-	n->loop = loop_new();
-	assert_non_null(n->loop);
 	n->b_conn = CONN(1);
 	n->next_conn = 1;
-	n->s[0].conf = gw_conf(true, a_extra);
-	n->s[1].conf = gw_conf(false, b_extra);
-	n->s[0].ike = ike_new(n->loop, &io_a, &dp_ops, (void *)(intptr_t)0);
-	n->s[1].ike = ike_new(n->loop, &io_b, &dp_ops, (void *)(intptr_t)1);
-	assert_non_null(n->s[0].ike);
-	assert_non_null(n->s[1].ike);
-	assert_int_equal(ike_configure(n->s[1].ike, n->s[1].conf), 0);
-	assert_int_equal(ike_configure(n->s[0].ike, n->s[0].conf), 0);
+	ikeh_open(&n->p, CONN_A, CONN(1), gw_conf(true, a_extra), gw_conf(false, b_extra), &io, &dp_ops);
 	return n;
 }
 
 static void net_free(struct net *n)
 {
-	queue_clear(n);
-	for (int i = 0; i < 2; i++) {
-		ike_free(n->s[i].ike);
-		conf_free(n->s[i].conf);
-	}
-	loop_free(n->loop);
+	ikeh_close(&n->p);
 	free(n);
 	g_net = NULL;
 }
 
 static struct ike_sa *the_sa(struct net *n, int side)
 {
-	struct ike_sa *sa = n->s[side].ike->sas;
+	struct ike_sa *sa = n->p.ike[side]->sas;
 	assert_non_null(sa);
 	assert_null(sa->next);
 	return sa;
@@ -343,21 +183,8 @@ static struct ike_sa *the_sa(struct net *n, int side)
 
 static bool established(struct net *n, int side)
 {
-	struct ike_sa *sa = n->s[side].ike->sas;
+	struct ike_sa *sa = n->p.ike[side]->sas;
 	return sa && !sa->next && sa->state == SA_ESTABLISHED;
-}
-
-static char *status_json(struct ike *ike, const char *name)
-{
-	struct jw w;
-	jw_init(&w);
-	jw_obj_open(&w, NULL);
-	ike_status_tunnel(ike, name, &w, true);
-	jw_obj_close(&w);
-	assert_false(w.oom);
-	char *s = strndup(w.buf, w.len);
-	jw_free(&w);
-	return s;
 }
 
 /* Exchange type and flags of the last message gwA sent. */
@@ -375,26 +202,26 @@ static void test_reconnect_idle(void **state)
 	pump(n);
 	assert_true(established(n, 0) && established(n, 1));
 	uint64_t spi_i = the_sa(n, 0)->spi_i, spi_r = the_sa(n, 0)->spi_r;
-	char *before = status_json(n->s[0].ike, "to-hq");
+	char *before = ikeh_status_json(n->p.ike[0], "to-hq");
 
 	/* The stream dies (gwB notices too); ESP has nowhere to go. */
 	cut(n, true);
-	assert_ptr_equal(n->s[0].last_update_conn, NULL);
-	assert_ptr_equal(n->s[1].last_update_conn, NULL);
+	assert_ptr_equal(n->p.last_update_conn[0], NULL);
+	assert_ptr_equal(n->p.last_update_conn[1], NULL);
 	assert_null(the_sa(n, 1)->conn);
-	unsigned ua = n->s[0].updates, ub = n->s[1].updates, sent = n->sent_to_b;
+	unsigned ua = n->p.updates[0], ub = n->p.updates[1], sent = n->sent_to_b;
 
 	/* gwA reconnects with nothing outstanding:
 	 * INFORMATIONAL { } --> on the new stream, <-- INFORMATIONAL { } */
 	reconnect(n);
 	assert_int_equal(n->sent_to_b, sent + 1);
 	assert_int_equal(last_to_b_exchange(n), INFORMATIONAL);
-	assert_int_equal(n->s[0].updates, ua + 1);
-	assert_ptr_equal(n->s[0].last_update_conn, CONN_A);
+	assert_int_equal(n->p.updates[0], ua + 1);
+	assert_ptr_equal(n->p.last_update_conn[0], CONN_A);
 	pump(n);
 	/* gwB moved the SA and its CHILD SA to the new stream; same SPIs on both sides. */
-	assert_int_equal(n->s[1].updates, ub + 1);
-	assert_ptr_equal(n->s[1].last_update_conn, CONN(2));
+	assert_int_equal(n->p.updates[1], ub + 1);
+	assert_ptr_equal(n->p.last_update_conn[1], CONN(2));
 	assert_ptr_equal(the_sa(n, 1)->conn, CONN(2));
 	assert_false(the_sa(n, 0)->req_out);
 	assert_int_equal(the_sa(n, 0)->spi_i, spi_i);
@@ -403,7 +230,7 @@ static void test_reconnect_idle(void **state)
 	assert_int_equal(stats.ike.invalid_messages, 0);
 	assert_int_equal(n->s[0].installs, 1);
 	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
-	char *after = status_json(n->s[0].ike, "to-hq");
+	char *after = ikeh_status_json(n->p.ike[0], "to-hq");
 	char want[64];
 	snprintf(want, sizeof(want), "\"spi_i\":\"%016llx\"", (unsigned long long)spi_i);
 	assert_non_null(strstr(before, want));
@@ -413,7 +240,7 @@ static void test_reconnect_idle(void **state)
 
 	/* gwB now answers on the new stream: its own liveness request round-trips. */
 	struct ike_enc inner;
-	ike_inner_begin(n->s[1].ike, &inner);
+	ike_inner_begin(n->p.ike[1], &inner);
 	assert_int_equal(ike_request(the_sa(n, 1), INFORMATIONAL, &inner), 0);
 	pump(n);
 	assert_false(the_sa(n, 1)->req_out);
@@ -431,7 +258,7 @@ static void test_reconnect_outstanding_request(void **state)
 	/* INFORMATIONAL { } --> is out when the stream dies; only gwA notices (a
 	 * forged RST on its side): gwB still holds the old, dead stream. */
 	struct ike_enc inner;
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	assert_int_equal(ike_request(a, INFORMATIONAL, &inner), 0);
 	uint32_t id = a->my_msg_id - 1;
 	uint8_t first[IKE_MSG_MAX_LEN];
@@ -450,13 +277,13 @@ static void test_reconnect_outstanding_request(void **state)
 	pump(n);
 	assert_false(a->req_out);
 	assert_ptr_equal(the_sa(n, 1)->conn, CONN(2));
-	assert_ptr_equal(n->s[1].last_update_conn, CONN(2));
-	assert_ptr_equal(n->s[0].last_update_conn, CONN_A);
+	assert_ptr_equal(n->p.last_update_conn[1], CONN(2));
+	assert_ptr_equal(n->p.last_update_conn[0], CONN_A);
 	assert_int_equal(stats.ike.sa_established, 2);
 
 	/* And again, with gwB's answer lost with the stream: gwB answers the
 	 * resent request from its cache on the newest stream. */
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	assert_int_equal(ike_request(a, INFORMATIONAL, &inner), 0);
 	deliver(n); /* gwB answers ... */
 	cut(n, false); /* ... into the cut */
@@ -475,24 +302,24 @@ static void test_forged_message_does_not_move_sa(void **state)
 	struct net *n = net_new(dpd_off, dpd_off);
 	pump(n);
 	struct ike_sa *b = the_sa(n, 1);
-	unsigned ub = n->s[1].updates;
+	unsigned ub = n->p.updates[1];
 
 	/* A copy of gwA's next request with one ICV byte flipped, on the attacker's stream. */
 	struct ike_enc inner;
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	assert_int_equal(ike_request(the_sa(n, 0), INFORMATIONAL, &inner), 0);
 	uint8_t bad[IKE_MSG_MAX_LEN];
 	size_t len = n->last_to_b_len;
 	memcpy(bad, n->last_to_b, len);
 	bad[len - 1] ^= 1;
-	ike_input(n->s[1].ike, CONN(7), bad, len);
+	ike_input(n->p.ike[1], CONN(7), bad, len);
 	assert_ptr_equal(b->conn, CONN(1));
-	assert_int_equal(n->s[1].updates, ub);
+	assert_int_equal(n->p.updates[1], ub);
 	assert_int_equal(stats.ike.invalid_messages, 1);
 
 	/* Unknown SPIs and an IKE_SA_INIT-less header on the new stream: nothing moves. */
 	bad[0] ^= 0xff;
-	ike_input(n->s[1].ike, CONN(7), bad, len);
+	ike_input(n->p.ike[1], CONN(7), bad, len);
 	assert_int_equal(stats.ike.unknown_spi, 1);
 	assert_ptr_equal(b->conn, CONN(1));
 
@@ -500,13 +327,13 @@ static void test_forged_message_does_not_move_sa(void **state)
 	pump(n);
 	assert_false(the_sa(n, 0)->req_out);
 	assert_ptr_equal(b->conn, CONN(1));
-	assert_int_equal(n->s[1].updates, ub);
+	assert_int_equal(n->p.updates[1], ub);
 
 	/* Nor does gwA (the originator) follow a stream opened to it. */
-	ike_inner_begin(n->s[1].ike, &inner);
+	ike_inner_begin(n->p.ike[1], &inner);
 	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
-	struct msg *m = n->q[0];
-	ike_input(n->s[0].ike, CONN(6), m->buf, m->len);
+	struct ikeh_msg *m = n->p.q[0];
+	ike_input(n->p.ike[0], CONN(6), m->buf, m->len);
 	assert_int_equal(stats.ike.invalid_messages, 2);
 	assert_ptr_equal(the_sa(n, 0)->conn, CONN_A);
 	net_free(n);
@@ -538,7 +365,7 @@ static void test_dpd_answered(void **state)
 	sent = n->sent_to_b;
 	for (int i = 0; i < 15; i++) {
 		n->s[0].esp_in++;
-		ike_peer_alive(n->s[0].ike, CONN_A);
+		ike_peer_alive(n->p.ike[0], CONN_A);
 		run_for(n, 100);
 	}
 	assert_int_equal(n->sent_to_b, sent);
@@ -592,18 +419,18 @@ static void test_dpd_dead_peer_reinitiates(void **state)
 	assert_true(the_sa(n, 0)->req_out);
 	run_for(n, 2000);
 	/* dead: the IKE SA and its CHILD SA are gone locally */
-	assert_null(n->s[0].ike->sas);
+	assert_null(n->p.ike[0]->sas);
 	assert_int_equal(n->s[0].removes, 1);
-	char *s = status_json(n->s[0].ike, "to-hq");
+	char *s = ikeh_status_json(n->p.ike[0], "to-hq");
 	assert_non_null(strstr(s, "\"state\":\"down\""));
 	free(s);
 	/* auto-negotiate: a new IKE SA after the backoff (5 s; fired here by hand) */
-	struct ike_tunnel *t = ike_tunnel_find(n->s[0].ike, "to-hq");
+	struct ike_tunnel *t = ike_tunnel_find(n->p.ike[0], "to-hq");
 	assert_non_null(t);
 	assert_true(loop_timer_armed(&t->retry));
 	assert_int_equal(t->backoff_ms, 2 * IKE_RETRY_MIN_MS);
 	n->drop_to_a = false;
-	t->retry.cb(n->loop, &t->retry);
+	t->retry.cb(n->p.loop, &t->retry);
 	assert_int_equal(last_to_b_exchange(n), IKE_SA_INIT);
 	pump(n);
 	assert_true(established(n, 0));
@@ -616,31 +443,31 @@ static void test_failure_backoff(void **state)
 {
 	(void)state;
 	struct net *n = net_new(dpd_off, dpd_off);
-	struct ike_tunnel *t = ike_tunnel_find(n->s[0].ike, "to-hq");
+	struct ike_tunnel *t = ike_tunnel_find(n->p.ike[0], "to-hq");
 	/* IKE_SA_INIT --> unanswered: each failure re-arms with 5, 10, 20, 40, 60, 60 s. */
 	static const uint32_t next[] = { 10000, 20000, 40000, 60000, 60000, 60000 };
 	for (size_t i = 0; i < ARRAY_SIZE(next); i++) {
-		if (n->pending_up) {
-			n->pending_up = false;
-			ike_conn_up(n->s[0].ike, CONN_A);
+		if (n->p.pending_up) {
+			n->p.pending_up = false;
+			ike_conn_up(n->p.ike[0], CONN_A);
 		}
 		queue_clear(n);
 		struct ike_sa *a = the_sa(n, 0);
 		assert_int_equal(a->state, SA_INIT_SENT);
-		a->timer.cb(n->loop, &a->timer);
-		assert_null(n->s[0].ike->sas);
+		a->timer.cb(n->p.loop, &a->timer);
+		assert_null(n->p.ike[0]->sas);
 		assert_true(loop_timer_armed(&t->retry));
 		assert_int_equal(t->backoff_ms, next[i]);
-		t->retry.cb(n->loop, &t->retry);
-		loop_timer_cancel(n->loop, &t->retry);
+		t->retry.cb(n->p.loop, &t->retry);
+		loop_timer_cancel(n->p.loop, &t->retry);
 	}
 	/* ike_down stops the retries */
 	queue_clear(n);
 	struct ike_sa *a = the_sa(n, 0);
-	a->timer.cb(n->loop, &a->timer);
+	a->timer.cb(n->p.loop, &a->timer);
 	assert_true(loop_timer_armed(&t->retry));
 	const char *err = NULL;
-	(void)ike_down(n->s[0].ike, "to-hq", &err);
+	(void)ike_down(n->p.ike[0], "to-hq", &err);
 	assert_false(loop_timer_armed(&t->retry));
 	net_free(n);
 }
@@ -654,9 +481,9 @@ static void test_cookie_codec(void **state)
 	struct sockaddr_storage p1, p2, p3;
 	uint8_t ni[32] = { 1, 2, 3 }, c[IKE_COOKIE_LEN], c2[IKE_COOKIE_LEN];
 
-	set4(&p1, "198.51.100.1", 40001);
-	set4(&p2, "198.51.100.1", 40999); /* same address, new connection */
-	set4(&p3, "198.51.100.9", 40001);
+	ikeh_set4(&p1, "198.51.100.1", 40001);
+	ikeh_set4(&p2, "198.51.100.1", 40999); /* same address, new connection */
+	ikeh_set4(&p3, "198.51.100.9", 40001);
 	assert_int_equal(ike_cookie_make(&cs, 1000, ni, sizeof(ni), &p1, 0x1122, c), 0);
 	assert_true(ike_cookie_valid(&cs, 1000, ni, sizeof(ni), &p1, 0x1122, c, sizeof(c)));
 	assert_true(ike_cookie_valid(&cs, 2000, ni, sizeof(ni), &p2, 0x1122, c, sizeof(c)));
@@ -685,27 +512,27 @@ static void test_cookie_under_load(void **state)
 {
 	(void)state;
 	struct net *n = net_new(dpd_off, dpd_off);
-	ike_cookie_set_threshold(n->s[1].ike, 2);
+	ike_cookie_set_threshold(n->p.ike[1], 2);
 
 	/* Two half-open SAs from elsewhere (copies of gwA's IKE_SA_INIT with other SPIs). */
-	n->pending_up = false;
-	ike_conn_up(n->s[0].ike, CONN_A);
-	assert_int_equal(n->qn, 1);
-	struct msg *init = n->q[0];
+	n->p.pending_up = false;
+	ike_conn_up(n->p.ike[0], CONN_A);
+	assert_int_equal(n->p.qn, 1);
+	struct ikeh_msg *init = n->p.q[0];
 	for (uint8_t i = 1; i <= 2; i++) {
 		uint8_t copy[IKE_MSG_MAX_LEN];
 		memcpy(copy, init->buf, init->len);
 		copy[0] ^= i;
-		ike_input(n->s[1].ike, CONN(7), copy, init->len);
+		ike_input(n->p.ike[1], CONN(7), copy, init->len);
 	}
-	assert_int_equal(n->s[1].ike->nsas, 2);
+	assert_int_equal(n->p.ike[1]->nsas, 2);
 	assert_int_equal(stats.ike.cookies_sent, 0);
 
 	/* IKE_SA_INIT { SA KE Ni } -->  <-- IKE_SA_INIT { N(COOKIE) }, stream closed, no state kept */
 	deliver(n);
 	assert_int_equal(stats.ike.cookies_sent, 1);
 	assert_int_equal(n->b_closes, 1);
-	assert_int_equal(n->s[1].ike->nsas, 2);
+	assert_int_equal(n->p.ike[1]->nsas, 2);
 	deliver(n);
 	struct ike_sa *a = the_sa(n, 0);
 	assert_int_equal(a->state, SA_CONNECTING);
@@ -732,7 +559,7 @@ static void test_cookie_under_load(void **state)
 	/* A forged cookie (one byte off) gets a fresh N(COOKIE), never state. */
 	uint8_t forged[IKE_MSG_MAX_LEN];
 	n = net_new(dpd_off, dpd_off);
-	ike_cookie_set_threshold(n->s[1].ike, 0);
+	ike_cookie_set_threshold(n->p.ike[1], 0);
 	pump(n); /* init --> <-- COOKIE, a waits */
 	assert_int_equal(stats.ike.cookies_sent, 1);
 	cut(n, true);
@@ -741,9 +568,9 @@ static void test_cookie_under_load(void **state)
 	memcpy(forged, n->last_to_b, flen);
 	queue_clear(n);
 	forged[IKE_HDR_LEN + 4 + 4] ^= 1; /* a byte of the cookie data (N header: 4 + proto/spi/type 4) */
-	ike_input(n->s[1].ike, n->b_conn, forged, flen);
+	ike_input(n->p.ike[1], n->b_conn, forged, flen);
 	assert_int_equal(stats.ike.cookies_sent, 2);
-	assert_int_equal(n->s[1].ike->nsas, 0);
+	assert_int_equal(n->p.ike[1]->nsas, 0);
 	net_free(n);
 }
 

@@ -4,7 +4,6 @@
  * responder) run in one process over an in-memory pipe; the dataplane is a
  * table that records every install and removal, in order, with its keys.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,17 +22,11 @@
 #include "iketcp/json.h"
 #include "iketcp/stats.h"
 #include "loop.h"
+#include "tests/lib/ike_harness.h"
 
 /* ---- the pipe and the recording dataplane ------------------------------------------ */
 
-#define MAX_Q 64
 #define MAX_DP 16
-
-struct msg {
-	int to;
-	size_t len;
-	uint8_t buf[IKE_MSG_MAX_LEN];
-};
 
 struct dp_sa {
 	bool present;
@@ -44,18 +37,14 @@ struct dp_sa {
 };
 
 struct side {
-	struct ike *ike;
-	struct config *conf;
 	struct dp_sa dp[MAX_DP];
 	unsigned ndp, installs, removes;
 };
 
 struct net {
-	struct loop *loop;
+	struct ikeh_pipe p;
 	struct side s[2];
-	struct msg *q[MAX_Q];
-	unsigned qn, seq;
-	bool pending_up;
+	unsigned seq;
 	unsigned ccsa_req[2]; /* CREATE_CHILD_SA requests sent by each side */
 };
 
@@ -68,67 +57,17 @@ static int conn_tags[2];
 
 static struct net *g_net;
 
-static int side_of(void *arg)
-{
-	return (int)(intptr_t)arg;
-}
-
-static struct tcp_conn *io_connect(void *arg, const struct sockaddr *peer, socklen_t len, bool tls)
-{
-	(void)peer;
-	(void)len;
-	(void)tls;
-	assert_int_equal(side_of(arg), 0);
-	g_net->pending_up = true;
-	return CONN_A;
-}
-
 static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len)
 {
 	struct net *n = g_net;
+	int from = ikeh_side(arg);
 	(void)c;
-	if (side_of(arg) == 0 && n->pending_up)
+	if (from == 0 && n->p.pending_up)
 		return -ENOTCONN;
-	struct msg *m = calloc(1, sizeof(*m));
-	assert_non_null(m);
-	assert_true(len <= IKE_MSG_MAX_LEN);
 	if (len > 19 && buf[18] == CREATE_CHILD_SA && !(buf[19] & IKE_FLAG_R))
-		n->ccsa_req[side_of(arg)]++;
-	m->to = !side_of(arg);
-	m->len = len;
-	memcpy(m->buf, buf, len);
-	assert_true(n->qn < MAX_Q);
-	n->q[n->qn++] = m;
+		n->ccsa_req[from]++;
+	ikeh_enqueue(&n->p, !from, n->p.conn[!from], buf, len);
 	return 0;
-}
-
-static void io_close(void *arg, struct tcp_conn *c)
-{
-	(void)arg;
-	(void)c;
-}
-
-static void io_hold(void *arg, struct tcp_conn *c, bool carries)
-{
-	(void)arg;
-	(void)c;
-	(void)carries;
-}
-
-static void set4(struct sockaddr_storage *ss, const char *a, uint16_t port)
-{
-	struct sockaddr_in *s4 = (void *)ss;
-	memset(ss, 0, sizeof(*ss));
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, a, &s4->sin_addr), 1);
-}
-
-static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *local, struct sockaddr_storage *peer)
-{
-	(void)c;
-	set4(side_of(arg) ? local : peer, "203.0.113.2", 443);
-	set4(side_of(arg) ? peer : local, "198.51.100.1", 40000);
 }
 
 static struct dp_sa *dp_find(struct side *s, uint32_t spi_in)
@@ -141,7 +80,7 @@ static struct dp_sa *dp_find(struct side *s, uint32_t spi_in)
 
 static int dp_install(void *arg, const struct child_sa *sa)
 {
-	struct side *s = &g_net->s[side_of(arg)];
+	struct side *s = &g_net->s[ikeh_side(arg)];
 	assert_null(dp_find(s, sa->spi_in));
 	assert_true(s->ndp < MAX_DP);
 	struct dp_sa *d = &s->dp[s->ndp++];
@@ -158,16 +97,9 @@ static int dp_install(void *arg, const struct child_sa *sa)
 	return 0;
 }
 
-static void dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c)
-{
-	(void)arg;
-	(void)spi_in;
-	(void)c;
-}
-
 static void dp_remove(void *arg, uint32_t spi_in)
 {
-	struct side *s = &g_net->s[side_of(arg)];
+	struct side *s = &g_net->s[ikeh_side(arg)];
 	struct dp_sa *d = dp_find(s, spi_in);
 	assert_non_null(d);
 	d->present = false;
@@ -175,117 +107,38 @@ static void dp_remove(void *arg, uint32_t spi_in)
 	s->removes++;
 }
 
-static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
-{
-	(void)arg;
-	(void)spi_in;
-	memset(out, 0, sizeof(*out));
-	return 0;
-}
+static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, ikeh_dp_counters };
+static const struct ike_io io = { ikeh_io_connect, io_send, ikeh_io_close, ikeh_io_hold, ikeh_io_addrs, NULL };
 
-static const struct child_sa_ops dp_ops = { dp_install, dp_update, dp_remove, dp_counters };
-static const struct ike_io io_a = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)0 };
-static const struct ike_io io_b = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)1 };
+#define pump(n) ikeh_pump(&(n)->p)
 
-static void deliver(struct net *n)
-{
-	struct msg *m = n->q[0];
-	memmove(n->q, n->q + 1, --n->qn * sizeof(n->q[0]));
-	ike_input(n->s[m->to].ike, m->to ? CONN_B : CONN_A, m->buf, m->len);
-	free(m);
-}
-
-static void pump(struct net *n)
-{
-	for (int guard = 0; guard < 200; guard++) {
-		if (n->pending_up) {
-			n->pending_up = false;
-			ike_conn_up(n->s[0].ike, CONN_A);
-			continue;
-		}
-		if (n->qn == 0)
-			return;
-		deliver(n);
-	}
-	fail_msg("messages kept flowing");
-}
-
-static void run_for(struct net *n, unsigned ms)
-{
-	uint64_t end = loop_now_ms(n->loop) + ms;
-	while (loop_now_ms(n->loop) < end) {
-		(void)loop_once(n->loop, 20);
-		pump(n);
-	}
-}
+#define run_for(n, ms) ikeh_run_for(&(n)->p, (ms))
 
 /* ---- configurations ---------------------------------------------------------------- */
 
 static struct config *gw_conf(bool initiator, const char *p2_proposal, const char *p2_extra)
 {
-	char text[4096];
-	struct config *c = NULL;
-	struct conf_diag d;
-	snprintf(text, sizeof(text),
-		 "config system settings\n"
-		 "    set ike-tcp-service enable\n"
-		 "    set ike-tls-service disable\n"
-		 "    set ike-tcp-port 443\n"
-		 "    set inner-interface \"lan0\"\n"
-		 "end\n"
-		 "config vpn ipsec phase1-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set interface \"wan0\"\n"
-		 "        %s\n"
-		 "        set transport tcp\n"
-		 "        set authmethod psk\n"
-		 "        set psksecret \"correct horse battery staple\"\n"
-		 "        set localid \"%s\"\n"
-		 "        set peerid \"%s\"\n"
-		 "        set proposal aes128gcm-prfsha256\n"
-		 "        set dhgrp 19\n"
-		 "        set dpd disable\n"
-		 "    next\n"
-		 "end\n"
-		 "config vpn ipsec phase2-interface\n"
-		 "    edit \"%s\"\n"
-		 "        set phase1name \"%s\"\n"
-		 "        set proposal %s\n"
-		 "        %s\n"
-		 "        set src-subnet %s\n"
-		 "        set dst-subnet %s\n"
-		 "    next\n"
-		 "%s"
-		 "end\n",
-		 initiator ? "to-hq" : "branch", initiator ? "set remote-gw 203.0.113.2" : "set type dynamic",
-		 initiator ? "branch.example" : "hq.example", initiator ? "hq.example" : "branch.example",
-		 initiator ? "to-hq-lan" : "branch-lan", initiator ? "to-hq" : "branch", p2_proposal, g_pfs[!initiator],
-		 initiator ? "10.1.0.0 255.255.255.0" : "10.2.0.0 255.255.255.0",
-		 initiator ? "10.2.0.0 255.255.255.0" : "10.1.0.0 255.255.255.0", p2_extra ? p2_extra : "");
-	int err = conf_load_string("test.conf", text, strlen(text), &c, &d);
-	for (size_t i = 0; i < d.n; i++)
-		print_error("%s\n", d.lines[i]);
-	conf_diag_free(&d);
-	assert_int_equal(err, 0);
-	return c;
+	char pfs[128];
+	snprintf(pfs, sizeof(pfs), "        %s\n", g_pfs[!initiator]);
+	const struct ikeh_gw g = {
+		.initiator = initiator,
+		.localid = IKEH_LOCALID(initiator),
+		.peerid = IKEH_PEERID(initiator),
+		.p1_extra = "        set dpd disable\n",
+		.p2proposal = p2_proposal,
+		.p2_extra = pfs,
+		.after_p2 = p2_extra,
+	};
+	return ikeh_gw_conf(&g);
 }
 
 static struct net *net_new_p2(const char *a_extra, const char *b_extra)
 {
-	struct net *n = calloc(1, sizeof(*n));
+	struct net *n = g_net = calloc(1, sizeof(*n));
 	assert_non_null(n);
-	g_net = n;
-	memset(&stats, 0, sizeof(stats));
-	n->loop = loop_new();
-	assert_non_null(n->loop);
-	n->s[0].conf = gw_conf(true, "aes128gcm", a_extra);
-	n->s[1].conf = gw_conf(false, "aes128gcm", b_extra);
-	n->s[0].ike = ike_new(n->loop, &io_a, &dp_ops, (void *)(intptr_t)0);
-	n->s[1].ike = ike_new(n->loop, &io_b, &dp_ops, (void *)(intptr_t)1);
-	assert_non_null(n->s[0].ike);
-	assert_non_null(n->s[1].ike);
-	assert_int_equal(ike_configure(n->s[1].ike, n->s[1].conf), 0);
-	assert_int_equal(ike_configure(n->s[0].ike, n->s[0].conf), 0);
+	n->p.guard = 200;
+	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, "aes128gcm", a_extra),
+		  gw_conf(false, "aes128gcm", b_extra), &io, &dp_ops);
 	pump(n);
 	return n;
 }
@@ -297,13 +150,7 @@ static struct net *net_new(void)
 
 static void net_free(struct net *n)
 {
-	while (n->qn)
-		free(n->q[--n->qn]);
-	for (int i = 0; i < 2; i++) {
-		ike_free(n->s[i].ike);
-		conf_free(n->s[i].conf);
-	}
-	loop_free(n->loop);
+	ikeh_close(&n->p);
 	free(n);
 	g_net = NULL;
 	unsetenv("IKETCP_TEST_CHILD_LIFETIME_S");
@@ -312,7 +159,7 @@ static void net_free(struct net *n)
 
 static struct ike_sa *the_sa(struct net *n, int side)
 {
-	struct ike_sa *sa = n->s[side].ike->sas;
+	struct ike_sa *sa = n->p.ike[side]->sas;
 	assert_non_null(sa);
 	assert_null(sa->next);
 	assert_int_equal(sa->state, SA_ESTABLISHED);
@@ -497,7 +344,7 @@ static void test_child_sa_not_found(void **state)
 	/* refused: gwA keeps its SA, nothing installed or removed anywhere */
 	assert_int_equal(only_child(n, 0)->spi_in, a0);
 	assert_int_equal(only_child(n, 0)->rekey, CHILD_LIVE);
-	assert_true(only_child(n, 0)->rekey_ms > loop_now_ms(n->loop));
+	assert_true(only_child(n, 0)->rekey_ms > loop_now_ms(n->p.loop));
 	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
 	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
 	assert_false(the_sa(n, 0)->rk_out);
@@ -511,9 +358,9 @@ static void test_no_proposal_chosen_keeps_old(void **state)
 	uint32_t a0 = only_child(n, 0)->spi_in, b0 = only_child(n, 1)->spi_in;
 	/* gwB's phase2 now wants another cipher (a reload): the rekey finds no proposal. */
 	struct config *c = gw_conf(false, "aes256gcm", NULL);
-	assert_int_equal(ike_configure(n->s[1].ike, c), 0);
-	conf_free(n->s[1].conf);
-	n->s[1].conf = c;
+	assert_int_equal(ike_configure(n->p.ike[1], c), 0);
+	conf_free(n->p.conf[1]);
+	n->p.conf[1] = c;
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), a0), 0);
 	pump(n);
 	assert_int_equal(only_child(n, 0)->spi_in, a0);
@@ -523,7 +370,7 @@ static void test_no_proposal_chosen_keeps_old(void **state)
 	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
 	/* the IKE SA is fine: the next exchange works */
 	struct ike_enc inner;
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	assert_int_equal(ike_request(the_sa(n, 0), INFORMATIONAL, &inner), 0);
 	pump(n);
 	assert_false(the_sa(n, 0)->req_out);
@@ -535,7 +382,7 @@ static void test_busy_window(void **state)
 	(void)state;
 	struct net *n = net_new();
 	struct ike_enc inner;
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	assert_int_equal(ike_request(the_sa(n, 0), INFORMATIONAL, &inner), 0);
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), only_child(n, 0)->spi_in), -EBUSY);
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), 0x12345678), -ENOENT);
@@ -589,11 +436,11 @@ static void test_additional_child(void **state)
 
 	/* a selector gwB has no phase2 for: TS_UNACCEPTABLE, nothing installed */
 	struct ike_sa *sa = the_sa(n, 0);
-	char *saved = n->s[1].conf->phase2[1].name;
-	n->s[1].conf->phase2[1].phase1_index = 99; /* gwB's dmz entry no longer belongs to this phase1 */
+	char *saved = n->p.conf[1]->phase2[1].name;
+	n->p.conf[1]->phase2[1].phase1_index = 99; /* gwB's dmz entry no longer belongs to this phase1 */
 	assert_int_equal(ike_child_create(sa, 1), 0);
 	pump(n);
-	n->s[1].conf->phase2[1].phase1_index = 0;
+	n->p.conf[1]->phase2[1].phase1_index = 0;
 	(void)saved;
 	assert_int_equal(nchildren(n, 0), 2);
 	assert_int_equal(n->s[1].installs, 2);
@@ -676,7 +523,7 @@ static void hostile(struct net *n, uint8_t rk_proto, uint8_t rk_spi_size, bool w
 {
 	struct ike_sa *sa = the_sa(n, 0);
 	const struct ike_child *ch = only_child(n, 0);
-	const struct conf_phase2 *p2 = &n->s[0].conf->phase2[0];
+	const struct conf_phase2 *p2 = &n->p.conf[0]->phase2[0];
 	struct ike_enc inner;
 	struct prop_buf pb;
 	struct child_ts l[CHILD_MAX_TS], r[CHILD_MAX_TS];
@@ -684,7 +531,7 @@ static void hostile(struct net *n, uint8_t rk_proto, uint8_t rk_spi_size, bool w
 			   (uint8_t)ch->spi_in }, nonce[32] = { 1 }, ke[64];
 	unsigned installs = n->s[1].installs;
 
-	ike_inner_begin(n->s[0].ike, &inner);
+	ike_inner_begin(n->p.ike[0], &inner);
 	if (rk_proto)
 		ike_enc_notify(&inner, rk_proto, spi, rk_spi_size, REKEY_SA, NULL, 0);
 	assert_int_equal(ike_prop_build_esp_ke(&pb, p2->proposals, p2->n_proposals, 0x01020304, p2->dhgrp,
@@ -738,7 +585,7 @@ static void test_status_lists_new_spis(void **state)
 	struct jw w;
 	jw_init(&w);
 	jw_obj_open(&w, NULL);
-	ike_status_tunnel(n->s[0].ike, "to-hq", &w, true);
+	ike_status_tunnel(n->p.ike[0], "to-hq", &w, true);
 	jw_obj_close(&w);
 	assert_false(w.oom);
 	char *s = strndup(w.buf, w.len);
