@@ -67,24 +67,56 @@ static int decode_attrs(struct rd *r, struct ike_transform *t, const char **why)
  * |Transform Type |   RESERVED    |          Transform ID         |
  * ~                      Transform Attributes                     ~
  */
-static int decode_transform(struct rd *r, struct ike_transform *t, bool *last, const char **why)
+/* What differs between the proposal and transform substructure headers: the "more" value and the words. */
+struct substruct {
+	uint8_t more;
+	unsigned hdr_len;
+	const char *truncated, *bad_more, *too_short, *past_end;
+};
+
+/*
+ * The shared start of proposals and transforms: Last Substruc (0 or `more`),
+ * RESERVED, a length that counts the 4 bytes read here, and a sub-reader
+ * holding the rest of the substructure.
+ */
+static int decode_substruct(struct rd *r, const struct substruct *k, struct rd *body, bool *last,
+			    const char **why)
 {
-	uint8_t more, res, res2;
+	uint8_t more, res;
 	uint16_t len;
-	struct rd body;
 
 	if (rd_u8(r, &more) || rd_u8(r, &res) || rd_be16(r, &len))
-		BAD("transform header truncated");
-	if (more != IKE_XFORM_LAST && more != IKE_XFORM_MORE)
-		BAD("transform Last Substruc neither 0 nor 3");
-	if (len < IKE_XFORM_HDR_LEN)
-		BAD("transform length below 8");
-	if (rd_sub(r, &body, len - 4u))
-		BAD("transform length past its proposal");
+		BAD(k->truncated);
+	if (more != 0 && more != k->more)
+		BAD(k->bad_more);
+	if (len < k->hdr_len)
+		BAD(k->too_short);
+	if (rd_sub(r, body, len - 4u))
+		BAD(k->past_end);
+	*last = more == 0;
+	return 0;
+}
+
+static const struct substruct transform_hdr = {
+	IKE_XFORM_MORE, IKE_XFORM_HDR_LEN, "transform header truncated",
+	"transform Last Substruc neither 0 nor 3", "transform length below 8", "transform length past its proposal",
+};
+
+static const struct substruct proposal_hdr = {
+	IKE_PROP_MORE, IKE_PROP_HDR_LEN, "proposal header truncated",
+	"proposal Last Substruc neither 0 nor 2", "proposal length below 8", "proposal length past the SA payload",
+};
+
+static int decode_transform(struct rd *r, struct ike_transform *t, bool *last, const char **why)
+{
+	uint8_t res2;
+	struct rd body;
+
+	if (decode_substruct(r, &transform_hdr, &body, last, why))
+		return -EBADMSG;
 	memset(t, 0, sizeof(*t));
 	if (rd_u8(&body, &t->type) || rd_u8(&body, &res2) || rd_be16(&body, &t->id))
 		BAD("transform header truncated");
-	*last = more == IKE_XFORM_LAST;
 	return decode_attrs(&body, t, why);
 }
 
@@ -98,18 +130,10 @@ static int decode_transform(struct rd *r, struct ike_transform *t, bool *last, c
 static int decode_proposal(struct rd *r, struct ike_proposal *p, struct ike_arena *a, bool *last,
 			   const char **why)
 {
-	uint8_t more, res;
-	uint16_t len;
 	struct rd body;
 
-	if (rd_u8(r, &more) || rd_u8(r, &res) || rd_be16(r, &len))
-		BAD("proposal header truncated");
-	if (more != IKE_PROP_LAST && more != IKE_PROP_MORE)
-		BAD("proposal Last Substruc neither 0 nor 2");
-	if (len < IKE_PROP_HDR_LEN)
-		BAD("proposal length below 8");
-	if (rd_sub(r, &body, len - 4u))
-		BAD("proposal length past the SA payload");
+	if (decode_substruct(r, &proposal_hdr, &body, last, why))
+		return -EBADMSG;
 	memset(p, 0, sizeof(*p));
 	if (rd_u8(&body, &p->num) || rd_u8(&body, &p->proto) || rd_u8(&body, &p->spi_size) ||
 	    rd_u8(&body, &p->nxf))
@@ -142,7 +166,6 @@ static int decode_proposal(struct rd *r, struct ike_proposal *p, struct ike_aren
 		BAD("bytes after the last transform");
 	a->nxf = (uint16_t)(a->nxf + p->nxf);
 	p->xf = xf;
-	*last = more == IKE_PROP_LAST;
 	return 0;
 }
 
