@@ -28,6 +28,7 @@
 #include "iketcp/compiler.h"
 #include "maps/maps.h"
 #include "clear.skel.h"
+#include "tests/bpf/bpf_test.h"
 #include "tests/bpf/steer_pkt.h"
 
 static struct clear_bpf *skel;
@@ -51,14 +52,6 @@ static uint64_t counter(enum clear_counter idx)
 	return sum;
 }
 
-static void clear_map(struct bpf_map *m)
-{
-	uint8_t key[64];
-	int fd = bpf_map__fd(m);
-
-	while (bpf_map_get_next_key(fd, NULL, key) == 0)
-		assert_int_equal(bpf_map_delete_elem(fd, key), 0);
-}
 
 static void add_v4(const char *net, uint32_t plen)
 {
@@ -78,21 +71,8 @@ static void add_v6(const char *net, uint32_t plen)
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.clear_v6), &k, &v, BPF_ANY), 0);
 }
 
-struct guarded {
-	void (*fn)(void **state);
-};
 
-static void run_guarded(void **state)
-{
-	const struct guarded *g = *state;
 
-	if (!skel)
-		skip();
-	g->fn(state);
-}
-
-#define GUARDED(f) \
-	{ #f, run_guarded, setup, NULL, (void *)&(const struct guarded){ f } }
 
 static int setup(void **state)
 {
@@ -331,6 +311,7 @@ int main(void)
 	ncpus = libbpf_num_possible_cpus();
 	veth_setup();
 	skel = clear_bpf__open_and_load();
+	bpf_test_loaded = skel != NULL;
 	if (!skel)
 		fprintf(stderr, "clear.bpf.o cannot be loaded (%s): skipping\n", strerror(errno));
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

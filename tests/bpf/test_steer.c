@@ -21,6 +21,7 @@
 #include "iketcp/compiler.h"
 #include "maps/maps.h"
 #include "steer.skel.h"
+#include "tests/bpf/bpf_test.h"
 #include "tests/bpf/steer_pkt.h"
 
 #define TC_ACT_OK 0
@@ -53,31 +54,9 @@ static void set_config(uint16_t ike, uint16_t internal, uint32_t rate, uint32_t 
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.steer_config), &k, &c, BPF_ANY), 0);
 }
 
-static void clear_map(struct bpf_map *m)
-{
-	uint8_t key[64];
-	int fd = bpf_map__fd(m);
 
-	while (bpf_map_get_next_key(fd, NULL, key) == 0)
-		assert_int_equal(bpf_map_delete_elem(fd, key), 0);
-}
 
-struct guarded {
-	void (*fn)(void **state);
-};
 
-/* Skip (not fail) every test when the object could not be loaded. */
-static void run_guarded(void **state)
-{
-	const struct guarded *g = *state;
-
-	if (!skel)
-		skip();
-	g->fn(state);
-}
-
-#define GUARDED(f) \
-	{ #f, run_guarded, setup, NULL, (void *)&(const struct guarded){ f } }
 
 static int setup(void **state)
 {
@@ -544,6 +523,7 @@ int main(void)
 
 	libbpf_set_print(quiet);
 	skel = steer_bpf__open_and_load();
+	bpf_test_loaded = skel != NULL;
 	if (!skel)
 		fprintf(stderr, "steer.bpf.o does not load (%s): skipping (needs root and BPF)\n",
 			strerror(errno));
