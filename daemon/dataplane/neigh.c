@@ -20,27 +20,16 @@
 
 #include "iketcp/buf.h"
 #include "dataplane/neigh.h"
+#include "dataplane/route.h"
 
 /* NUD states in which the kernel is willing to use the link-layer address. */
 #define NUD_USABLE (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP)
 
 int neigh_open(struct neigh *n)
 {
-	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
-	struct timeval tv = { .tv_sec = 1 }; /* the kernel answers at once */
-
 	memset(n, 0, sizeof(*n));
-	n->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (n->fd < 0)
-		return -errno;
-	if (bind(n->fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
-	    setsockopt(n->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		int err = -errno;
-		close(n->fd);
-		n->fd = -1;
-		return err;
-	}
-	return 0;
+	n->fd = rtnl_open(1); /* the kernel answers at once */
+	return n->fd < 0 ? n->fd : 0;
 }
 
 void neigh_close(struct neigh *n)

@@ -24,24 +24,29 @@ struct route_req {
 	uint8_t attrs[RTA_SPACE(16) + RTA_SPACE(4)];
 };
 
-int route_sock_open(struct route_sock *rs)
+int rtnl_open(int timeout_s)
 {
 	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
-	/* The kernel acks at once; the timeout only guards against a lost ack. */
-	struct timeval tv = { .tv_sec = 2 };
+	struct timeval tv = { .tv_sec = timeout_s };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 
-	rs->seq = 0;
-	rs->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (rs->fd < 0)
+	if (fd < 0)
 		return -errno;
-	if (bind(rs->fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
-	    setsockopt(rs->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+	if (bind(fd, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
 		int err = -errno;
-		close(rs->fd);
-		rs->fd = -1;
+		close(fd);
 		return err;
 	}
-	return 0;
+	return fd;
+}
+
+int route_sock_open(struct route_sock *rs)
+{
+	/* The kernel acks at once; the timeout only guards against a lost ack. */
+	rs->seq = 0;
+	rs->fd = rtnl_open(2);
+	return rs->fd < 0 ? rs->fd : 0;
 }
 
 void route_sock_close(struct route_sock *rs)

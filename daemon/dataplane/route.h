@@ -14,6 +14,8 @@ struct route_sock {
 };
 
 /* 0 or -errno. */
+/* A bound NETLINK_ROUTE socket whose reads give up after timeout_s: the fd, or -errno. */
+int rtnl_open(int timeout_s);
 must_check int route_sock_open(struct route_sock *rs);
 void route_sock_close(struct route_sock *rs);
 
