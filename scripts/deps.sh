@@ -14,6 +14,8 @@ PACKAGES=(
 	# conflicts with strongSwan's (shared/tools/peers.md)
 	libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libunbound8 libcurl3-nss libnss3 libnspr4
 	libcap-ng0 libldap-2.5-0 libnss3-tools
+	# strongSwan, the UDP interop peer: charon with userspace ESP (kernel-libipsec), run per namespace
+	strongswan-charon strongswan-swanctl libcharon-extra-plugins
 )
 
 missing=()
@@ -35,7 +37,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # nginx-light starts a service on install; we run our own instances in namespaces only.
-if systemctl is-active --quiet nginx 2>/dev/null; then systemctl stop nginx || true; fi
+# strongSwan's packages may do the same with charon; the tests run their own charon per namespace.
+for svc in nginx strongswan strongswan-starter; do
+	if systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
+done
 
 if [ "$(id -u)" -eq 0 ] && ! mountpoint -q /sys/fs/bpf; then
 	mount -t bpf bpf /sys/fs/bpf
