@@ -57,6 +57,7 @@ static void transport_config_from(const struct config *conf, struct transport_co
 	const struct conf_settings *s = &conf->settings;
 
 	memset(tc, 0, sizeof(*tc));
+	tc->tcp = s->ike_tcp_service;
 	tc->ike_tcp_port = s->ike_tcp_port;
 	tc->internal_port = s->ike_tcp_internal_port;
 	tc->natt_port = s->ike_natt_port;
@@ -68,6 +69,11 @@ static void transport_config_from(const struct config *conf, struct transport_co
 	tc->idle_timeout_s = s->ike_tcp_idle_timeout;
 	tc->prefix_timeout_ms = PREFIX_TIMEOUT_MS;
 	tc->frame_timeout_ms = FRAME_TIMEOUT_MS;
+	tc->ike_port = s->ike_port;
+	/* UDP 500/4500 only when some phase1 may speak it (FortiOS' default transport is udp). */
+	for (size_t i = 0; i < conf->n_phase1; i++)
+		if (conf->phase1[i].transport != CONF_TRANSPORT_TCP)
+			tc->udp = true;
 }
 
 static void steer_settings_from(const struct config *conf, struct steer_settings *ss)
@@ -351,10 +357,10 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 	}
 	if ((err = start_dataplane(d, conf)) || (err = start_ike(d)))
 		goto fail;
+	transport_config_from(conf, &tc);
+	if ((err = transport_configure(d->tp, &tc)))
+		goto fail;
 	if (s->ike_tcp_service) {
-		transport_config_from(conf, &tc);
-		if ((err = transport_configure(d->tp, &tc)))
-			goto fail;
 		if (wan_interfaces(conf, (const char *[1]){ 0 }, 1)) {
 			if ((err = ensure_bpffs(s->bpf_pin_path)) || (err = sync_wans(d, conf)))
 				goto fail;
@@ -406,18 +412,18 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	const struct conf_settings *o = &d->conf->settings, *n = &next->settings;
 	if (strcmp(o->control_socket, n->control_socket) || strcmp(o->bpf_pin_path, n->bpf_pin_path))
 		log_warn("reload: control-socket and bpf-pin-path changes take effect at the next restart");
-	if (n->ike_tcp_service) {
-		transport_config_from(next, &tc);
+	transport_config_from(next, &tc);
+	if (n->ike_tcp_service || !o->ike_tcp_service) {
 		err = transport_configure(d->tp, &tc);
 		if (err) {
 			d->reload_failures++;
-			log_error("reload: cannot apply the TCP settings (%s); still running the previous "
+			log_error("reload: cannot apply the TCP/UDP settings (%s); still running the previous "
 				  "configuration", strerror(-err));
-			append_error(errors, "cannot apply the TCP settings (see the daemon log)");
+			append_error(errors, "cannot apply the TCP/UDP settings (see the daemon log)");
 			conf_free(next);
 			return err;
 		}
-	} else if (o->ike_tcp_service) {
+	} else {
 		/* No more TCP: the IKE SAs on its streams go with it. */
 		struct transport_handlers th;
 		ike_shutdown(d->ike);
@@ -428,6 +434,8 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 		d->tp = transport_new(d->loop, &th);
 		if (!d->tp || start_ike(d))
 			log_error("reload: out of memory");
+		else if ((err = transport_configure(d->tp, &tc)))
+			log_error("reload: cannot open the UDP ports: %s", strerror(-err));
 	}
 	if (start_dataplane(d, next))
 		log_error("reload: no dataplane: CHILD SAs cannot be installed");

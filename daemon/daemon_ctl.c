@@ -113,6 +113,10 @@ static void status(struct daemon *d, bool json, struct jw *w)
 		else if (s->ike_tcp_service)
 			jw_printf(w, "IKE/ESP over TCP: port %u%s, listening on %u and %u\n", s->ike_tcp_port,
 				  s->ike_tls_service ? " with TLS 1.3" : "", s->ike_natt_port, s->ike_tcp_internal_port);
+		uint16_t ike_port, natt_port;
+		if (transport_udp_ports(d->tp, &ike_port, &natt_port))
+			jw_printf(w, "IKE/ESP over UDP: ports %u and %u (ESP always UDP-encapsulated)\n", ike_port,
+				  natt_port);
 		for (size_t i = 0; i < d->n_wans; i++)
 			jw_printf(w, "steering on %s (%s XDP), maps in %s\n", bpfsync_wan_ifname(d->wans[i]),
 				  bpfsync_wan_native(d->wans[i]) ? "native" : "generic",

@@ -97,15 +97,33 @@ static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *loc
 	*local = *transport_conn_local(c);
 	*peer = *transport_conn_peer(c);
 	/* NAT detection (RFC 9329 section 6.5) must hash what the peer hashed. */
-	if (!transport_conn_outbound(c))
+	if (!transport_conn_outbound(c) && !transport_conn_is_udp(c))
 		undo_steering(d, local);
+}
+
+static struct tcp_conn *io_open_udp(void *arg, const struct sockaddr *peer, socklen_t len, bool natt)
+{
+	struct daemon *d = arg;
+	return transport_udp_open(d->tp, peer, len, natt);
+}
+
+static bool io_datagram(void *arg, struct tcp_conn *c)
+{
+	(void)arg;
+	return transport_conn_is_udp(c);
+}
+
+static bool io_natt(void *arg, struct tcp_conn *c)
+{
+	(void)arg;
+	return transport_conn_is_natt(c);
 }
 
 void wiring_ike_io(struct daemon *d, struct ike_io *io)
 {
 	*io = (struct ike_io){
 		.connect = io_connect, .send = io_send, .close = io_close, .hold = io_hold, .addrs = io_addrs,
-		.arg = d,
+		.open_udp = io_open_udp, .datagram = io_datagram, .natt = io_natt, .arg = d,
 	};
 }
 

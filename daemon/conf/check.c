@@ -82,6 +82,13 @@ static void check_phase1(const struct config *c, size_t i, const struct conf_lin
 		conf_error(s, tline ? tline : p->line,
 			   "\"transport %s\" needs \"set ike-tcp-service enable\" in \"config system settings\"",
 			   p->transport == CONF_TRANSPORT_TCP ? "tcp" : "auto");
+	if (p->transport != CONF_TRANSPORT_TCP && p->nattraversal == CONF_NATT_DISABLE) {
+		unsigned nline = set_at(l, SEC_PHASE1, i, "nattraversal");
+		conf_error(s, nline ? nline : p->line,
+			   "phase1-interface \"%s\": \"nattraversal disable\" needs kernel ESP; this gateway's ESP "
+			   "over UDP is always UDP-encapsulated (use enable or forced, or \"transport tcp\")",
+			   p->name);
+	}
 }
 
 static void check_phase2(struct config *c, size_t i, const struct conf_lines *l,

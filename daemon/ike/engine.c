@@ -4,8 +4,11 @@
  * calls (configure, up, down, shutdown, stream events, status).
  *
  * Over TCP nothing is retransmitted (RFC 9329 6.2): a request without an
- * answer in IKE_RESPONSE_TIMEOUT_MS fails its SA. A retransmitted request of
- * the peer's is answered from the cached response, never processed twice.
+ * answer in IKE_RESPONSE_TIMEOUT_MS fails its SA. Over UDP (2.1) requests are
+ * retransmitted with a doubling wait (sa.c). A retransmitted request of the
+ * peer's is answered from the cached response, never processed twice. Over
+ * UDP an SA follows its peer to the address an authenticated message came
+ * from (2.23: the move to port 4500, NAT rebinding).
  *
  * A lost stream is not a lost SA (RFC 9329 6.1): the originator's transport
  * reconnects and ike_conn_up sends the outstanding request again (the one
@@ -309,9 +312,14 @@ static void rebind(struct ike_sa *sa, struct tcp_conn *c)
 		ike->io.hold(ike->io.arg, c, true);
 		sa->held = true;
 	}
-	log_info("%s: IKE SA %016llx_i %016llx_r moved to a new stream from %s (RFC 9329 6.1)",
-		 sa->tun ? sa->tun->name : "?", (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,
-		 sockaddr_str(&sa->remote, a, sizeof(a)));
+	if (ike->io.datagram && ike->io.datagram(ike->io.arg, c))
+		log_info("%s: IKE SA %016llx_i %016llx_r now with %s (RFC 7296 2.23)",
+			 sa->tun ? sa->tun->name : "responder", (unsigned long long)sa->spi_i,
+			 (unsigned long long)sa->spi_r, sockaddr_str(&sa->remote, a, sizeof(a)));
+	else
+		log_info("%s: IKE SA %016llx_i %016llx_r moved to a new stream from %s (RFC 9329 6.1)",
+			 sa->tun ? sa->tun->name : "?", (unsigned long long)sa->spi_i,
+			 (unsigned long long)sa->spi_r, sockaddr_str(&sa->remote, a, sizeof(a)));
 	ike_resend_request(sa);
 }
 
@@ -428,8 +436,12 @@ void ike_input(struct ike *ike, struct tcp_conn *c, const uint8_t *buf, size_t l
 		return;
 	}
 	/* RFC 9329 6.1: only the responder follows the originator to a new stream,
-	 * only for an established SA, and only once the ICV checked (rebind()). */
-	if (sa->conn != c && (sa->initiator || (sa->state != SA_ESTABLISHED && sa->state != SA_DELETING)))
+	 * only for an established SA, and only once the ICV checked (rebind()).
+	 * 2.23: over UDP either side follows the peer's address, also once the ICV checked. */
+	bool path_move = ike->io.datagram && ike->io.datagram(ike->io.arg, c) && sa->conn &&
+			 ike->io.datagram(ike->io.arg, sa->conn);
+	if (sa->conn != c && !path_move &&
+	    (sa->initiator || (sa->state != SA_ESTABLISHED && sa->state != SA_DELETING)))
 		return drop(ike, "IKE SA is bound to another stream", &m->hdr);
 	if (ike_hdr_is_response(&m->hdr))
 		input_response(sa, c, m);
@@ -464,6 +476,8 @@ void ike_free(struct ike *ike)
 		ike_sa_free(ike->sas);
 	for (size_t i = 0; i < ike->ntun; i++) {
 		ike_tunnel_retry_cancel(ike->tun[i]);
+		if (ike->loop)
+			loop_timer_cancel(ike->loop, &ike->tun[i]->auto_timer);
 		free(ike->tun[i]);
 	}
 	ike_cookie_wipe(&ike->cookie);
@@ -509,6 +523,83 @@ static int peer_addr(const struct conf_phase1 *p1, uint16_t port, struct sockadd
 	return -EINVAL;
 }
 
+static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err);
+
+/* Over UDP: IKE_SA_INIT to the peer's ike-port now (paths are always up). */
+static int initiate_udp(struct ike *ike, struct ike_tunnel *t, const char **err)
+{
+	const struct conf_phase1 *p1 = t->p1;
+	struct ike_sa *sa;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (peer_addr(p1, ike->conf->settings.ike_port, &ss, &sl)) {
+		*err = "no remote-gw to send to";
+		return -EINVAL;
+	}
+	if (sas_of(ike, t, &sa))
+		return 0;
+	struct tcp_conn *c = ike->io.open_udp ? ike->io.open_udp(ike->io.arg, (struct sockaddr *)&ss, sl, false)
+					     : NULL;
+	if (!c) {
+		*err = "UDP is not open (transport udp needs the UDP ports)";
+		return -EIO;
+	}
+	if (!(sa = ike_sa_new(ike, true, c))) {
+		*err = "out of memory or too many IKE SAs";
+		return -ENOMEM;
+	}
+	sa->tun = t;
+	sa->spi_i = ike_sa_new_spi(ike);
+	sa->remote = ss;
+	if (p1->transport == CONF_TRANSPORT_AUTO) {
+		if (!loop_timer_armed(&t->auto_timer) && ike->loop)
+			(void)loop_timer_arm(ike->loop, &t->auto_timer, (uint64_t)p1->auto_transport_threshold * 1000);
+		snprintf(t->transport_why, sizeof(t->transport_why), "auto: trying UDP first");
+	}
+	log_info("%s: initiating IKE SA %016llx_i over UDP", t->name, (unsigned long long)sa->spi_i);
+	return ike_init_start(sa);
+}
+
+/* transport auto (RFC 9329 5.1): UDP got no answer in auto-transport-threshold seconds, so a new
+ * IKE_SA_INIT, with a new SPI and new NAT detection, goes over TCP. */
+static void auto_transport_fire(struct loop *loop, struct loop_timer *timer)
+{
+	struct ike_tunnel *t = container_of(timer, struct ike_tunnel, auto_timer);
+	struct ike *ike = t->ike;
+	const char *err = NULL;
+	(void)loop;
+
+	if (!t->present || !t->p1 || t->p1->transport != CONF_TRANSPORT_AUTO || t->auto_tcp)
+		return;
+	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next)
+		if (sa->tun == t && sa->initiator && sa->state != SA_INIT_SENT && sa->state != SA_CONNECTING)
+			return; /* UDP answered after all */
+	for (struct ike_sa *sa = ike->sas, *next; sa; sa = next) {
+		next = sa->next;
+		if (sa->tun == t && sa->initiator)
+			ike_sa_free(sa);
+	}
+	t->auto_tcp = true;
+	snprintf(t->transport_why, sizeof(t->transport_why), "auto: no answer over UDP in %u s, using TCP",
+		 t->p1->auto_transport_threshold);
+	log_warn("%s: transport %s (RFC 9329 5.1)", t->name, t->transport_why);
+	ike_tunnel_retry_cancel(t);
+	if (initiate(ike, t, &err))
+		ike_tunnel_retry(t, err ? err : "cannot initiate over TCP");
+}
+
+void ike_auto_transport_answered(struct ike_sa *sa)
+{
+	struct ike_tunnel *t = sa->tun;
+
+	if (!t || !t->p1 || t->p1->transport != CONF_TRANSPORT_AUTO || !ike_sa_datagram(sa))
+		return;
+	if (sa->ike->loop)
+		loop_timer_cancel(sa->ike->loop, &t->auto_timer);
+	snprintf(t->transport_why, sizeof(t->transport_why), "auto: UDP answered");
+}
+
 /* Start an IKE SA as initiator for a static tunnel (no-op when one exists). */
 static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err)
 {
@@ -521,17 +612,8 @@ static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err)
 		*err = "a dynamic phase1 only answers";
 		return -EINVAL;
 	}
-	if (p1->transport == CONF_TRANSPORT_UDP) {
-		if (!t->warned_udp)
-			log_warn("%s: transport udp: UDP is not part of this build, not initiating", t->name);
-		t->warned_udp = true;
-		*err = "transport udp is not available in this build";
-		return -EINVAL;
-	}
-	if (p1->transport == CONF_TRANSPORT_AUTO && !t->warned_udp) {
-		log_warn("%s: transport auto: UDP is not available, using TCP (RFC 9329)", t->name);
-		t->warned_udp = true;
-	}
+	if (p1->transport == CONF_TRANSPORT_UDP || (p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp))
+		return initiate_udp(ike, t, err);
 	if (peer_addr(p1, ike->conf->settings.ike_tcp_port, &ss, &sl)) {
 		*err = "no remote-gw to connect to";
 		return -EINVAL;
@@ -622,6 +704,7 @@ int ike_configure(struct ike *ike, const struct config *conf)
 			snprintf(t->name, sizeof(t->name), "%s", p1->name);
 			t->ike = ike;
 			loop_timer_init(&t->retry, tunnel_retry_fire);
+			loop_timer_init(&t->auto_timer, auto_transport_fire);
 			ike->tun[ike->ntun++] = t;
 		}
 		t->present = true;
@@ -651,6 +734,8 @@ int ike_configure(struct ike *ike, const struct config *conf)
 		if (t->conn && ike->io.close)
 			ike->io.close(ike->io.arg, t->conn);
 		ike_tunnel_retry_cancel(t);
+		if (ike->loop)
+			loop_timer_cancel(ike->loop, &t->auto_timer);
 		free(t);
 		ike->tun[i] = ike->tun[--ike->ntun];
 	}
@@ -805,6 +890,7 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 	struct ike_sa *sa = NULL;
 	size_t n = t ? sas_of(ike, t, &sa) : 0;
 	bool tls = t && t->conn ? t->tls : ike->conf && ike->conf->settings.ike_tls_service;
+	const char *transport = tls ? "tls" : "tcp";
 	char prop[96] = "", local[INET6_ADDRSTRLEN + 8], remote[INET6_ADDRSTRLEN + 8], buf[24];
 	uint64_t now = ike->loop ? loop_now_ms(ike->loop) : 0;
 	bool up = sa && sa->state == SA_ESTABLISHED;
@@ -814,6 +900,10 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		s.ke = 0;
 		ike_suite_name(&s, prop, sizeof(prop));
 	}
+	if (sa ? ike_sa_datagram(sa)
+	       : t && t->p1 && (t->p1->transport == CONF_TRANSPORT_UDP ||
+				(t->p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp)))
+		transport = "udp";
 	if (sa) {
 		sockaddr_str(&sa->local, local, sizeof(local));
 		sockaddr_str(&sa->remote, remote, sizeof(remote));
@@ -822,7 +912,9 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		unsigned nch = 0;
 		for (unsigned i = 0; up && i < IKE_MAX_CHILDREN; i++)
 			nch += sa->child[i].used;
-		jw_printf(w, "%s: %s %s", phase1, state_name(sa), tls ? "tls" : "tcp");
+		jw_printf(w, "%s: %s %s", phase1, state_name(sa), transport);
+		if (t && t->transport_why[0])
+			jw_printf(w, " (%s)", t->transport_why);
 		if (up)
 			jw_printf(w, " %s -> %s %s %s up %llus, %u child SA%s", local, remote, prop,
 				  ike_ke_name(sa->suite.ke) ? ike_ke_name(sa->suite.ke) : "?",
@@ -833,7 +925,9 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		return;
 	}
 	jw_str(w, "state", state_name(sa));
-	jw_str(w, "transport", tls ? "tls" : "tcp");
+	jw_str(w, "transport", transport);
+	if (t && t->transport_why[0])
+		jw_str(w, "transport_why", t->transport_why);
 	if (!up) {
 		jw_null(w, "ike_sa");
 	} else {

@@ -31,6 +31,11 @@ struct ike_io {
 	/* Our address and the peer's, with ports, for NAT detection and status. */
 	void (*addrs)(void *arg, struct tcp_conn *c, struct sockaddr_storage *local,
 		      struct sockaddr_storage *peer);
+	/* UDP (NULL: streams only). A path to peer's ike-port (natt false) or ike-natt-port (natt true),
+	 * always up; datagram() tells paths from streams (requests are retransmitted on paths only). */
+	struct tcp_conn *(*open_udp)(void *arg, const struct sockaddr *peer, socklen_t len, bool natt);
+	bool (*datagram)(void *arg, struct tcp_conn *c);
+	bool (*natt)(void *arg, struct tcp_conn *c);  /* a path on ike-natt-port: ESP can ride it */
 	void *arg;
 };
 
@@ -49,7 +54,8 @@ int ike_up(struct ike *ike, const char *phase1, const char **err);   /* iketcpct
 int ike_down(struct ike *ike, const char *phase1, const char **err); /* DELETE the IKE SA (and its children) */
 void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now, best effort */
 /* The tunnel's live members for iketcpctl status, written into the JSON object the caller has open:
- * "state" ("down"|"connecting"|"established"), "transport" ("tcp"|"tls"), "ike_sa" (null or {"spi_i","spi_r"
+ * "state" ("down"|"connecting"|"established"), "transport" ("udp"|"tcp"|"tls"), "transport_why" (transport auto:
+ * why that one), "ike_sa" (null or {"spi_i","spi_r"
  * as 16 hex digits,"proposal","dhgrp","established_s","local","remote","role"}), "child_sas" ([{"name","spi_in",
  * "spi_out" (8 hex digits),"proposal","bytes_in","bytes_out","packets_in","packets_out"}] with counters from
  * child_sa_ops.counters). For a dynamic phase1 with several peers, one IKE SA per peer: list the first and add

@@ -49,7 +49,12 @@ static int natd_hash(uint64_t spi_i, uint64_t spi_r, const struct sockaddr_stora
 static void enc_natd(struct ike_enc *e, const struct ike_sa *sa, uint64_t spi_r)
 {
 	uint8_t h[20];
-	if (!natd_hash(sa->spi_i, spi_r, &sa->local, h))
+	/* Over UDP our ESP is always UDP-encapsulated (the dataplane is in userspace and has no raw ESP),
+	 * so the peer must believe there is a NAT in front of us: a source hash that cannot match does that
+	 * (what nattraversal forced means in FortiOS, and strongSwan's encap=yes). */
+	if (ike_sa_datagram(sa) && RAND_bytes(h, sizeof(h)) == 1)
+		ike_enc_notify(e, IKE_PROTO_NONE, NULL, 0, NAT_DETECTION_SOURCE_IP, h, sizeof(h));
+	else if (!natd_hash(sa->spi_i, spi_r, &sa->local, h))
 		ike_enc_notify(e, IKE_PROTO_NONE, NULL, 0, NAT_DETECTION_SOURCE_IP, h, sizeof(h));
 	if (!natd_hash(sa->spi_i, spi_r, &sa->remote, h))
 		ike_enc_notify(e, IKE_PROTO_NONE, NULL, 0, NAT_DETECTION_DESTINATION_IP, h, sizeof(h));
@@ -201,6 +206,32 @@ static bool group_configured(const struct conf_phase1 *p1, uint16_t g)
 	return false;
 }
 
+/* 2.23: IKE_AUTH and ESP go to the peer's ike-natt-port. We move there whether or not a NAT was
+ * detected (allowed by 2.23), because ESP can only ride UDP 4500 here. */
+static void float_to_natt(struct ike_sa *sa)
+{
+	struct ike *ike = sa->ike;
+	struct sockaddr_storage peer = sa->remote;
+	uint16_t port = htons(ike->conf->settings.ike_natt_port);
+
+	if (!ike->io.open_udp || (ike->io.natt && ike->io.natt(ike->io.arg, sa->conn)))
+		return;
+	if (peer.ss_family == AF_INET)
+		((struct sockaddr_in *)&peer)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)&peer)->sin6_port = port;
+	struct tcp_conn *c = ike->io.open_udp(ike->io.arg, (const struct sockaddr *)&peer,
+					      peer.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+									: sizeof(struct sockaddr_in6), true);
+	if (!c) {
+		log_warn("%s: cannot open a path to the peer's port %u: staying on %u", sa->tun->name,
+			 ntohs(port), ike->conf->settings.ike_port);
+		return;
+	}
+	sa->conn = c;
+	set_addrs(sa);
+}
+
 void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 {
 	struct ike *ike = sa->ike;
@@ -210,6 +241,7 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 
 	if (ike->loop)
 		loop_timer_cancel(ike->loop, &sa->timer);
+	ike_auto_transport_answered(sa); /* any answer, even a notify, proves the path */
 	sap = ike_msg_find(m, IKE_PL_SA, NULL);
 	if (!sap) {
 		/* 1.2 / 2.7: a notify-only answer. */
@@ -265,6 +297,8 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 		ike_fail(sa, "key exchange failed (bad KEr)");
 		return;
 	}
+	if (ike_sa_datagram(sa))
+		float_to_natt(sa);
 	(void)ike_auth_start(sa);
 }
 

@@ -9,10 +9,37 @@
 #include "ike/sa.h"
 #include "iketcp/stats.h"
 
+bool ike_sa_datagram(const struct ike_sa *sa)
+{
+	const struct ike_io *io = &sa->ike->io;
+	return sa->conn && io->datagram && io->datagram(io->arg, sa->conn);
+}
+
+/* 2.1: over UDP the requester retransmits, doubling the wait; over TCP it never does (RFC 9329 6.2). */
+static bool retransmit(struct ike_sa *sa)
+{
+	struct ike *ike = sa->ike;
+	const uint8_t *msg = sa->state == SA_INIT_SENT ? sa->init_req : sa->last_req;
+	size_t len = sa->state == SA_INIT_SENT ? sa->init_req_len : sa->last_req_len;
+
+	if (!sa->req_out || !msg || !ike_sa_datagram(sa) || sa->rtx >= IKE_RTX_MAX)
+		return false;
+	sa->rtx++;
+	STAT_INC(ike, retransmits);
+	log_debug("%s: %s request #%u retransmitted (%u)", sa->tun ? sa->tun->name : "?",
+		  ike_exchange_name(sa->req_exchange), sa->state == SA_INIT_SENT ? 0 : sa->my_msg_id - 1, sa->rtx);
+	(void)ike_send_plain(ike, sa->conn, msg, len);
+	(void)loop_timer_arm(ike->loop, &sa->timer,
+			     (uint64_t)IKE_RTX_FIRST_MS << (sa->rtx < IKE_RTX_MAX ? sa->rtx : IKE_RTX_MAX - 1));
+	return true;
+}
+
 static void ike_sa_timeout(struct loop *loop, struct loop_timer *t)
 {
 	struct ike_sa *sa = container_of(t, struct ike_sa, timer);
 	(void)loop;
+	if (retransmit(sa))
+		return;
 	ike_fail(sa, sa->state == SA_INIT_DONE ? "no IKE_AUTH request in time" : "no response in time");
 }
 
@@ -153,8 +180,10 @@ struct ike_tunnel *ike_tunnel_find(struct ike *ike, const char *name)
 
 void ike_sa_arm_timer(struct ike_sa *sa)
 {
+	sa->rtx = 0;
 	if (sa->ike->loop)
-		(void)loop_timer_arm(sa->ike->loop, &sa->timer, IKE_RESPONSE_TIMEOUT_MS);
+		(void)loop_timer_arm(sa->ike->loop, &sa->timer, sa->req_out && ike_sa_datagram(sa) ?
+							 IKE_RTX_FIRST_MS : IKE_RESPONSE_TIMEOUT_MS);
 }
 
 void ike_spi_bytes(uint64_t spi, uint8_t out[8])

@@ -33,6 +33,9 @@ enum {
 	IKE_COOKIE_MAX = 64,             /* 2.6: 1 to 64 octets */
 	IKE_RETRY_MIN_MS = 5000,         /* re-initiation backoff of a static auto-negotiate tunnel */
 	IKE_RETRY_MAX_MS = 60000,
+	IKE_RTX_FIRST_MS = 1000,         /* UDP only: requests are sent again after 1, 2, 4, 8, 16 s */
+	IKE_RTX_MAX = 5,                 /* then one more wait of 16 s, and the exchange has failed */
+	IKE_TRANSPORT_WHY_MAX = 96,
 };
 
 enum ike_sa_state {
@@ -99,7 +102,9 @@ struct ike_sa {
 	uint32_t my_msg_id;              /* our next request */
 	bool req_out;                    /* window 1: a request of ours is waiting */
 	uint8_t req_exchange;
-	uint8_t *last_req;               /* our outstanding request, resent on a new stream (RFC 9329 6.1) */
+	uint8_t *last_req;               /* our outstanding request: resent on a new stream (RFC 9329 6.1),
+					  * retransmitted over UDP (2.1) */
+	uint8_t rtx;                     /* UDP: retransmissions of the outstanding request so far */
 	size_t last_req_len;
 	uint64_t req_sent_ms;
 	uint32_t peer_msg_id;            /* the peer's next request */
@@ -144,10 +149,13 @@ struct ike_tunnel {
 	struct tcp_conn *conn;           /* our outbound stream (static initiator) */
 	bool conn_up;
 	bool tls;
-	bool warned_udp;
 	bool present;                    /* still in the configuration */
 	struct ike *ike;
 	struct loop_timer retry;         /* re-initiation after a failure (auto-negotiate) */
+	/* transport auto (RFC 9329 5.1): UDP first, TCP after auto-transport-threshold without an answer */
+	struct loop_timer auto_timer;
+	bool auto_tcp;                   /* UDP got no answer: TCP from now on */
+	char transport_why[IKE_TRANSPORT_WHY_MAX];
 	uint32_t backoff_ms;             /* next delay: IKE_RETRY_MIN_MS doubling to IKE_RETRY_MAX_MS */
 };
 
@@ -184,7 +192,9 @@ uint32_t ike_child_new_spi(struct ike *ike);
 void ike_sa_remove_children(struct ike_sa *sa);
 struct ike_child *ike_sa_child_add(struct ike_sa *sa);
 struct ike_tunnel *ike_tunnel_find(struct ike *ike, const char *name);
+/* The response deadline of a request just sent (over UDP: its first retransmission). */
 void ike_sa_arm_timer(struct ike_sa *sa);
+bool ike_sa_datagram(const struct ike_sa *sa); /* its IKE messages travel in UDP datagrams */
 void ike_spi_bytes(uint64_t spi, uint8_t out[8]);
 void ike_sa_established(struct ike_sa *sa);
 
@@ -205,6 +215,7 @@ void ike_answer_init_notify(struct ike *ike, struct tcp_conn *c, const struct ik
 
 /* ike_init.c */
 int ike_init_start(struct ike_sa *sa);
+void ike_auto_transport_answered(struct ike_sa *sa); /* engine.c: UDP answered, auto stays on UDP */
 void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg *m);
 void ike_init_response(struct ike_sa *sa, const struct ike_msg *m);
 bool ike_p1_candidate(const struct conf_phase1 *p1, const struct sockaddr_storage *peer);

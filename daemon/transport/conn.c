@@ -170,6 +170,8 @@ void transport_conn_close(struct tcp_conn *c)
 {
 	if (!c)
 		return;
+	if (c->state == CONN_UDP)
+		return; /* paths are shared by every SA with that peer: the idle sweep reaps them */
 	if (c->closing) {
 		c->close_for_good = true; /* from the closed handler: do not reconnect */
 		return;
@@ -206,6 +208,8 @@ static uint64_t conn_deadline(const struct tcp_conn *c)
 		return d;
 	case CONN_SPLICE:
 		return c->last_rx_ms + (uint64_t)cfg->idle_timeout_s * 1000;
+	case CONN_UDP: /* udp.c sweeps its paths */
+		break;
 	}
 	return d;
 }
@@ -349,6 +353,8 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 	size_t hdr_len, done = 0;
 	int err;
 
+	if (c->state == CONN_UDP)
+		return udp_send(c, kind, data, len);
 	if (c->state != CONN_STREAM || c->close_pending)
 		return -ENOTCONN;
 	if (kind != ENCAP_IKE && kind != ENCAP_ESP && kind != ENCAP_KEEPALIVE)
@@ -682,12 +688,18 @@ struct tcp_conn *transport_connect(struct transport *tp, const struct sockaddr *
 	return c;
 }
 
-void transport_conn_hold(struct tcp_conn *c, bool carries_sa) { c->held = carries_sa; }
+void transport_conn_hold(struct tcp_conn *c, bool carries_sa)
+{
+	if (c->state == CONN_UDP)
+		udp_hold(c, carries_sa);
+	else
+		c->held = carries_sa;
+}
 void transport_conn_set_user(struct tcp_conn *c, void *user) { c->user = user; }
 void *transport_conn_user(const struct tcp_conn *c) { return c->user; }
 bool transport_conn_is_tls(const struct tcp_conn *c) { return c->tls != NULL; }
 bool transport_conn_outbound(const struct tcp_conn *c) { return c->outbound; }
-bool transport_conn_up(const struct tcp_conn *c) { return c->state == CONN_STREAM; }
+bool transport_conn_up(const struct tcp_conn *c) { return c->state == CONN_STREAM || c->state == CONN_UDP; }
 const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c) { return &c->local; }
 const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c) { return &c->peer; }
 unsigned transport_conn_count(const struct transport *tp) { return tp->n_conns; }

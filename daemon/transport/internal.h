@@ -25,6 +25,7 @@ enum conn_state {
 	CONN_SNIFF,      /* inbound: what is it, IKETCP, TLS or the admin's HTTP(S)? */
 	CONN_STREAM,     /* prefix and frames (inside TLS when tls != NULL) */
 	CONN_SPLICE,     /* admin pass-through, owned by splice.c */
+	CONN_UDP,        /* a UDP peer path (udp.c): no socket of its own */
 };
 
 struct splice;
@@ -54,7 +55,14 @@ struct tcp_conn {
 	uint32_t backoff_ms;
 	struct splice *splice;
 	void *user;
+	/* UDP paths only (udp.c) */
+	struct udp_sock *usock;
+	struct tcp_conn *hnext;          /* hash chain */
+	unsigned holds;                  /* IKE SAs that use the path */
+	uint64_t last_tx_ms;
 };
+
+struct udp;
 
 struct transport {
 	struct loop *loop;
@@ -67,6 +75,7 @@ struct transport {
 	size_t n_tls_retired;
 	struct tcp_conn *conns; /* all connections, for shutdown */
 	unsigned n_conns;
+	struct udp *udp;        /* udp.c: NULL while no phase1 uses UDP */
 	uint8_t scratch[65536];
 };
 
@@ -74,6 +83,12 @@ struct transport {
 void conn_accepted(struct transport *tp, int fd, bool passthrough);
 void conn_close(struct tcp_conn *c, enum conn_close_reason why);
 int set_nonblock_cloexec(int fd);
+
+/* udp.c: transport_send, transport_conn_hold and transport_configure hand UDP paths here. */
+int udp_configure(struct transport *tp, const struct transport_config *cfg);
+void udp_free(struct transport *tp);
+int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+void udp_hold(struct tcp_conn *c, bool carries_sa);
 
 /* splice.c: hand the connection (and the bytes sniffed so far) to the admin service. */
 int splice_start(struct tcp_conn *c, uint16_t admin_port, const uint8_t *sniffed, size_t len);

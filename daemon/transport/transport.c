@@ -94,7 +94,7 @@ static bool str_eq(const char *a, const char *b)
 
 static int configure_tls(struct transport *tp, const struct transport_config *cfg)
 {
-	if (!cfg->tls)
+	if (!cfg->tls || !cfg->tcp)
 		return 0;
 	if (tp->tls_server && str_eq(tp->cfg.tls_cert, cfg->tls_cert) && str_eq(tp->cfg.tls_key, cfg->tls_key))
 		return 0;
@@ -122,11 +122,18 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 	size_t n_want = 0;
 	int err;
 
-	want[n_want++] = cfg->natt_port;
-	if (cfg->ike_tcp_port != cfg->natt_port && cfg->internal_port != cfg->natt_port)
-		want[n_want++] = cfg->internal_port;
+	if (cfg->tcp) {
+		want[n_want++] = cfg->natt_port;
+		if (cfg->ike_tcp_port != cfg->natt_port && cfg->internal_port != cfg->natt_port)
+			want[n_want++] = cfg->internal_port;
+	}
 
 	err = configure_tls(tp, cfg);
+	if (err)
+		return err;
+	tp->cfg.max_conns = cfg->max_conns; /* the UDP path bound, before udp_configure */
+	tp->cfg.idle_timeout_s = cfg->idle_timeout_s;
+	err = udp_configure(tp, cfg);
 	if (err)
 		return err;
 
@@ -206,6 +213,7 @@ void transport_free(struct transport *tp)
 		return;
 	while (tp->conns)
 		transport_conn_close(tp->conns);
+	udp_free(tp);
 	for (size_t i = 0; i < tp->n_listeners; i++)
 		if (tp->listeners[i].io.fd >= 0)
 			listener_close(tp, &tp->listeners[i]);

@@ -18,6 +18,7 @@ struct transport;
 struct tcp_conn;
 
 struct transport_config {
+	bool tcp;                    /* ike-tcp-service: the TCP listeners below */
 	uint16_t ike_tcp_port;       /* what peers connect to */
 	uint16_t internal_port;      /* where we listen when ike_tcp_port != natt_port */
 	uint16_t natt_port;          /* 4500: always a listener */
@@ -28,6 +29,8 @@ struct transport_config {
 	uint32_t idle_timeout_s;     /* connections that carry no IKE SA */
 	uint32_t prefix_timeout_ms;  /* RFC 9329 prefix (and TLS handshake) deadline */
 	uint32_t frame_timeout_ms;   /* a started frame must complete within this */
+	bool udp;                    /* some phase1 uses UDP: sockets on ike_port and natt_port */
+	uint16_t ike_port;           /* UDP 500 */
 };
 
 struct transport_handlers {
@@ -83,6 +86,17 @@ bool transport_conn_up(const struct tcp_conn *c);
 const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c);
 const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c);
 unsigned transport_conn_count(const struct transport *tp);
+
+/*
+ * UDP (udp.c): a path is a struct tcp_conn for a (local port, peer address) pair;
+ * transport_send and transport_conn_hold work on it as on a stream, it is always up,
+ * never reconnects, and goes away (closed handler) when no IKE SA holds it and it idles.
+ * Open ours to a peer's 500 (natt false) or 4500 (natt true); NULL when UDP is off.
+ */
+struct tcp_conn *transport_udp_open(struct transport *tp, const struct sockaddr *peer, socklen_t len, bool natt);
+bool transport_conn_is_udp(const struct tcp_conn *c);
+bool transport_udp_ports(const struct transport *tp, uint16_t *ike_port, uint16_t *natt_port); /* false: off */
+bool transport_conn_is_natt(const struct tcp_conn *c); /* a UDP path on ike-natt-port */
 const char *conn_close_reason_name(enum conn_close_reason r);
 
 #endif

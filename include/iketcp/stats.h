@@ -33,6 +33,19 @@
 	X(admin_passthrough) /* non-IKE connections spliced to the admin service */  \
 	X(reconnects)        /* originator reconnect attempts */
 
+/* IKE and ESP over UDP 500/4500 (RFC 7296 2.23, RFC 3948): datagrams and peer paths. */
+#define STATS_UDP(X)                                                                  \
+	X(datagrams_in)                                                              \
+	X(datagrams_out)                                                             \
+	X(ike_in)           /* IKE messages (500, or 4500 with the non-ESP marker) */ \
+	X(esp_in)           /* ESP packets on 4500 */                                \
+	X(keepalives)       /* NAT keepalives (one 0xFF byte) received */            \
+	X(malformed)        /* too short to be IKE, ESP or a keepalive, dropped */   \
+	X(esp_no_path)      /* ESP from an address no IKE SA talks to, dropped */    \
+	X(paths)            /* peer paths now (a gauge) */                           \
+	X(paths_evicted)    /* paths no SA held, dropped to make room */            \
+	X(send_errors)      /* sendmsg failed (buffer full, no route) */
+
 #define STATS_IKE(X)                                                                  \
 	X(sa_established)                                                            \
 	X(auth_failures)                                                             \
@@ -40,6 +53,7 @@
 	X(cookies_sent)                                                              \
 	X(messages_in)                                                               \
 	X(messages_out)                                                              \
+	X(retransmits)      /* requests sent again over UDP (2.1) */                 \
 	X(unknown_spi)
 
 #define STATS_ESP(X)                                                                  \
@@ -64,7 +78,7 @@
 	X(malformed)                                                                 \
 	X(to_xsk)
 
-#define STATS_SECTIONS(S) S(tcp, STATS_TCP) S(ike, STATS_IKE) S(esp, STATS_ESP) S(xdp, STATS_XDP)
+#define STATS_SECTIONS(S) S(tcp, STATS_TCP) S(udp, STATS_UDP) S(ike, STATS_IKE) S(esp, STATS_ESP) S(xdp, STATS_XDP)
 
 #define STATS_FIELD(name) uint64_t name;
 #define STATS_STRUCT(sec, LIST) struct { LIST(STATS_FIELD) } sec;

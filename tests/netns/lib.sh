@@ -113,6 +113,16 @@ daemon_stop() {
 	[ $rc -eq 0 ] || fail "$name: exit status $rc after SIGTERM"
 }
 
+# tcp_transfer SRC DST ADDR LABEL: 4 MB from namespace SRC to ADDR:5001 in namespace DST, checked end to end.
+tcp_transfer() {
+	bg sink nsx "$2" python3 "$TOP/tests/netns/transfer.py" sink "$3" 5001
+	local sink=$LAST_PID sent
+	sleep 0.3
+	sent=$(nsx "$1" python3 "$TOP/tests/netns/transfer.py" send "$3" 5001 $((4 << 20))) || fail "TCP transfer ($4)"
+	wait "$sink"
+	[ "$(cat "$TMP/sink.log")" = "$sent" ] || fail "TCP transfer corrupted ($4): sent '$sent', got '$(cat "$TMP/sink.log")'"
+}
+
 # stat NS SOCK SECTION COUNTER: one counter from iketcpctl stats --json.
 stat_of() {
 	ip netns exec "$NSP-$1" "$IKETCPCTL" -s "$2" stats --json | jq -r ".$3.$4"

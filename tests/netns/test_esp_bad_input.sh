@@ -50,25 +50,11 @@ log "gwB inbound SPI $SPI; captured $(tcpdump -n -r "$TMP/stream.pcap" 2>/dev/nu
 # The legitimate traffic the attack must not disturb: a continuous ping and a 4 MB transfer.
 bg ping nsx hostA ping -c 150 -i 0.1 -W 2 10.2.0.10
 PING=$LAST_PID
-bg sink nsx hostB python3 -c '
-import hashlib, socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.2.0.10", 5001)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest())'
+bg sink nsx hostB python3 "$TOP/tests/netns/transfer.py" sink 10.2.0.10 5001
 SINK=$LAST_PID
 sleep 0.3
-bg sender nsx hostA python3 -c '
-import hashlib, os, socket, time
-data = os.urandom(4 << 20)
-s = socket.create_connection(("10.2.0.10", 5001), timeout=30)
-for i in range(0, len(data), 1 << 16):
-    s.sendall(data[i:i + (1 << 16)]); time.sleep(0.1)  # spread over the attack
-s.close()
-print(len(data), hashlib.sha256(data).hexdigest())'
+# spread over the attack: 64 KiB every 0.1 s
+bg sender nsx hostA python3 "$TOP/tests/netns/transfer.py" send 10.2.0.10 5001 $((4 << 20)) 0.1
 SENDER=$LAST_PID
 
 COUNTERS=(unknown_spi replay_drops auth_failures malformed)

@@ -40,6 +40,10 @@ run_tunnel() { # TLS(enable|disable)
 	local transport
 	transport=$(ctl gwA status --json | jq -r '.tunnels[0].transport')
 	[ "$transport" = "$([ "$tls" = enable ] && echo tls || echo tcp)" ] || fail "gwA transport is $transport (tls $tls)"
+	# transport auto (RFC 9329 5.1): UDP first, then TCP after auto-transport-threshold (3 s) without an answer.
+	ctl gwA status --json | jq -e '.tunnels[0].transport_why | test("no answer over UDP in 3 s")' >/dev/null ||
+		fail "gwA status does not say why TCP: $(ctl gwA status --json | jq -c .tunnels[0])"
+	[ "$(stat_of gwA "$TMP/gwA/iketcpd.sock" udp datagrams_out)" -ge 1 ] || fail "gwA never tried UDP"
 
 	# Capture on the carrier's gwA side while hostA talks to hostB.
 	ip netns exec "$NSP-carrier" tcpdump -i c0 -n -w "$TMP/carrier-$tls.pcap" not arp >"$TMP/tcpdump.log" 2>&1 &
@@ -49,24 +53,7 @@ run_tunnel() { # TLS(enable|disable)
 	nsx hostA ping -c 5 -i 0.2 -W 2 10.2.0.10 >"$TMP/ping.log" || { cat "$TMP/ping.log"; fail "ping hostA -> hostB (tls $tls)"; }
 	grep -q " 0% packet loss" "$TMP/ping.log" || { cat "$TMP/ping.log"; fail "ping lost packets (tls $tls)"; }
 	# A TCP transfer of 4 MB from hostA to hostB, checked end to end.
-	bg sink nsx hostB python3 -c '
-import hashlib, socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.2.0.10", 5001)); s.listen(1); c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest())'
-	sleep 0.3
-	local sent
-	sent=$(nsx hostA python3 -c '
-import hashlib, os, socket
-data = os.urandom(4 << 20)
-s = socket.create_connection(("10.2.0.10", 5001), timeout=20); s.sendall(data); s.close()
-print(len(data), hashlib.sha256(data).hexdigest())') || fail "TCP transfer (tls $tls)"
-	wait "$LAST_PID"
-	[ "$(cat "$TMP/sink.log")" = "$sent" ] || fail "TCP transfer corrupted: sent '$sent', got '$(cat "$TMP/sink.log")'"
+	tcp_transfer hostA hostB 10.2.0.10 "tls $tls"
 	sleep 0.5
 	kill "$cap"
 	wait "$cap" 2>/dev/null

@@ -80,6 +80,7 @@ static void on_closed(void *arg, struct tcp_conn *c)
 static struct transport_config base_cfg(void)
 {
 	return (struct transport_config){
+		.tcp = true,
 		.ike_tcp_port = 443, .internal_port = 11443, .natt_port = 4500, .admin_sport = 8443,
 		.max_conns = 100, .idle_timeout_s = 1, .prefix_timeout_ms = 300, .frame_timeout_ms = 400,
 	};

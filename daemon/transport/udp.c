@@ -1,0 +1,573 @@
+/*
+ * IKE and ESP over UDP (RFC 7296 section 2.23, RFC 3948): sockets on ike-port
+ * (500) and ike-natt-port (4500) for IPv4 and IPv6, and one path per (socket,
+ * peer address) that the IKE engine and the dataplane use the way they use a
+ * stream. On 4500 an IKE message carries the four-byte non-ESP marker, a lone
+ * 0xFF byte is a NAT keepalive and anything else is ESP; on 500 only IKE.
+ *
+ * Paths cost memory that any sender can make us spend, so they are bounded:
+ * the oldest path no IKE SA holds makes room for a new one, and unheld paths
+ * are reaped after UDP_UNHELD_IDLE_MS without traffic.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "iketcp/log.h"
+#include "iketcp/stats.h"
+#include "transport/internal.h"
+
+enum {
+	UDP_SOCK_IKE4, UDP_SOCK_IKE6, UDP_SOCK_NATT4, UDP_SOCK_NATT6, UDP_SOCKS,
+	UDP_HASH_SIZE = 4096,
+	UDP_BATCH = 16,
+	UDP_BUF = 65536,
+	UDP_SWEEP_MS = 5000,
+	UDP_UNHELD_IDLE_MS = 60000,
+	UDP_SOCKBUF = 4 << 20,
+};
+
+struct udp_sock {
+	struct loop_io io;
+	struct udp *u;
+	uint16_t port;
+	int family;
+	bool natt;
+};
+
+struct udp {
+	struct transport *tp;
+	struct udp_sock socks[UDP_SOCKS];
+	uint16_t ike_port, natt_port;
+	struct tcp_conn *hash[UDP_HASH_SIZE];
+	struct tcp_conn *head, *tail; /* every path, oldest first (eviction order) */
+	unsigned n_paths;
+	struct loop_timer sweep;
+	struct log_ratelimit rl;
+	uint8_t bufs[UDP_BATCH][UDP_BUF];
+};
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
+static unsigned path_hash(const struct udp_sock *s, const struct sockaddr_storage *peer)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)(s - s->u->socks);
+	const uint8_t *p;
+	size_t n;
+
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)peer;
+		p = (const uint8_t *)&a->sin_addr;
+		n = sizeof(a->sin_addr);
+		h = (h ^ a->sin_port) * 16777619u;
+	} else {
+		const struct sockaddr_in6 *a = (const void *)peer;
+		p = (const uint8_t *)&a->sin6_addr;
+		n = sizeof(a->sin6_addr);
+		h = (h ^ a->sin6_port) * 16777619u;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % UDP_HASH_SIZE;
+}
+
+static struct tcp_conn *path_find(struct udp_sock *s, const struct sockaddr_storage *peer)
+{
+	for (struct tcp_conn *c = s->u->hash[path_hash(s, peer)]; c; c = c->hnext)
+		if (c->usock == s && same_addr(&c->peer, peer))
+			return c;
+	return NULL;
+}
+
+static void path_unlink(struct udp *u, struct tcp_conn *c)
+{
+	for (struct tcp_conn **pp = &u->hash[path_hash(c->usock, &c->peer)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		u->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		u->tail = c->prev;
+	u->n_paths--;
+	STAT_DEC(udp, paths);
+}
+
+/* The IKE layer hears about it (its half-open SAs on the path go), then it is gone. */
+static void path_free(struct udp *u, struct tcp_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (u->tp->h.closed)
+		u->tp->h.closed(u->tp->h.arg, c);
+	path_unlink(u, c);
+	free(c);
+}
+
+static struct tcp_conn *path_new(struct udp_sock *s, const struct sockaddr_storage *peer,
+				 const struct sockaddr_storage *local)
+{
+	struct udp *u = s->u;
+
+	if (u->n_paths >= u->tp->cfg.max_conns) {
+		struct tcp_conn *old = u->head;
+		while (old && (old->holds || old->dispatching))
+			old = old->next;
+		if (!old) {
+			STAT_INC(tcp, refused_limit);
+			return NULL;
+		}
+		STAT_INC(udp, paths_evicted);
+		path_free(u, old);
+	}
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->tp = u->tp;
+	c->io.fd = -1;
+	c->state = CONN_UDP;
+	c->usock = s;
+	c->peer = *peer;
+	c->peer_len = peer->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	c->local = *local;
+	c->opened_ms = c->last_rx_ms = c->last_tx_ms = loop_now_ms(u->tp->loop);
+	unsigned h = path_hash(s, peer);
+	c->hnext = u->hash[h];
+	u->hash[h] = c;
+	c->prev = u->tail;
+	if (u->tail)
+		u->tail->next = c;
+	else
+		u->head = c;
+	u->tail = c;
+	u->n_paths++;
+	STAT_INC(udp, paths);
+	return c;
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+/* The address the datagram was sent to, with our port: what the peer hashed for NAT detection. */
+static void local_from_cmsg(const struct udp_sock *s, struct msghdr *mh, struct sockaddr_storage *local)
+{
+	memset(local, 0, sizeof(*local));
+	local->ss_family = (sa_family_t)s->family;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			((struct sockaddr_in *)local)->sin_addr = pi.ipi_addr;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			((struct sockaddr_in6 *)local)->sin6_addr = pi.ipi6_addr;
+		}
+	}
+	if (s->family == AF_INET)
+		((struct sockaddr_in *)local)->sin_port = htons(s->port);
+	else
+		((struct sockaddr_in6 *)local)->sin6_port = htons(s->port);
+}
+
+static void datagram(struct udp_sock *s, const uint8_t *p, size_t len, struct sockaddr_storage *peer,
+		     struct msghdr *mh)
+{
+	const struct transport_handlers *h = &s->u->tp->h;
+	enum encap_kind kind = ENCAP_IKE;
+	const uint8_t *body = p;
+	size_t body_len = len;
+
+	STAT_INC(udp, datagrams_in);
+	if (s->natt)
+		kind = encap_classify(p, len, &body, &body_len);
+	else if (len < IKE_HEADER_LEN)
+		kind = ENCAP_IKE_SHORT;
+	switch (kind) {
+	case ENCAP_KEEPALIVE:
+		STAT_INC(udp, keepalives);
+		return;
+	case ENCAP_MALFORMED:
+	case ENCAP_IKE_SHORT:
+		STAT_INC(udp, malformed);
+		return;
+	default:
+		break;
+	}
+
+	struct tcp_conn *c = path_find(s, peer);
+	if (!c && kind == ENCAP_ESP) {
+		STAT_INC(udp, esp_no_path);
+		return;
+	}
+	if (!c) {
+		struct sockaddr_storage local;
+		local_from_cmsg(s, mh, &local);
+		if (!(c = path_new(s, peer, &local)))
+			return;
+	}
+	c->last_rx_ms = loop_now_ms(s->u->tp->loop);
+	c->dispatching++;
+	if (kind == ENCAP_IKE) {
+		STAT_INC(udp, ike_in);
+		if (h->ike)
+			h->ike(h->arg, c, body, body_len);
+	} else {
+		STAT_INC(udp, esp_in);
+		if (h->esp)
+			h->esp(h->arg, c, body, body_len);
+	}
+	c->dispatching--;
+}
+
+static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct udp_sock *s = container_of(io, struct udp_sock, io);
+	struct udp *u = s->u;
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	struct sockaddr_storage peers[UDP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl[UDP_BATCH];
+	(void)loop;
+	(void)events;
+
+	/* A bounded number of batches per wakeup: the loop's other users get their turn. */
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i] = (struct iovec){ u->bufs[i], UDP_BUF };
+			mm[i].msg_hdr = (struct msghdr){
+				.msg_name = &peers[i], .msg_namelen = sizeof(peers[i]), .msg_iov = &iov[i],
+				.msg_iovlen = 1, .msg_control = ctl[i].buf, .msg_controllen = sizeof(ctl[i].buf),
+			};
+			mm[i].msg_len = 0;
+		}
+		int n = recvmmsg(io->fd, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				log_rl(&u->rl, LOG_LVL_WARN, "UDP port %u: %s", s->port, strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			if (mm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				STAT_INC(udp, malformed);
+				continue;
+			}
+			datagram(s, u->bufs[i], mm[i].msg_len, &peers[i], &mm[i].msg_hdr);
+		}
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+/* One control message as the whole of mh's control data (buf: CMSG_SPACE(len) bytes or more). */
+static void put_cmsg(struct msghdr *mh, char *buf, int level, int type, const void *data, size_t len)
+{
+	memset(buf, 0, CMSG_SPACE(len));
+	mh->msg_control = buf;
+	mh->msg_controllen = CMSG_SPACE(len);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = level;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(cm), data, len);
+}
+
+int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
+{
+	static const uint8_t marker[ENCAP_NON_ESP_MARKER_LEN];
+	static const uint8_t keepalive = 0xFF;
+	struct udp_sock *s = c->usock;
+	struct iovec iov[2];
+	size_t n_iov = 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = { .msg_name = &c->peer, .msg_namelen = c->peer_len, .msg_iov = iov };
+
+	if (c->closing)
+		return -ENOTCONN;
+	switch (kind) {
+	case ENCAP_IKE:
+		if (s->natt)
+			iov[n_iov++] = (struct iovec){ (void *)marker, sizeof(marker) };
+		break;
+	case ENCAP_ESP:
+		if (!s->natt)
+			return -EINVAL; /* ESP rides on 4500 only (RFC 3948) */
+		break;
+	case ENCAP_KEEPALIVE:
+		if (!s->natt)
+			return -EINVAL;
+		data = &keepalive;
+		len = 1;
+		break;
+	default:
+		return -EINVAL;
+	}
+	iov[n_iov++] = (struct iovec){ (void *)data, len };
+	mh.msg_iovlen = n_iov;
+
+	/* Answer from the address the peer sent to: it may have several. */
+	if (c->local.ss_family == AF_INET && ((struct sockaddr_in *)&c->local)->sin_addr.s_addr) {
+		struct in_pktinfo pi = { .ipi_spec_dst = ((struct sockaddr_in *)&c->local)->sin_addr };
+		put_cmsg(&mh, ctl.buf, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	} else if (c->local.ss_family == AF_INET6 &&
+		   !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&c->local)->sin6_addr)) {
+		struct in6_pktinfo pi = { .ipi6_addr = ((struct sockaddr_in6 *)&c->local)->sin6_addr };
+		put_cmsg(&mh, ctl.buf, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	}
+	if (sendmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		int err = errno;
+		STAT_INC(udp, send_errors);
+		return err == EAGAIN || err == ENOBUFS ? -ENOBUFS : -err;
+	}
+	STAT_INC(udp, datagrams_out);
+	c->last_tx_ms = loop_now_ms(c->tp->loop);
+	return 0;
+}
+
+void udp_hold(struct tcp_conn *c, bool carries_sa)
+{
+	if (carries_sa)
+		c->holds++;
+	else if (c->holds)
+		c->holds--;
+}
+
+/* ---- paths the IKE layer opens --------------------------------------------------- */
+
+/* Which of our addresses the kernel would send from: what NAT detection hashes before any answer. */
+static void route_source(const struct sockaddr_storage *peer, socklen_t len, struct sockaddr_storage *local)
+{
+	socklen_t ll = sizeof(*local);
+	int fd = socket(peer->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	memset(local, 0, sizeof(*local));
+	local->ss_family = peer->ss_family;
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)peer, len) == 0)
+		getsockname(fd, (struct sockaddr *)local, &ll);
+	close(fd);
+}
+
+struct tcp_conn *transport_udp_open(struct transport *tp, const struct sockaddr *peer, socklen_t len, bool natt)
+{
+	struct udp *u = tp->udp;
+	struct sockaddr_storage ss, local;
+
+	if (!u || len > sizeof(ss) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+		return NULL;
+	struct udp_sock *s = &u->socks[(natt ? UDP_SOCK_NATT4 : UDP_SOCK_IKE4) + (peer->sa_family == AF_INET6)];
+	if (s->io.fd < 0)
+		return NULL;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, peer, len);
+	struct tcp_conn *c = path_find(s, &ss);
+	if (c) {
+		c->outbound = true;
+		return c;
+	}
+	route_source(&ss, len, &local);
+	if (local.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = htons(s->port);
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = htons(s->port);
+	c = path_new(s, &ss, &local);
+	if (c)
+		c->outbound = true;
+	return c;
+}
+
+bool transport_udp_ports(const struct transport *tp, uint16_t *ike_port, uint16_t *natt_port)
+{
+	if (!tp || !tp->udp)
+		return false;
+	*ike_port = tp->udp->ike_port;
+	*natt_port = tp->udp->natt_port;
+	return true;
+}
+
+bool transport_conn_is_udp(const struct tcp_conn *c) { return c && c->state == CONN_UDP; }
+bool transport_conn_is_natt(const struct tcp_conn *c) { return transport_conn_is_udp(c) && c->usock->natt; }
+
+/* ---- sockets and configuration ----------------------------------------------------- */
+
+static int udp_socket(int family, uint16_t port)
+{
+	int one = 1, big = UDP_SOCKBUF, dont = IP_PMTUDISC_DONT;
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	if (family == AF_INET) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+		/* Outer packets bigger than the path are fragmented rather than lost. */
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return fd;
+	} else {
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+					  .sin6_addr = IN6ADDR_ANY_INIT };
+		int pmtu6 = IPV6_PMTUDISC_DONT;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6, sizeof(pmtu6));
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return fd;
+	}
+	int err = -errno;
+	close(fd);
+	return err;
+}
+
+static void socks_close(struct udp *u)
+{
+	for (int i = 0; i < UDP_SOCKS; i++) {
+		struct udp_sock *s = &u->socks[i];
+		if (s->io.fd < 0)
+			continue;
+		loop_io_del(u->tp->loop, &s->io);
+		close(s->io.fd);
+		s->io.fd = -1;
+	}
+}
+
+static void paths_free_all(struct udp *u)
+{
+	while (u->head)
+		path_free(u, u->head);
+}
+
+static void sweep_fire(struct loop *loop, struct loop_timer *t)
+{
+	struct udp *u = container_of(t, struct udp, sweep);
+	uint64_t now = loop_now_ms(loop);
+	uint64_t idle = MIN((uint64_t)u->tp->cfg.idle_timeout_s * 1000, (uint64_t)UDP_UNHELD_IDLE_MS);
+
+	for (struct tcp_conn *c = u->head, *next; c; c = next) {
+		next = c->next;
+		uint64_t last = MAX(c->last_rx_ms, c->last_tx_ms);
+		if (!c->holds && !c->dispatching && now - last > idle)
+			path_free(u, c);
+	}
+	(void)loop_timer_arm(loop, &u->sweep, UDP_SWEEP_MS);
+}
+
+static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
+{
+	static const struct { int family; bool natt; } kinds[UDP_SOCKS] = {
+		[UDP_SOCK_IKE4] = { AF_INET, false }, [UDP_SOCK_IKE6] = { AF_INET6, false },
+		[UDP_SOCK_NATT4] = { AF_INET, true }, [UDP_SOCK_NATT6] = { AF_INET6, true },
+	};
+	int fds[UDP_SOCKS];
+
+	for (int i = 0; i < UDP_SOCKS; i++) {
+		uint16_t port = kinds[i].natt ? natt_port : ike_port;
+		fds[i] = udp_socket(kinds[i].family, port);
+		if (fds[i] >= 0 || (kinds[i].family == AF_INET6 && (fds[i] == -EAFNOSUPPORT ||
+								    fds[i] == -EADDRNOTAVAIL)))
+			continue; /* no IPv6 here: IPv4 only */
+		log_error("cannot open UDP port %u: %s", port, strerror(-fds[i]));
+		for (int k = 0; k < i; k++)
+			if (fds[k] >= 0)
+				close(fds[k]);
+		return fds[i];
+	}
+	for (int i = 0; i < UDP_SOCKS; i++) {
+		struct udp_sock *s = &u->socks[i];
+		*s = (struct udp_sock){ .u = u, .family = kinds[i].family, .natt = kinds[i].natt,
+					.port = kinds[i].natt ? natt_port : ike_port };
+		s->io.fd = -1;
+		if (fds[i] < 0)
+			continue;
+		if (loop_io_add(u->tp->loop, &s->io, fds[i], EPOLLIN, udp_readable)) {
+			close(fds[i]);
+			continue;
+		}
+	}
+	u->ike_port = ike_port;
+	u->natt_port = natt_port;
+	log_info("listening on UDP ports %u and %u (IKE, NAT-T and ESP in UDP)", ike_port, natt_port);
+	return 0;
+}
+
+int udp_configure(struct transport *tp, const struct transport_config *cfg)
+{
+	struct udp *u = tp->udp;
+
+	if (!cfg->udp) {
+		if (u)
+			log_info("no phase1 uses UDP any more: UDP ports closed");
+		udp_free(tp);
+		return 0;
+	}
+	if (u && u->ike_port == cfg->ike_port && u->natt_port == cfg->natt_port)
+		return 0;
+	if (!u) {
+		if (!(u = calloc(1, sizeof(*u))))
+			return -ENOMEM;
+		u->tp = tp;
+		for (int i = 0; i < UDP_SOCKS; i++)
+			u->socks[i].io.fd = -1;
+		loop_timer_init(&u->sweep, sweep_fire);
+	} else {
+		/* New ports: the old paths cannot be answered from them. */
+		paths_free_all(u);
+		socks_close(u);
+	}
+	int err = socks_open(u, cfg->ike_port, cfg->natt_port);
+	if (err) {
+		if (tp->udp != u)
+			free(u);
+		else
+			udp_free(tp);
+		return err;
+	}
+	tp->udp = u;
+	if (!loop_timer_armed(&u->sweep))
+		(void)loop_timer_arm(tp->loop, &u->sweep, UDP_SWEEP_MS);
+	return 0;
+}
+
+void udp_free(struct transport *tp)
+{
+	struct udp *u = tp->udp;
+
+	if (!u)
+		return;
+	paths_free_all(u);
+	socks_close(u);
+	loop_timer_cancel(tp->loop, &u->sweep);
+	tp->udp = NULL;
+	free(u);
+}
