@@ -15,7 +15,7 @@ PACKAGES=(
 	libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libunbound8 libcurl3-nss libnss3 libnspr4
 	libcap-ng0 libldap-2.5-0 libnss3-tools
 	# strongSwan, the UDP interop peer: charon with userspace ESP (kernel-libipsec), run per namespace
-	strongswan-charon strongswan-swanctl libcharon-extra-plugins
+	strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
 )
 
 missing=()

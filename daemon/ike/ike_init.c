@@ -304,6 +304,28 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 
 /* ---- responder --------------------------------------------------------------------- */
 
+/* 1.2, 3.7: <-- [CERTREQ]: the anchors of every phase1 that may authenticate this peer by certificate, so
+ * that peers that send their certificate only when asked (strongSwan's default) send it. */
+static void enc_certreqs(struct ike *ike, struct ike_enc *e, const struct sockaddr_storage *peer)
+{
+	char why[160];
+
+	for (size_t i = 0; i < ike->conf->n_phase1; i++) {
+		const struct conf_phase1 *p1 = &ike->conf->phase1[i];
+		bool seen = false;
+		if (p1->authmethod != CONF_AUTH_SIGNATURE || !p1->ca || !ike_p1_candidate(p1, peer))
+			continue;
+		for (size_t j = 0; j < i && !seen; j++) {
+			const struct conf_phase1 *q = &ike->conf->phase1[j];
+			seen = q->authmethod == CONF_AUTH_SIGNATURE && q->ca && !strcmp(q->ca, p1->ca) &&
+			       ike_p1_candidate(q, peer);
+		}
+		const struct ike_cred *cred = seen ? NULL : ike_cred_get(p1->certificate, p1->ca, why, sizeof(why));
+		if (cred)
+			ike_cert_enc_certreq(e, cred);
+	}
+}
+
 static bool addr_is(const struct sockaddr_storage *ss, const struct conf_phase1 *p1)
 {
 	if (ss->ss_family == AF_INET && p1->has_remote_gw)
@@ -457,6 +479,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	pl.u.ke = (struct ike_ke_pl){ s.ke, pub, publen };
 	err = err ? err : ike_pl_encode(&e, &pl);
 	ike_enc_data(&e, IKE_PL_NONCE, sa->nr, sa->nr_len);
+	enc_certreqs(ike, &e, &peer);
 	enc_natd(&e, sa, sa->spi_r);
 	ssize_t n = ike_msg_end(&e);
 	if (err || n < 0 || !(sa->init_rsp = dup_msg(ike->out, (size_t)n))) {
