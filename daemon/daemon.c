@@ -495,6 +495,7 @@ void daemon_stop(struct daemon *d)
 		lock_release(d->lock_fds[0], path);
 		pin_lock_path(d->conf->settings.bpf_pin_path, path, sizeof(path));
 		lock_release(d->lock_fds[1], path);
+		rmdir(d->conf->settings.bpf_pin_path); /* empty by now; left alone if someone else pins there */
 	} else {
 		lock_release(d->lock_fds[0], NULL);
 		lock_release(d->lock_fds[1], NULL);

@@ -536,7 +536,8 @@ static int if_pin(struct afx_if *ifc, const char *pin_root)
 
 	if (snprintf(ifc->pin_dir, sizeof(ifc->pin_dir), "%s/%s", pin_root, ifc->name) >= (int)sizeof(ifc->pin_dir))
 		return -ENAMETOOLONG;
-	if (mkdir(ifc->pin_dir, 0700) < 0 && errno != EEXIST)
+	/* Without ike-tcp-service no steering made the root: this dataplane may be its only user. */
+	if ((mkdir(pin_root, 0700) < 0 && errno != EEXIST) || (mkdir(ifc->pin_dir, 0700) < 0 && errno != EEXIST))
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(ifc->skel->obj, pinned_maps[i]);

@@ -5,6 +5,10 @@
  * stream. On 4500 an IKE message carries the four-byte non-ESP marker, a lone
  * 0xFF byte is a NAT keepalive and anything else is ESP; on 500 only IKE.
  *
+ * A path an IKE SA holds on 4500 sends a NAT keepalive after 20 s without
+ * sending anything else: our NAT detection always claims a NAT (ike_init.c),
+ * so either side may be behind one.
+ *
  * Paths cost memory that any sender can make us spend, so they are bounded:
  * the oldest path no IKE SA holds makes room for a new one, and unheld paths
  * are reaped after UDP_UNHELD_IDLE_MS without traffic.
@@ -29,6 +33,7 @@ enum {
 	UDP_SWEEP_MS = 5000,
 	UDP_UNHELD_IDLE_MS = 60000,
 	UDP_SOCKBUF = 4 << 20,
+	UDP_KEEPALIVE_MS = 20000,    /* RFC 3948 section 4: keeps NAT bindings of quiet SAs alive */
 };
 
 struct udp_sock {
@@ -479,6 +484,9 @@ static void sweep_fire(struct loop *loop, struct loop_timer *t)
 		uint64_t last = MAX(c->last_rx_ms, c->last_tx_ms);
 		if (!c->holds && !c->dispatching && now - last > idle)
 			path_free(u, c);
+		else if (c->holds && c->usock->natt && now - c->last_tx_ms >= UDP_KEEPALIVE_MS &&
+			 udp_send(c, ENCAP_KEEPALIVE, NULL, 0) == 0)
+			STAT_INC(udp, keepalives_sent);
 	}
 	(void)loop_timer_arm(loop, &u->sweep, UDP_SWEEP_MS);
 }

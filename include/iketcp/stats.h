@@ -40,6 +40,7 @@
 	X(ike_in)           /* IKE messages (500, or 4500 with the non-ESP marker) */ \
 	X(esp_in)           /* ESP packets on 4500 */                                \
 	X(keepalives)       /* NAT keepalives (one 0xFF byte) received */            \
+	X(keepalives_sent)  /* sent on quiet 4500 paths that carry an SA */          \
 	X(malformed)        /* too short to be IKE, ESP or a keepalive, dropped */   \
 	X(esp_no_path)      /* ESP from an address no IKE SA talks to, dropped */    \
 	X(paths)            /* peer paths now (a gauge) */                           \

@@ -7,7 +7,7 @@
 # 1. transport udp, the carrier dropping UDP for the first seconds: IKE_SA_INIT is retransmitted
 #    (RFC 7296 2.1), then IKE_SA_INIT on 500, IKE_AUTH and ESP on 4500 (2.23, RFC 3948) through the NAT;
 #    ping and a 4 MB TCP transfer hostA -> hostB; the carrier sees only UDP 500/4500 between the gateways.
-# 2. transport auto with UDP answering: the tunnel stays on UDP and says why.
+# 2. transport auto with UDP answering: the tunnel stays on UDP and says why; when quiet, NAT keepalives.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/scripts/topology.sh"
 need_root
@@ -78,6 +78,10 @@ wait_for 20 established gwA || { ctl gwA status; fail "gwA: transport auto not e
 ctl gwA status --json | jq -e '.tunnels[0] | .transport == "udp" and .transport_why == "auto: UDP answered"' >/dev/null ||
 	fail "transport auto did not stay on UDP: $(ctl gwA status --json | jq -c .tunnels[0])"
 nsx hostA ping -c 3 -i 0.2 -W 2 10.2.0.10 >"$TMP/ping2.log" || { cat "$TMP/ping2.log"; fail "ping over UDP (auto)"; }
+# A quiet SA keeps the NAT binding with keepalives (RFC 3948 section 4): one after 20 s of silence.
+wait_for 30 bash -c "[ \$(ip netns exec $NSP-gwB $IKETCPCTL -s $TMP/gwB/iketcpd.sock stats --json | jq .udp.keepalives) -ge 1 ]" ||
+	fail "no NAT keepalive reached gwB in 30 s (gwA: $(ctl gwA stats --json | jq -c .udp), gwB: $(ctl gwB stats --json | jq -c .udp))"
+log "NAT keepalives: gwA sent $(stat_of gwA "$TMP/gwA/iketcpd.sock" udp keepalives_sent), gwB received $(stat_of gwB "$TMP/gwB/iketcpd.sock" udp keepalives)"
 daemon_stop gwA
 daemon_stop gwB
 exit 0
