@@ -29,4 +29,5 @@ done
 run conn_rate scripts/bench_conn_rate.sh
 run tunnel scripts/bench_tunnel.sh
 run ike_sa_tcp scripts/bench_ike.sh
+BENCH_IKE_TRANSPORT=udp run ike_sa_udp scripts/bench_ike.sh
 echo "results: $out"

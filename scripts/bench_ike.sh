@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# IKE SAs established per second over real TCP (RFC 9329 on port 443, through the XDP steering):
+# IKE SAs established per second over real TCP (RFC 9329 on port 443, through the XDP steering), or
+# over UDP 500/4500 with BENCH_IKE_TRANSPORT=udp:
 # an initiator iketcpd with N static tunnels (default 1000; PSK, Curve25519, aes128gcm-prfsha256, one
 # CHILD SA each) against a dynamic responder iketcpd pinned to one core. All N start at once; the time
 # runs from the initiator's first "initiating" log line to its last "established" one (both its own
@@ -15,6 +16,8 @@ need_root
 need jq taskset
 N=${BENCH_IKE_TUNNELS:-1000}
 ROUNDS=${BENCH_IKE_ROUNDS:-3}
+TRANSPORT=${BENCH_IKE_TRANSPORT:-tcp}
+case $TRANSPORT in tcp) WHAT="TCP 443" ;; udp) WHAT="UDP 500/4500" ;; *) fail "BENCH_IKE_TRANSPORT: tcp or udp" ;; esac
 IKETCPD=$BUILD/iketcpd # release build: sanitizers would measure themselves
 [ -x "$IKETCPD" ] || skip "build/iketcpd not built"
 [ "$N" -ge 1 ] && [ "$N" -le 1000 ] || fail "BENCH_IKE_TUNNELS must be 1-1000"
@@ -84,7 +87,7 @@ CONF
 		cat <<CONF
     edit "t$i"
         set remote-gw 192.0.2.1
-        set transport tcp
+        set transport $TRANSPORT
 $P1
         set localid "branch.example"
         set peerid "hq.example"
@@ -128,7 +131,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	est0=$(stat_of rsp "$TMP/rsp/ctl.sock" ike sa_established)
 	c0=$(cpu_ns "$RSP_PID")
 	start ini "$INI_CPU"
-	wait_for 120 all_up || { ictl status | head; fail "round $r: not all $N tunnels established in 120 s"; }
+	wait_for 120 all_up || { ictl status | head; cp "$TMP"/*.log /tmp/ 2>/dev/null; fail "round $r: not all $N tunnels established in 120 s"; }
 	c1=$(cpu_ns "$RSP_PID")
 	first=$(grep -m1 "initiating IKE SA" "$TMP/ini.log" | ms_of)
 	last=$(grep "established with" "$TMP/ini.log" | tail -1 | ms_of)
@@ -149,10 +152,10 @@ daemon_stop rsp
 
 us_per_sa=$((best_cpu / N))
 core_rate=$([ "$best_cpu" -gt 0 ] && echo $((N * 1000000 / best_cpu)) || echo 0)
-printf '%-44s %10s\n' "IKE SAs over TCP 443 ($N tunnels, best of $ROUNDS)" ""
+printf '%-44s %10s\n' "IKE SAs over $WHAT ($N tunnels, best of $ROUNDS)" ""
 printf '%-44s %10s\n' "SAs established per second (wall)" "$best_rate"
 printf '%-44s %10s\n' "time for all $N (ms)" "$best_ms"
 printf '%-44s %10s\n' "responder CPU per SA (us)" "$us_per_sa"
 printf '%-44s %10s\n' "responder-core bound (SAs/s)" "$core_rate"
-echo "{\"bench\":\"ike_sa\",\"mode\":\"tcp\",\"tunnels\":$N,\"rounds\":$ROUNDS,\"suite\":\"aes128gcm-prfsha256\",\"dhgrp\":31,\"auth\":\"psk\",\"ms\":$best_ms,\"sas_per_s\":$best_rate,\"responder_cpu_us\":$best_cpu,\"responder_us_per_sa\":$us_per_sa,\"responder_core_sas_per_s\":$core_rate,\"responder_cpu\":$RSP_CPU,\"initiator_cpu\":$INI_CPU}"
+echo "{\"bench\":\"ike_sa\",\"mode\":\"$TRANSPORT\",\"tunnels\":$N,\"rounds\":$ROUNDS,\"suite\":\"aes128gcm-prfsha256\",\"dhgrp\":31,\"auth\":\"psk\",\"ms\":$best_ms,\"sas_per_s\":$best_rate,\"responder_cpu_us\":$best_cpu,\"responder_us_per_sa\":$us_per_sa,\"responder_core_sas_per_s\":$core_rate,\"responder_cpu\":$RSP_CPU,\"initiator_cpu\":$INI_CPU}"
 exit 0

@@ -41,6 +41,12 @@ static void check_settings(const struct config *c, const struct conf_lines *l, s
 	    !was_rejected(l, SEC_SETTINGS, 0, "ike-tls-certificate"))
 		conf_error(s, key,
 			   "\"ike-tls-private-key\" is set but \"ike-tls-certificate\" is not: set both or neither");
+	if (st->ike_port == st->ike_natt_port) {
+		unsigned at = set_at(l, SEC_SETTINGS, 0, "ike-natt-port");
+		conf_error(s, at ? at : set_at(l, SEC_SETTINGS, 0, "ike-port"),
+			   "\"ike-port\" and \"ike-natt-port\" are both %u: IKE without the non-ESP marker cannot share "
+			   "a UDP port with ESP (RFC 3948)", st->ike_port);
+	}
 }
 
 static void need(const struct conf_lines *l, enum conf_sec sec, size_t idx, unsigned line,

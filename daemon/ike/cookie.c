@@ -115,15 +115,16 @@ bool ike_cookie_gate(struct ike *ike, struct tcp_conn *c, const struct ike_msg *
 		return true; /* no randomness: keep no state either */
 	ike_answer_init_notify(ike, c, &m->hdr, COOKIE, cookie, sizeof(cookie));
 	STAT_INC(ike, cookies_sent);
-	/* RFC 9329 6.3: close the stream; the initiator reconnects with the prefix. */
+	/* RFC 9329 6.3: close the stream; the initiator reconnects with the prefix (a UDP path stays). */
 	if (c && ike->io.close)
 		ike->io.close(ike->io.arg, c);
 	return true;
 }
 
-/* Initiator: <-- IKE_SA_INIT { N(COOKIE) }. The responder closes the stream
- * (RFC 9329 6.3); our transport reconnects and ike_conn_up restarts
- * IKE_SA_INIT, now with the cookie first (ike_init_start). */
+/* Initiator: <-- IKE_SA_INIT { N(COOKIE) }. Over TCP the responder closes the
+ * stream (RFC 9329 6.3); our transport reconnects and ike_conn_up restarts
+ * IKE_SA_INIT, now with the cookie first (ike_init_start). Over UDP the retry
+ * goes at once. */
 void ike_cookie_received(struct ike_sa *sa, const struct ike_pl *n)
 {
 	if (n->u.n.len < 1 || n->u.n.len > IKE_COOKIE_MAX || ++sa->cookie_tries > 2) {
@@ -132,6 +133,12 @@ void ike_cookie_received(struct ike_sa *sa, const struct ike_pl *n)
 	}
 	memcpy(sa->cookie, n->u.n.data, n->u.n.len);
 	sa->cookie_len = (uint8_t)n->u.n.len;
+	if (ike_sa_datagram(sa)) {
+		/* 2.6 over UDP: straight away, on the same path. */
+		log_info("%s: <-- IKE_SA_INIT { N(COOKIE) }: the peer is busy, retrying with the cookie", sa->tun->name);
+		(void)ike_init_start(sa);
+		return;
+	}
 	log_info("%s: <-- IKE_SA_INIT { N(COOKIE) }: the peer is busy, retrying with the cookie on a new stream",
 		 sa->tun->name);
 	sa->state = SA_CONNECTING;

@@ -542,7 +542,7 @@ static int initiate_udp(struct ike *ike, struct ike_tunnel *t, const char **err)
 	struct tcp_conn *c = ike->io.open_udp ? ike->io.open_udp(ike->io.arg, (struct sockaddr *)&ss, sl, false)
 					     : NULL;
 	if (!c) {
-		*err = "UDP is not open (transport udp needs the UDP ports)";
+		*err = "no UDP path to the peer (are the UDP ports open?)";
 		return -EIO;
 	}
 	if (!(sa = ike_sa_new(ike, true, c))) {
@@ -612,8 +612,14 @@ static int initiate(struct ike *ike, struct ike_tunnel *t, const char **err)
 		*err = "a dynamic phase1 only answers";
 		return -EINVAL;
 	}
-	if (p1->transport == CONF_TRANSPORT_UDP || (p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp))
-		return initiate_udp(ike, t, err);
+	if (p1->transport == CONF_TRANSPORT_UDP || (p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp)) {
+		int rc = initiate_udp(ike, t, err);
+		if (rc != -EIO || p1->transport != CONF_TRANSPORT_AUTO)
+			return rc;
+		t->auto_tcp = true; /* no UDP path at all: straight to TCP */
+		snprintf(t->transport_why, sizeof(t->transport_why), "auto: %s, using TCP", *err);
+		log_warn("%s: transport %s", t->name, t->transport_why);
+	}
 	if (peer_addr(p1, ike->conf->settings.ike_tcp_port, &ss, &sl)) {
 		*err = "no remote-gw to connect to";
 		return -EINVAL;

@@ -51,6 +51,7 @@ struct udp {
 	struct tcp_conn *hash[UDP_HASH_SIZE];
 	struct tcp_conn *head, *tail; /* every path, oldest first (eviction order) */
 	unsigned n_paths;
+	bool freeing_all;              /* no new paths while every path is being freed */
 	struct loop_timer sweep;
 	struct log_ratelimit rl;
 	uint8_t bufs[UDP_BATCH][UDP_BUF];
@@ -65,7 +66,8 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
 	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+	return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
 }
 
 static unsigned path_hash(const struct udp_sock *s, const struct sockaddr_storage *peer)
@@ -134,9 +136,12 @@ static struct tcp_conn *path_new(struct udp_sock *s, const struct sockaddr_stora
 {
 	struct udp *u = s->u;
 
+	if (u->freeing_all)
+		return NULL;
 	if (u->n_paths >= u->tp->cfg.max_conns) {
+		/* Never one an SA holds, one being closed, or one we opened (our handshakes in flight). */
 		struct tcp_conn *old = u->head;
-		while (old && (old->holds || old->dispatching))
+		while (old && (old->holds || old->dispatching || old->closing || old->outbound))
 			old = old->next;
 		if (!old) {
 			STAT_INC(tcp, refused_limit);
@@ -386,7 +391,8 @@ struct tcp_conn *transport_udp_open(struct transport *tp, const struct sockaddr 
 	struct udp *u = tp->udp;
 	struct sockaddr_storage ss, local;
 
-	if (!u || len > sizeof(ss) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+	if (!u || len > sizeof(ss) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6) ||
+	    len < (peer->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
 		return NULL;
 	struct udp_sock *s = &u->socks[(natt ? UDP_SOCK_NATT4 : UDP_SOCK_IKE4) + (peer->sa_family == AF_INET6)];
 	if (s->io.fd < 0)
@@ -430,7 +436,7 @@ static int udp_socket(int family, uint16_t port)
 
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* No SO_REUSEADDR: on UDP it would let another socket share (and take) our ports. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
 	if (family == AF_INET) {
@@ -469,8 +475,12 @@ static void socks_close(struct udp *u)
 
 static void paths_free_all(struct udp *u)
 {
-	while (u->head)
-		path_free(u, u->head);
+	u->freeing_all = true;
+	for (struct tcp_conn *c = u->head, *next; c; c = next) {
+		next = c->next;
+		path_free(u, c); /* a path already closing is freed by whoever is closing it */
+	}
+	u->freeing_all = false;
 }
 
 static void sweep_fire(struct loop *loop, struct loop_timer *t)
@@ -520,6 +530,8 @@ static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
 			continue;
 		if (loop_io_add(u->tp->loop, &s->io, fds[i], EPOLLIN, udp_readable)) {
 			close(fds[i]);
+			s->io.fd = -1;
+			log_error("epoll: cannot watch UDP port %u", s->port);
 			continue;
 		}
 	}

@@ -238,8 +238,10 @@ static void pump(void)
 
 int main(int argc, char **argv)
 {
-	static const struct ike_io io_i = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)INI };
-	static const struct ike_io io_r = { io_connect, io_send, io_close, io_hold, io_addrs, (void *)(intptr_t)RSP };
+	static const struct ike_io io_i = { .connect = io_connect, .send = io_send, .close = io_close,
+				  .hold = io_hold, .addrs = io_addrs, .arg = (void *)(intptr_t)INI };
+	static const struct ike_io io_r = { .connect = io_connect, .send = io_send, .close = io_close,
+				  .hold = io_hold, .addrs = io_addrs, .arg = (void *)(intptr_t)RSP };
 	if (argc > 1)
 		TUNNELS = (unsigned)strtoul(argv[1], NULL, 10);
 	if (TUNNELS < 1 || TUNNELS > MAX_TUNNELS || TUNNELS > 256 * 256) {

@@ -113,7 +113,8 @@ static int dp_counters(void *arg, uint32_t spi, struct child_sa_counters *out)
 	return 0;
 }
 
-static const struct ike_io io = { io_connect, io_send, io_close, io_hold, io_addrs, NULL };
+static const struct ike_io io = { .connect = io_connect, .send = io_send, .close = io_close,
+				  .hold = io_hold, .addrs = io_addrs, .arg = NULL };
 static const struct child_sa_ops ops = { dp_install, dp_update, dp_remove, dp_counters };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -160,7 +160,7 @@ static void check_gwA(const struct config *c)
 	assert_false(p1->has_local_gw);
 	assert_false(p1->has_local_gw6);
 	assert_int_equal(p1->transport, CONF_TRANSPORT_AUTO);
-	assert_int_equal(p1->auto_transport_threshold, 15);
+	assert_int_equal(p1->auto_transport_threshold, 3); /* the spec's example plus a quick fallback */
 	assert_int_equal(p1->authmethod, CONF_AUTH_PSK);
 	assert_string_equal(p1->psksecret, "correct horse battery staple");
 	assert_null(p1->certificate);
@@ -180,7 +180,7 @@ static void check_gwA(const struct config *c)
 	assert_int_equal(c->n_phase2, 1);
 	p2 = &c->phase2[0];
 	assert_string_equal(p2->name, "to-hq-lan");
-	assert_int_equal(p2->line, 23);
+	assert_int_equal(p2->line, 25);
 	assert_string_equal(p2->phase1name, "to-hq");
 	assert_int_equal(p2->phase1_index, 0);
 	assert_words(p2->proposals, p2->n_proposals, "aes128gcm", "aes256gcm");
@@ -435,7 +435,7 @@ static void test_all_keys(void **state)
 		"  set dpd-retryinterval 3600\n  set dpd-retrycount 0\n  set nattraversal forced\n"
 		"  set auto-negotiate disable\n"
 		" next\n edit dial\n  set interface eth1\n  set type dynamic\n  set psksecret 123456\n"
-		"  set nattraversal disable\n"
+		"  set nattraversal disable\n  set transport tcp\n"
 		" next\nend\n"
 		"config vpn ipsec phase2-interface\n edit \"s\"\n  set phase1name dial\n"
 		"  set proposal aes256-sha384 chacha20poly1305\n  set src-subnet 10.0.0.0/8\n"
@@ -705,6 +705,12 @@ static const struct err_case err_cases[] = {
 	  { "t.conf:6: \"transport auto\" needs \"set ike-tcp-service enable\" in \"config system settings\"" } },
 	{ "tls needs tcp", S_(" set ike-tls-service enable\n"),
 	  { "t.conf:2: \"ike-tls-service enable\" needs \"set ike-tcp-service enable\" in \"config system settings\"" } },
+	{ "ike-port equals ike-natt-port", S_(" set ike-port 4500\n"),
+	  { "t.conf:2: \"ike-port\" and \"ike-natt-port\" are both 4500: IKE without the non-ESP marker cannot share "
+	    "a UDP port with ESP (RFC 3948)" } },
+	{ "nattraversal disable over udp", P1_HEAD "  set nattraversal disable\n" P1_TAIL,
+	  { "t.conf:6: phase1-interface \"p1\": \"nattraversal disable\" needs kernel ESP; this gateway's ESP over UDP "
+	    "is always UDP-encapsulated (use enable or forced, or \"transport tcp\")" } },
 	{ "tls cert without key", S_(" set ike-tls-certificate /c.pem\n"),
 	  { "t.conf:2: \"ike-tls-certificate\" is set but \"ike-tls-private-key\" is not: set both or neither" } },
 	{ "tls key without cert", S_(" set ike-tls-private-key /c.key\n"),

@@ -205,7 +205,8 @@ static int dp_install(void *arg, const struct child_sa *sa)
 }
 
 static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, ikeh_dp_remove, ikeh_dp_counters };
-static const struct ike_io io = { ikeh_io_connect, io_send, ikeh_io_close, ikeh_io_hold, ikeh_io_addrs, NULL };
+static const struct ike_io io = { .connect = ikeh_io_connect, .send = io_send, .close = ikeh_io_close,
+				  .hold = ikeh_io_hold, .addrs = ikeh_io_addrs, .arg = NULL };
 
 /* One gateway's signature tunnel; localid/peerid NULL: unset. */
 struct gw {

@@ -112,7 +112,8 @@ static int dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out
 }
 
 static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, dp_counters };
-static const struct ike_io io = { ikeh_io_connect, io_send, io_close, ikeh_io_hold, io_addrs, NULL };
+static const struct ike_io io = { .connect = ikeh_io_connect, .send = io_send, .close = io_close,
+				  .hold = ikeh_io_hold, .addrs = io_addrs, .arg = NULL };
 
 #define deliver(n) ikeh_deliver(&(n)->p)
 

@@ -108,7 +108,8 @@ static void dp_remove(void *arg, uint32_t spi_in)
 }
 
 static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, ikeh_dp_counters };
-static const struct ike_io io = { ikeh_io_connect, io_send, ikeh_io_close, ikeh_io_hold, ikeh_io_addrs, NULL };
+static const struct ike_io io = { .connect = ikeh_io_connect, .send = io_send, .close = ikeh_io_close,
+				  .hold = ikeh_io_hold, .addrs = ikeh_io_addrs, .arg = NULL };
 
 #define pump(n) ikeh_pump(&(n)->p)
 

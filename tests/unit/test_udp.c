@@ -1,0 +1,767 @@
+/*
+ * IKE and ESP over UDP (transport/udp.c) through the public transport API, over real sockets on
+ * 127.0.0.1 and ::1 in a private network namespace: what each port delivers to which handler, what
+ * transport_send puts on the wire and from where, and the bound on peer paths.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "iketcp/stats.h"
+#include "transport/transport.h"
+
+enum { IKE_PORT = 10500, NATT_PORT = 14500, MAX_CLOSED = 64 };
+
+static bool have_netns;
+
+struct ctx {
+	struct loop *loop;
+	struct transport *tp;
+	int ike, esp, closed;
+	size_t last_len;
+	uint8_t last[70000];
+	struct tcp_conn *last_conn;
+	struct tcp_conn *closed_conns[MAX_CLOSED];
+	bool send_in_closed; /* the closed handler tries to send on the path going away */
+	bool open_in_ike;    /* the IKE handler opens a path to open_peer */
+	struct sockaddr_storage open_peer;
+	socklen_t open_len;
+	struct tcp_conn *opened;
+};
+
+static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
+{
+	struct ctx *x = arg;
+	x->ike++;
+	x->last_len = len;
+	memcpy(x->last, m, len);
+	x->last_conn = c;
+	if (x->open_in_ike)
+		x->opened = transport_udp_open(x->tp, (struct sockaddr *)&x->open_peer, x->open_len, true);
+}
+
+static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
+{
+	struct ctx *x = arg;
+	x->esp++;
+	x->last_len = len;
+	memcpy(x->last, p, len);
+	x->last_conn = c;
+}
+
+static void on_closed(void *arg, struct tcp_conn *c)
+{
+	struct ctx *x = arg;
+	assert_true(transport_conn_is_udp(c));
+	if (x->send_in_closed)
+		assert_int_equal(transport_send(c, ENCAP_IKE, "x", 1), -ENOTCONN);
+	if (x->closed < MAX_CLOSED)
+		x->closed_conns[x->closed] = c;
+	x->closed++;
+}
+
+static struct transport_config udp_cfg(uint32_t max_conns)
+{
+	return (struct transport_config){
+		.tcp = false, .udp = true, .ike_port = IKE_PORT, .natt_port = NATT_PORT,
+		.ike_tcp_port = 443, .internal_port = 11443, .admin_sport = 8443,
+		.max_conns = max_conns, .idle_timeout_s = 300, .prefix_timeout_ms = 300, .frame_timeout_ms = 400,
+	};
+}
+
+static struct ctx *ctx_new(const struct transport_config *cfg)
+{
+	struct ctx *x = calloc(1, sizeof(*x));
+	struct transport_handlers h = { on_ike, on_esp, NULL, on_closed, NULL };
+
+	h.arg = x;
+	x->loop = loop_new();
+	x->tp = transport_new(x->loop, &h);
+	assert_non_null(x->tp);
+	assert_int_equal(transport_configure(x->tp, cfg), 0);
+	memset(&stats, 0, sizeof(stats));
+	return x;
+}
+
+static void ctx_free(struct ctx *x)
+{
+	transport_free(x->tp);
+	loop_free(x->loop);
+	free(x);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!have_netns)
+		skip();
+	memset(&stats, 0, sizeof(stats));
+	return 0;
+}
+
+static bool run_until(struct ctx *x, const uint64_t *v, uint64_t want, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10) {
+		if (*v >= want)
+			return true;
+		assert_int_equal(loop_once(x->loop, 10), 0);
+	}
+	return *v >= want;
+}
+
+static void run_for(struct ctx *x, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 10)
+		loop_once(x->loop, 10);
+}
+
+/* ---- the far side: plain UDP sockets ------------------------------------------------------------ */
+
+static struct sockaddr_storage addr_of(int family, uint16_t port, socklen_t *len)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		*len = sizeof(*a);
+	}
+	return ss;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+					      : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* A peer socket on the loopback, on an ephemeral port. */
+static int peer_sock(int family)
+{
+	socklen_t len;
+	struct sockaddr_storage a = addr_of(family, 0, &len);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, len), 0);
+	return fd;
+}
+
+static struct sockaddr_storage sock_name(int fd, socklen_t *len)
+{
+	struct sockaddr_storage ss;
+	*len = sizeof(ss);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, len), 0);
+	return ss;
+}
+
+static void send_to(int fd, int family, uint16_t port, const void *p, size_t n)
+{
+	socklen_t len;
+	struct sockaddr_storage a = addr_of(family, port, &len);
+	assert_int_equal(sendto(fd, p, n, 0, (struct sockaddr *)&a, len), (ssize_t)n);
+}
+
+/* One datagram within ms: its length, and the port it came from; -1 when none came. */
+static ssize_t recv_from(struct ctx *x, int fd, uint8_t *buf, size_t cap, uint16_t *from_port, int ms)
+{
+	for (int waited = 0; waited <= ms; waited += 10) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(fd, buf, cap, MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		if (n >= 0) {
+			if (from_port)
+				*from_port = port_of(&ss);
+			return n;
+		}
+		assert_int_equal(errno, EAGAIN);
+		loop_once(x->loop, 10);
+	}
+	return -1;
+}
+
+static size_t ike_msg(uint8_t *out, size_t len, uint8_t fill)
+{
+	memset(out, fill, len);
+	out[0] = 0x11; /* a non-zero initiator SPI */
+	return len;
+}
+
+/* Non-ESP marker, then an IKE message of len bytes. */
+static size_t natt_ike(uint8_t *out, size_t len, uint8_t fill)
+{
+	memset(out, 0, 4);
+	return 4 + ike_msg(out + 4, len, fill);
+}
+
+static size_t esp_pkt(uint8_t *out, uint32_t spi, size_t len)
+{
+	memset(out, 0xe5, len);
+	out[0] = (uint8_t)(spi >> 24);
+	out[1] = (uint8_t)(spi >> 16);
+	out[2] = (uint8_t)(spi >> 8);
+	out[3] = (uint8_t)spi;
+	return len;
+}
+
+/* The peer sends IKE to natt (with the marker) or ike port; returns the path the handler saw. */
+static struct tcp_conn *ike_from(struct ctx *x, int fd, int family, bool natt)
+{
+	uint8_t b[128];
+	int before = x->ike;
+	size_t n = natt ? natt_ike(b, 60, 0x42) : ike_msg(b, 60, 0x42);
+	send_to(fd, family, natt ? NATT_PORT : IKE_PORT, b, n);
+	for (int i = 0; i < 100 && x->ike == before; i++)
+		loop_once(x->loop, 10);
+	assert_int_equal(x->ike, before + 1);
+	return x->last_conn;
+}
+
+static const int families[] = { AF_INET, AF_INET6 };
+
+/* ---- tests --------------------------------------------------------------------------------------- */
+
+static void test_ike_port_delivers_whole(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+	uint16_t ip, np;
+
+	assert_true(transport_udp_ports(x->tp, &ip, &np));
+	assert_int_equal(ip, IKE_PORT);
+	assert_int_equal(np, NATT_PORT);
+	for (size_t f = 0; f < 2; f++) {
+		int fd = peer_sock(families[f]);
+		uint8_t b[1500], want[1500];
+		memset(&stats, 0, sizeof(stats));
+		x->ike = 0;
+
+		/* A whole IKE message on 500: no marker is looked for or stripped. */
+		ike_msg(want, 1200, 0x33);
+		memset(want + 4, 0, 4); /* bytes 4-7 zero: still IKE on this port */
+		send_to(fd, families[f], IKE_PORT, want, 1200);
+		assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
+		assert_int_equal(x->ike, 1);
+		assert_int_equal(x->last_len, 1200);
+		assert_memory_equal(x->last, want, 1200);
+		struct tcp_conn *c = x->last_conn;
+		assert_true(transport_conn_is_udp(c));
+		assert_false(transport_conn_is_natt(c));
+		assert_true(transport_conn_up(c));
+		assert_false(transport_conn_outbound(c));
+		/* The path knows both ends: the peer's address and the port it sent to. */
+		socklen_t pl;
+		struct sockaddr_storage me = sock_name(fd, &pl);
+		assert_int_equal(transport_conn_peer(c)->ss_family, families[f]);
+		assert_int_equal(port_of(transport_conn_peer(c)), port_of(&me));
+		assert_int_equal(port_of(transport_conn_local(c)), IKE_PORT);
+		assert_int_equal(stats.udp.paths, 1);
+
+		/* A message starting with four zero bytes (an ESP-looking or marker-looking start) on 500. */
+		memset(b, 0, 28);
+		send_to(fd, families[f], IKE_PORT, b, 28);
+		assert_true(run_until(x, &stats.udp.ike_in, 2, 1000));
+		assert_int_equal(x->last_len, 28);
+		assert_ptr_equal(x->last_conn, c);
+
+		/* Shorter than an IKE header: dropped, counted, no path. */
+		send_to(fd, families[f], IKE_PORT, b, 27);
+		send_to(fd, families[f], IKE_PORT, b, 0);
+		assert_true(run_until(x, &stats.udp.malformed, 2, 1000));
+		assert_int_equal(x->ike, 2);
+		assert_int_equal(stats.udp.datagrams_in, 4);
+		assert_int_equal(stats.udp.paths, 1);
+		close(fd);
+	}
+	ctx_free(x);
+}
+
+static void test_natt_classifies(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+
+	for (size_t f = 0; f < 2; f++) {
+		int fd = peer_sock(families[f]), other = peer_sock(families[f]);
+		uint8_t b[2000];
+		memset(&stats, 0, sizeof(stats));
+		x->ike = x->esp = 0;
+
+		/* ESP (non-zero SPI) from an address that never spoke IKE: nobody hears it, no path. */
+		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0x01020304, 100));
+		assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
+		assert_int_equal(x->esp, 0);
+		assert_int_equal(stats.udp.paths, 0);
+
+		/* IKE with the marker: delivered without it. */
+		size_t n = natt_ike(b, 300, 0x5c);
+		send_to(fd, families[f], NATT_PORT, b, n);
+		assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
+		assert_int_equal(x->ike, 1);
+		assert_int_equal(x->last_len, 300);
+		assert_memory_equal(x->last, b + 4, 300);
+		struct tcp_conn *c = x->last_conn;
+		assert_true(transport_conn_is_natt(c));
+		assert_int_equal(port_of(transport_conn_local(c)), NATT_PORT);
+
+		/* The smallest IKE message: marker + 28. */
+		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 28, 0x01));
+		assert_true(run_until(x, &stats.udp.ike_in, 2, 1000));
+		assert_int_equal(x->last_len, 28);
+
+		/* Now ESP from the same address reaches the ESP handler on the same path, SPI first. */
+		n = esp_pkt(b, 0xc0ffee01, 1400);
+		send_to(fd, families[f], NATT_PORT, b, n);
+		assert_true(run_until(x, &stats.udp.esp_in, 1, 1000));
+		assert_int_equal(x->esp, 1);
+		assert_ptr_equal(x->last_conn, c);
+		assert_int_equal(x->last_len, 1400);
+		assert_memory_equal(x->last, b, 1400);
+		/* The smallest non-marker datagram is ESP by this rule: four bytes. */
+		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0xff000000, 4));
+		assert_true(run_until(x, &stats.udp.esp_in, 2, 1000));
+		assert_int_equal(x->last_len, 4);
+
+		/* ESP from another port of the same host: another address, no path. */
+		send_to(other, families[f], NATT_PORT, b, esp_pkt(b, 0xc0ffee01, 100));
+		assert_true(run_until(x, &stats.udp.esp_no_path, 2, 1000));
+		assert_int_equal(x->esp, 2);
+
+		/* NAT keepalive: one 0xFF byte, counted, never delivered, no path for a new address. */
+		send_to(other, families[f], NATT_PORT, "\xff", 1);
+		send_to(fd, families[f], NATT_PORT, "\xff", 1);
+		assert_true(run_until(x, &stats.udp.keepalives, 2, 1000));
+
+		/* Malformed: 0, 1 (not 0xFF), 2 and 3 bytes, the marker alone, marker + 27. */
+		send_to(fd, families[f], NATT_PORT, b, 0);
+		send_to(fd, families[f], NATT_PORT, "\x00", 1);
+		send_to(fd, families[f], NATT_PORT, "\xfe", 1);
+		send_to(fd, families[f], NATT_PORT, "\xff\xff", 2);
+		send_to(fd, families[f], NATT_PORT, "\x00\x00\x00", 3);
+		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 0, 0));
+		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 27, 0x01));
+		assert_true(run_until(x, &stats.udp.malformed, 7, 1000));
+		run_for(x, 50);
+		assert_int_equal(stats.udp.malformed, 7);
+		assert_int_equal(x->ike, 2);
+		assert_int_equal(x->esp, 2);
+		assert_int_equal(stats.udp.paths, 1);
+		assert_int_equal(stats.udp.datagrams_in, 15);
+		close(fd);
+		close(other);
+	}
+	ctx_free(x);
+}
+
+/* A path per (our port, peer address): IKE on 500 does not let ESP in on 4500. */
+static void test_paths_per_port(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+	int fd = peer_sock(AF_INET);
+	uint8_t b[200];
+
+	struct tcp_conn *c500 = ike_from(x, fd, AF_INET, false);
+	send_to(fd, AF_INET, NATT_PORT, b, esp_pkt(b, 0x1234, 100));
+	assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
+	assert_int_equal(x->esp, 0);
+	struct tcp_conn *c4500 = ike_from(x, fd, AF_INET, true);
+	assert_ptr_not_equal(c500, c4500);
+	assert_ptr_equal(ike_from(x, fd, AF_INET, false), c500);
+	assert_ptr_equal(ike_from(x, fd, AF_INET, true), c4500);
+	assert_int_equal(stats.udp.paths, 2);
+	close(fd);
+	ctx_free(x);
+}
+
+static void test_send(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+
+	for (size_t f = 0; f < 2; f++) {
+		int fd = peer_sock(families[f]);
+		uint8_t b[2000], msg[1500];
+		uint16_t from;
+		memset(&stats, 0, sizeof(stats));
+		ike_msg(msg, 1000, 0x77);
+
+		/* On a 4500 path: IKE gets the marker, ESP and keepalives go bare, all from 4500. */
+		struct tcp_conn *c = ike_from(x, fd, families[f], true);
+		assert_int_equal(transport_send(c, ENCAP_IKE, msg, 1000), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 1004);
+		assert_int_equal(from, NATT_PORT);
+		assert_memory_equal(b, "\0\0\0\0", 4);
+		assert_memory_equal(b + 4, msg, 1000);
+		esp_pkt(msg, 0xabcdef01, 1400);
+		assert_int_equal(transport_send(c, ENCAP_ESP, msg, 1400), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 1400);
+		assert_int_equal(from, NATT_PORT);
+		assert_memory_equal(b, msg, 1400);
+		assert_int_equal(transport_send(c, ENCAP_KEEPALIVE, NULL, 0), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 1);
+		assert_int_equal(b[0], 0xff);
+		/* Kinds that never go on the wire. */
+		assert_int_equal(transport_send(c, ENCAP_MALFORMED, msg, 10), -EINVAL);
+		assert_int_equal(transport_send(c, ENCAP_IKE_SHORT, msg, 10), -EINVAL);
+
+		/* On a 500 path: IKE bare, from 500; no ESP, no keepalives (RFC 3948 is 4500 only). */
+		ike_msg(msg, 500, 0x78);
+		struct tcp_conn *d = ike_from(x, fd, families[f], false);
+		assert_int_equal(transport_send(d, ENCAP_IKE, msg, 500), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 500);
+		assert_int_equal(from, IKE_PORT);
+		assert_memory_equal(b, msg, 500);
+		assert_int_equal(transport_send(d, ENCAP_ESP, msg, 100), -EINVAL);
+		assert_int_equal(transport_send(d, ENCAP_KEEPALIVE, NULL, 0), -EINVAL);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), NULL, 50), -1);
+		assert_int_equal(stats.udp.datagrams_out, 4);
+		close(fd);
+	}
+	ctx_free(x);
+}
+
+/* Paths we open: the same one per peer and port, answers from the port we sent from. */
+static void test_open(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+
+	for (size_t f = 0; f < 2; f++) {
+		int fd = peer_sock(families[f]);
+		socklen_t len;
+		struct sockaddr_storage peer = sock_name(fd, &len);
+		uint8_t b[200], msg[100];
+		uint16_t from;
+
+		struct tcp_conn *n = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true);
+		assert_non_null(n);
+		assert_ptr_equal(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true), n);
+		assert_true(transport_conn_is_natt(n));
+		assert_true(transport_conn_outbound(n));
+		assert_true(transport_conn_up(n));
+		/* Our side as NAT detection must hash it: a loopback address and our port. */
+		const struct sockaddr_storage *l = transport_conn_local(n);
+		assert_int_equal(l->ss_family, families[f]);
+		assert_int_equal(port_of(l), NATT_PORT);
+		if (families[f] == AF_INET)
+			assert_int_equal(((const struct sockaddr_in *)l)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+		else
+			assert_true(IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)l)->sin6_addr));
+
+		struct tcp_conn *o = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, false);
+		assert_non_null(o);
+		assert_ptr_not_equal(o, n);
+		assert_false(transport_conn_is_natt(o));
+		assert_ptr_equal(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, false), o);
+
+		ike_msg(msg, 80, 0x21);
+		assert_int_equal(transport_send(n, ENCAP_IKE, msg, 80), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 84);
+		assert_int_equal(from, NATT_PORT);
+		assert_int_equal(transport_send(o, ENCAP_IKE, msg, 80), 0);
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 80);
+		assert_int_equal(from, IKE_PORT);
+
+		/* The peer's answers land on the paths we opened. */
+		assert_ptr_equal(ike_from(x, fd, families[f], true), n);
+		assert_ptr_equal(ike_from(x, fd, families[f], false), o);
+		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0x99, 64));
+		int esp = x->esp;
+		for (int i = 0; i < 100 && x->esp == esp; i++)
+			loop_once(x->loop, 10);
+		assert_int_equal(x->esp, esp + 1);
+		assert_ptr_equal(x->last_conn, n);
+		close(fd);
+	}
+	/* Not IP, or too long a socket address. */
+	struct sockaddr_storage ss = { .ss_family = AF_UNIX };
+	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&ss, sizeof(ss), true));
+	ss.ss_family = AF_INET;
+	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&ss, sizeof(ss) + 1, true));
+	ctx_free(x);
+}
+
+static void test_bound_evicts_oldest_unheld(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(4);
+	struct ctx *x = ctx_new(&cfg);
+	int fds[10];
+	struct tcp_conn *c[10];
+	uint8_t b[200];
+
+	for (int i = 0; i < 10; i++)
+		fds[i] = peer_sock(AF_INET);
+	for (int i = 0; i < 4; i++)
+		c[i] = ike_from(x, fds[i], AF_INET, true);
+	assert_int_equal(stats.udp.paths, 4);
+	assert_int_equal(x->closed, 0);
+
+	/* The oldest is held (an IKE SA uses it): the next oldest makes room. */
+	transport_conn_hold(c[0], true);
+	x->send_in_closed = true;
+	c[4] = ike_from(x, fds[4], AF_INET, true);
+	assert_int_equal(x->closed, 1);
+	assert_ptr_equal(x->closed_conns[0], c[1]);
+	assert_int_equal(stats.udp.paths_evicted, 1);
+	assert_int_equal(stats.udp.paths, 4);
+	/* Its peer is a stranger now: ESP from it finds no path. */
+	send_to(fds[1], AF_INET, NATT_PORT, b, esp_pkt(b, 0x77, 64));
+	assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
+
+	c[5] = ike_from(x, fds[5], AF_INET, true);
+	assert_int_equal(x->closed, 2);
+	assert_ptr_equal(x->closed_conns[1], c[2]);
+
+	/* Everything held (c[0] twice: two SAs), so a new source is refused and nobody hears it. */
+	transport_conn_hold(c[0], true);
+	transport_conn_hold(c[3], true);
+	transport_conn_hold(c[4], true);
+	transport_conn_hold(c[5], true);
+	int ike = x->ike;
+	send_to(fds[6], AF_INET, NATT_PORT, b, natt_ike(b, 40, 1));
+	assert_true(run_until(x, &stats.tcp.refused_limit, 1, 1000));
+	run_for(x, 30);
+	assert_int_equal(x->ike, ike);
+	assert_int_equal(x->closed, 2);
+	assert_int_equal(stats.udp.paths, 4);
+	/* A path we would open is refused too. */
+	socklen_t len;
+	struct sockaddr_storage peer = sock_name(fds[7], &len);
+	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true));
+	/* The held paths still work both ways. */
+	assert_ptr_equal(ike_from(x, fds[0], AF_INET, true), c[0]);
+	esp_pkt(b, 0x55, 64);
+	assert_int_equal(transport_send(c[5], ENCAP_ESP, b, 64), 0);
+	assert_int_equal(recv_from(x, fds[5], b, sizeof(b), NULL, 1000), 64);
+
+	/* One SA of c[0] goes: still held by the other. c[3] is let go: it is the one evicted. */
+	transport_conn_hold(c[0], false);
+	transport_conn_hold(c[3], false);
+	c[6] = ike_from(x, fds[6], AF_INET, true);
+	assert_int_equal(x->closed, 3);
+	assert_ptr_equal(x->closed_conns[2], c[3]);
+	/* Releasing more than was held does not underflow into "held". */
+	transport_conn_hold(c[6], false);
+	transport_conn_hold(c[0], false);
+	transport_conn_hold(c[0], false);
+	c[7] = ike_from(x, fds[7], AF_INET, true);
+	assert_int_equal(x->closed, 4);
+	assert_ptr_equal(x->closed_conns[3], c[0]);
+	assert_int_equal(stats.udp.paths_evicted, 4);
+	assert_int_equal(stats.udp.paths, 4);
+
+	for (int i = 0; i < 10; i++)
+		close(fds[i]);
+	ctx_free(x);
+	/* transport_free said goodbye to the 4 that were left. */
+}
+
+/* Opening a path evicts like receiving does; but never the path whose handler is running, nor one we opened. */
+static void test_open_evicts_but_not_dispatching(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(1);
+	struct ctx *x = ctx_new(&cfg);
+	int fd = peer_sock(AF_INET), other = peer_sock(AF_INET), third = peer_sock(AF_INET);
+
+	/* One slot, one unheld path: opening another evicts it. */
+	struct tcp_conn *c = ike_from(x, fd, AF_INET, true);
+	socklen_t len;
+	struct sockaddr_storage peer = sock_name(other, &len);
+	struct tcp_conn *o = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true);
+	assert_non_null(o);
+	assert_int_equal(x->closed, 1);
+	assert_ptr_equal(x->closed_conns[0], c);
+	assert_int_equal(stats.udp.paths, 1);
+
+	/* From inside the IKE handler for o, opening a third path cannot evict o: refused. */
+	x->open_in_ike = true;
+	x->open_peer = sock_name(third, &x->open_len);
+	x->opened = o; /* overwritten by the handler */
+	assert_ptr_equal(ike_from(x, other, AF_INET, true), o);
+	assert_null(x->opened);
+	assert_int_equal(x->closed, 1);
+	assert_int_equal(stats.udp.paths, 1);
+	/* Outside the handler too: o is a path we opened (a handshake of ours may be in flight), never
+	 * evicted, so neither a datagram from a new source nor another open makes room. */
+	x->open_in_ike = false;
+	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&x->open_peer, x->open_len, true));
+	uint8_t b[128];
+	int before = x->ike;
+	uint64_t refused = stats.tcp.refused_limit;
+	send_to(third, AF_INET, IKE_PORT, b, ike_msg(b, 60, 0x42));
+	for (int i = 0; i < 20; i++)
+		loop_once(x->loop, 10);
+	assert_int_equal(x->ike, before);
+	assert_int_equal(stats.tcp.refused_limit, refused + 1);
+	assert_int_equal(x->closed, 1);
+	assert_int_equal(stats.udp.paths, 1);
+	close(fd);
+	close(other);
+	close(third);
+	ctx_free(x);
+}
+
+static void test_reconfigure_off_and_on(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(8);
+	struct ctx *x = ctx_new(&cfg);
+	int fd4 = peer_sock(AF_INET), fd6 = peer_sock(AF_INET6);
+	uint8_t b[200];
+
+	struct tcp_conn *a = ike_from(x, fd4, AF_INET, true);
+	ike_from(x, fd4, AF_INET, false);
+	struct tcp_conn *c = ike_from(x, fd6, AF_INET6, true);
+	transport_conn_hold(a, true);
+	transport_conn_hold(c, true);
+	assert_int_equal(stats.udp.paths, 3);
+
+	/* Re-applying the same settings keeps everything. */
+	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	assert_int_equal(x->closed, 0);
+	assert_ptr_equal(ike_from(x, fd4, AF_INET, true), a);
+
+	/* No phase1 uses UDP any more: every path goes, held or not, and the ports close. */
+	cfg.udp = false;
+	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	assert_int_equal(x->closed, 3);
+	assert_int_equal(stats.udp.paths, 0);
+	uint16_t ip, np;
+	assert_false(transport_udp_ports(x->tp, &ip, &np));
+	socklen_t len;
+	struct sockaddr_storage peer = sock_name(fd4, &len);
+	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true));
+	/* Nobody listens: the kernel answers port unreachable, which a connected socket sees. */
+	uint64_t in = stats.udp.datagrams_in;
+	for (size_t f = 0; f < 2; f++) {
+		socklen_t al;
+		struct sockaddr_storage to = addr_of(families[f], NATT_PORT, &al);
+		int s = socket(families[f], SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_int_equal(connect(s, (struct sockaddr *)&to, al), 0);
+		assert_int_equal(send(s, b, natt_ike(b, 40, 1), 0), 44);
+		usleep(20000);
+		assert_int_equal(recv(s, b, sizeof(b), MSG_DONTWAIT), -1);
+		assert_int_equal(errno, ECONNREFUSED);
+		close(s);
+	}
+	run_for(x, 30);
+	assert_int_equal(stats.udp.datagrams_in, in);
+
+	/* And back on: fresh paths. */
+	memset(&stats, 0, sizeof(stats));
+	cfg.udp = true;
+	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	ike_from(x, fd4, AF_INET, true);
+	assert_int_equal(stats.udp.paths, 1);
+
+	/* New ports: the old paths cannot be answered from them, so they go; the old port closes. */
+	cfg.natt_port = NATT_PORT + 1;
+	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	assert_int_equal(x->closed, 4);
+	assert_int_equal(stats.udp.paths, 0);
+	assert_true(transport_udp_ports(x->tp, &ip, &np));
+	assert_int_equal(np, NATT_PORT + 1);
+	memset(&stats, 0, sizeof(stats));
+	send_to(fd4, AF_INET, NATT_PORT + 1, b, natt_ike(b, 40, 1));
+	assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
+	send_to(fd4, AF_INET, NATT_PORT, b, natt_ike(b, 40, 1));
+	run_for(x, 50);
+	assert_int_equal(stats.udp.ike_in, 1);
+	assert_int_equal(stats.udp.datagrams_in, 1);
+
+	close(fd4);
+	close(fd6);
+	int closed = x->closed;
+	transport_free(x->tp);
+	x->tp = NULL;
+	assert_int_equal(closed + 1, x->closed); /* the last path, at shutdown */
+	loop_free(x->loop);
+	free(x);
+}
+
+/* Unheld paths go after the idle time (here 1 s) once the sweep (every 5 s) runs; held ones stay. */
+static void test_idle_sweep(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(8);
+	cfg.idle_timeout_s = 1;
+	struct ctx *x = ctx_new(&cfg);
+	int fd = peer_sock(AF_INET), fd2 = peer_sock(AF_INET);
+
+	struct tcp_conn *held = ike_from(x, fd, AF_INET, true);
+	struct tcp_conn *idle = ike_from(x, fd2, AF_INET, true);
+	transport_conn_hold(held, true);
+	for (int i = 0; i < 700 && !x->closed; i++)
+		loop_once(x->loop, 10);
+	assert_int_equal(x->closed, 1);
+	assert_ptr_equal(x->closed_conns[0], idle);
+	assert_int_equal(stats.udp.paths, 1);
+	assert_ptr_equal(ike_from(x, fd, AF_INET, true), held);
+	close(fd);
+	close(fd2);
+	ctx_free(x);
+}
+
+static void lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_ike_port_delivers_whole, setup),
+		cmocka_unit_test_setup(test_natt_classifies, setup),
+		cmocka_unit_test_setup(test_paths_per_port, setup),
+		cmocka_unit_test_setup(test_send, setup),
+		cmocka_unit_test_setup(test_open, setup),
+		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, setup),
+		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, setup),
+		cmocka_unit_test_setup(test_reconfigure_off_and_on, setup),
+		cmocka_unit_test_setup(test_idle_sweep, setup),
+	};
+	/* Our own network namespace: the ports on a loopback nobody else uses. */
+	have_netns = unshare(CLONE_NEWNET) == 0;
+	if (have_netns)
+		lo_up();
+	else
+		fprintf(stderr, "test_udp: cannot create a network namespace (%s): skipping\n", strerror(errno));
+	return cmocka_run_group_tests_name("udp", tests, NULL, NULL);
+}
