@@ -88,7 +88,9 @@ static struct transport_config base_cfg(void)
 static struct ctx *ctx_new(const struct transport_config *cfg)
 {
 	struct ctx *x = calloc(1, sizeof(*x));
-	struct transport_handlers h = { on_ike, on_esp, on_connected, on_closed, NULL };
+	struct transport_handlers h = {
+		.ike = on_ike, .esp = on_esp, .connected = on_connected, .closed = on_closed, .arg = NULL,
+	};
 
 	h.arg = x;
 	x->loop = loop_new();
