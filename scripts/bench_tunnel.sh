@@ -6,7 +6,8 @@
 #
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
-# the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data).
+# the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
+# in DIR/<suite>-<tls>-<gw>.stat).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/netns/lib.sh"
@@ -72,6 +73,9 @@ for suite in $SUITES; do
 				pid_var=${gw}_PID
 				perf record -g -o "$PERFDIR/$suite-$tls-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
 					>/dev/null 2>&1 &
+				perfpids+=($!)
+				perf stat -e 'syscalls:sys_enter_sendto,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches' \
+					-o "$PERFDIR/$suite-$tls-$gw.stat" -p "${!pid_var}" -- sleep "$SECS" >/dev/null 2>&1 &
 				perfpids+=($!)
 			done
 			perf record -a -o "$PERFDIR/$suite-$tls-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
