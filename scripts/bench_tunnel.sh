@@ -4,6 +4,9 @@
 # per Gbit/s; and the openssl speed ceiling for the same ciphers, all in one run. Prints a table and
 # one JSON line.
 #
+# Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
+# kernel's ceiling for an AF_XDP dataplane on veth (see below).
+#
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
@@ -40,6 +43,16 @@ sleep 0.5
 plain1=$(iperf 1)
 plain4=0
 case " $STREAMS " in *" 4 "*) plain4=$(iperf 4) ;; esac
+# The kernel's own floor for what the AF_XDP dataplane needs: the same routing with an XDP program
+# (clear.bpf.o, empty maps: everything passes) on the gateways' LAN veths. XDP on a veth turns off its
+# peer's GSO, so the LAN hosts' TCP goes hop by hop in MTU-sized packets, tunnel or not.
+xdp_floor=0
+if [ -e "$BUILD/bpf/clear.bpf.o" ]; then
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv obj "$BUILD/bpf/clear.bpf.o" sec xdp; done
+	sleep 0.5
+	xdp_floor=$(iperf 1)
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv off; done
+fi
 ip -n "$NSP-gwA" route del 10.2.0.0/24
 ip -n "$NSP-carrier" route del 10.1.0.0/24
 ip -n "$NSP-carrier" route del 10.2.0.0/24
@@ -52,7 +65,8 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 
 printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite tls "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
 printf '%-20s %-4s %8s %8s %8s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"runs\":["
+printf '%-20s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
@@ -105,6 +119,8 @@ if [ -z "${BENCH_SUITES:-}" ]; then
 	c256=$(ceiling aes-256-gcm)
 	cchacha=$(ceiling chacha20-poly1305)
 fi
-echo "openssl speed ceiling, 1420-byte blocks, one core: AES-128-GCM $c128 GB/s, AES-256-GCM $c256 GB/s, ChaCha20-Poly1305 $cchacha GB/s"
+if [ -z "${BENCH_SUITES:-}" ]; then
+	echo "openssl speed ceiling, 1420-byte blocks, one core: AES-128-GCM $c128 GB/s, AES-256-GCM $c256 GB/s, ChaCha20-Poly1305 $cchacha GB/s"
+fi
 json+="],\"openssl_ceiling_GBps\":{\"aes128gcm\":${c128:-0},\"aes256gcm\":${c256:-0},\"chacha20poly1305\":${cchacha:-0}}}"
 echo "$json"
