@@ -10,7 +10,7 @@
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
-# in DIR/<suite>-<tls>-<gw>.stat).
+# in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/netns/lib.sh"
@@ -101,6 +101,12 @@ for suite in $SUITES; do
 		for p in "${perfpids[@]}"; do wait "$p"; done
 		t4=0
 		case " $STREAMS " in *" 4 "*) t4=$(iperf 4) ;; esac
+		if [ -n "$PERFDIR" ]; then
+			for gw in gwA gwB; do
+				ip netns exec "$NSP-$gw" "$IKETCPCTL" -s "$TMP/$gw/iketcpd.sock" stats --json \
+					>"$PERFDIR/$suite-$tls-$gw.stats.json" 2>/dev/null
+			done
+		fi
 		# CPU seconds of both daemons per Gbit/s carried, single-stream run.
 		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$t1" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.2f", x }')
 		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
