@@ -287,6 +287,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 			d->xdp = dataplane_afxdp_new(d->loop, (const char *const *)s->inner_interfaces,
 						     s->n_inner_interfaces, s->bpf_pin_path, wiring_send_esp, d);
 		if (d->xdp) {
+			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
 			log_info("ESP dataplane: AF_XDP on %zu inner interface(s)", s->n_inner_interfaces);
 			return 0;
 		}

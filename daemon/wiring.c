@@ -25,7 +25,7 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 	if (d->ike)
 		ike_peer_alive(d->ike, c); /* DPD: ESP from the peer is proof of life */
 	if (d->xdp) {
-		afxdp_esp_input(d->xdp, c, pkt, len);
+		afxdp_esp_queue(d->xdp, c, pkt, len); /* sent at on_rx_batch_end */
 		return;
 	}
 	if (d->dp) {
@@ -33,6 +33,15 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 		return;
 	}
 	STAT_INC(esp, unknown_spi); /* no dataplane: no SA can exist */
+}
+
+/* One AF_XDP wakeup for the ESP of one stream read. */
+static void on_rx_batch_end(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->xdp)
+		afxdp_tx_flush(d->xdp);
 }
 
 static void on_connected(void *arg, struct tcp_conn *c)
@@ -51,7 +60,8 @@ static void on_closed(void *arg, struct tcp_conn *c)
 void wiring_transport_handlers(struct daemon *d, struct transport_handlers *h)
 {
 	*h = (struct transport_handlers){
-		.ike = on_ike, .esp = on_esp, .connected = on_connected, .closed = on_closed, .arg = d,
+		.ike = on_ike, .esp = on_esp, .connected = on_connected, .closed = on_closed,
+		.rx_batch_end = on_rx_batch_end, .arg = d,
 	};
 }
 
@@ -131,4 +141,18 @@ int wiring_send_esp(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t le
 {
 	(void)arg;
 	return transport_send(c, ENCAP_ESP, esp, len);
+}
+
+int wiring_queue_esp(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len)
+{
+	(void)arg;
+	return transport_queue(c, ENCAP_ESP, esp, len);
+}
+
+void wiring_flush_esp(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->tp)
+		transport_flush(d->tp);
 }

@@ -3,6 +3,14 @@
 # the iketcp tunnel for each ESP suite, over TCP and TLS, with one and four streams; the daemons' CPU
 # per Gbit/s; and the openssl speed ceiling for the same ciphers, all in one run. Prints a table and
 # one JSON line.
+#
+# Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
+# kernel's ceiling for an AF_XDP dataplane on veth (see below).
+#
+# Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport),
+# BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
+# the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
+# in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/netns/lib.sh"
@@ -11,6 +19,10 @@ need_root
 need iperf3 jq openssl
 IKETCPD=$BUILD/iketcpd
 SECS=${BENCH_SECONDS:-5}
+SUITES=${BENCH_SUITES:-aes128gcm aes256gcm chacha20poly1305}
+TLSES=${BENCH_TLS:-disable enable}
+STREAMS=${BENCH_STREAMS:-1 4}
+PERFDIR=${BENCH_PERF:-}
 
 topo_up "$NSP" >/dev/null || fail "topology"
 NSS+=("$NSP-hostA" "$NSP-gwA" "$NSP-carrier" "$NSP-gwB" "$NSP-hostB")
@@ -29,7 +41,18 @@ ip -n "$NSP-carrier" route add 10.2.0.0/24 via 203.0.113.2
 ip -n "$NSP-gwB" route add 10.1.0.0/24 via 203.0.113.1
 sleep 0.5
 plain1=$(iperf 1)
-plain4=$(iperf 4)
+plain4=0
+case " $STREAMS " in *" 4 "*) plain4=$(iperf 4) ;; esac
+# The kernel's own floor for what the AF_XDP dataplane needs: the same routing with an XDP program
+# (clear.bpf.o, empty maps: everything passes) on the gateways' LAN veths. XDP on a veth turns off its
+# peer's GSO, so the LAN hosts' TCP goes hop by hop in MTU-sized packets, tunnel or not.
+xdp_floor=0
+if [ -e "$BUILD/bpf/clear.bpf.o" ]; then
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv obj "$BUILD/bpf/clear.bpf.o" sec xdp; done
+	sleep 0.5
+	xdp_floor=$(iperf 1)
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv off; done
+fi
 ip -n "$NSP-gwA" route del 10.2.0.0/24
 ip -n "$NSP-carrier" route del 10.1.0.0/24
 ip -n "$NSP-carrier" route del 10.2.0.0/24
@@ -42,10 +65,11 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 
 printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite tls "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
 printf '%-20s %-4s %8s %8s %8s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"runs\":["
+printf '%-20s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"runs\":["
 first=1
-for suite in aes128gcm aes256gcm chacha20poly1305; do
-	for tls in disable enable; do
+for suite in $SUITES; do
+	for tls in $TLSES; do
 		for gw in gwA gwB; do
 			mkdir -p "$TMP/$gw"
 			topo_gateway_conf "$TOP/tests/conf/$gw.conf" "$TMP/$gw.conf" "$TMP/$gw" "/sys/fs/bpf/$NSP-$gw"
@@ -56,14 +80,37 @@ for suite in aes128gcm aes256gcm chacha20poly1305; do
 		up() { ip netns exec "$NSP-$1" "$IKETCPCTL" -s "$TMP/$1/iketcpd.sock" status --json | jq -e '.tunnels[0].child_sas | length >= 1' >/dev/null; }
 		wait_for 20 up gwA || fail "$suite tls $tls: tunnel not up"
 		wait_for 5 up gwB || fail "$suite tls $tls: tunnel not up on gwB"
+		perfpids=()
+		if [ -n "$PERFDIR" ]; then
+			mkdir -p "$PERFDIR"
+			for gw in gwA gwB; do
+				pid_var=${gw}_PID
+				perf record -g -o "$PERFDIR/$suite-$tls-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
+					>/dev/null 2>&1 &
+				perfpids+=($!)
+				perf stat -e 'syscalls:sys_enter_sendto,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches' \
+					-o "$PERFDIR/$suite-$tls-$gw.stat" -p "${!pid_var}" -- sleep "$SECS" >/dev/null 2>&1 &
+				perfpids+=($!)
+			done
+			perf record -a -o "$PERFDIR/$suite-$tls-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
+			perfpids+=($!)
+		fi
 		c0=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
 		t1=$(iperf 1)
 		c1=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
-		t4=$(iperf 4)
+		for p in "${perfpids[@]}"; do wait "$p"; done
+		t4=0
+		case " $STREAMS " in *" 4 "*) t4=$(iperf 4) ;; esac
+		if [ -n "$PERFDIR" ]; then
+			for gw in gwA gwB; do
+				ip netns exec "$NSP-$gw" "$IKETCPCTL" -s "$TMP/$gw/iketcpd.sock" stats --json \
+					>"$PERFDIR/$suite-$tls-$gw.stats.json" 2>/dev/null
+			done
+		fi
 		# CPU seconds of both daemons per Gbit/s carried, single-stream run.
 		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$t1" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.2f", x }')
 		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
-		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", a / b }')
+		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		printf '%-20s %-4s %8s %8s %8s %8s %12s\n' "$suite" "$([ $tls = enable ] && echo yes || echo no)" "$t1" "$r1" "$t4" "$r4" "$cpu"
 		[ $first -eq 1 ] || json+=","
 		first=0
@@ -72,9 +119,14 @@ for suite in aes128gcm aes256gcm chacha20poly1305; do
 		daemon_stop gwB
 	done
 done
-c128=$(ceiling aes-128-gcm)
-c256=$(ceiling aes-256-gcm)
-cchacha=$(ceiling chacha20-poly1305)
-echo "openssl speed ceiling, 1420-byte blocks, one core: AES-128-GCM $c128 GB/s, AES-256-GCM $c256 GB/s, ChaCha20-Poly1305 $cchacha GB/s"
+c128=0 c256=0 cchacha=0
+if [ -z "${BENCH_SUITES:-}" ]; then
+	c128=$(ceiling aes-128-gcm)
+	c256=$(ceiling aes-256-gcm)
+	cchacha=$(ceiling chacha20-poly1305)
+fi
+if [ -z "${BENCH_SUITES:-}" ]; then
+	echo "openssl speed ceiling, 1420-byte blocks, one core: AES-128-GCM $c128 GB/s, AES-256-GCM $c256 GB/s, ChaCha20-Poly1305 $cchacha GB/s"
+fi
 json+="],\"openssl_ceiling_GBps\":{\"aes128gcm\":${c128:-0},\"aes256gcm\":${c256:-0},\"chacha20poly1305\":${cchacha:-0}}}"
 echo "$json"

@@ -26,6 +26,7 @@
 #include <linux/sockios.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <bpf/bpf.h>
@@ -45,7 +46,9 @@
 #define AFX_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE /* 4096: one page per frame */
 #define AFX_RING 2048                               /* RX, TX, fill and completion rings */
 #define AFX_FRAMES (2 * AFX_RING)                   /* first half RX (fill ring), second half TX */
-#define AFX_BATCH 64
+#define AFX_BATCH 64       /* RX descriptors per pass; each pass is one batch for the stream */
+#define AFX_RX_PASSES 4     /* passes per wakeup before epoll gets a say again */
+#define AFX_KICK_BATCH 32   /* descriptors the kernel's copy-mode TX takes per sendto (TX_BATCH_SIZE) */
 #define AFX_PKT_MAX 65535
 #define AFX_TX_MAX (AFX_FRAME_SIZE - ETH_HLEN)      /* biggest decrypted packet sent by AF_XDP */
 
@@ -65,6 +68,7 @@ struct afx_xsk {
 	struct xsk_ring_cons comp, rx;
 	uint64_t tx_free[AFX_RING]; /* TX frame addresses not in flight */
 	unsigned n_tx_free;
+	unsigned tx_unkicked;       /* descriptors submitted since the last wakeup */
 };
 
 struct afx_if {
@@ -83,6 +87,8 @@ struct afxdp {
 	struct sa_set set; /* first: the child_sa_ops arg is both */
 	struct loop *loop;
 	dataplane_send_fn send;
+	dataplane_send_fn queue;   /* NULL: send each frame */
+	dataplane_flush_fn flush;
 	void *send_arg;
 	struct afx_if ifs[AFXDP_MAX_IFS];
 	unsigned n_ifs;
@@ -95,9 +101,48 @@ struct afxdp {
 
 /* ---- checksums ----------------------------------------------------------- */
 
+/* a + b in ones' complement arithmetic on 64 bits: the carry wraps around. */
+static inline uint64_t add_wrap(uint64_t a, uint64_t b)
+{
+	uint64_t s = a + b;
+	return s + (s < b);
+}
+
+/*
+ * The ones' complement sum of big-endian 16-bit words, added to sum. Eight
+ * bytes at a time in native order with the carries wrapped around (RFC 1071
+ * section 2: the sum does not depend on byte order or grouping, so the native
+ * sum only needs one byte swap at the end); this runs over every packet the
+ * tunnel carries.
+ */
 static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i + 1 < n; i += 2)
+	uint64_t a0 = 0, a1 = 0, w0, w1, w2, w3;
+	size_t i = 0;
+
+	for (; i + 32 <= n; i += 32) {
+		memcpy(&w0, p + i, 8), memcpy(&w1, p + i + 8, 8);
+		memcpy(&w2, p + i + 16, 8), memcpy(&w3, p + i + 24, 8);
+		a0 = add_wrap(a0, w0), a1 = add_wrap(a1, w1);
+		a0 = add_wrap(a0, w2), a1 = add_wrap(a1, w3);
+	}
+	a0 = add_wrap(a0, a1);
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w0, p + i, 8);
+		a0 = add_wrap(a0, w0);
+	}
+	uint64_t acc = (a0 & 0xffffffffu) + (a0 >> 32);
+	for (; i + 4 <= n; i += 4) {
+		uint32_t v;
+		memcpy(&v, p + i, 4);
+		acc += v;
+	}
+	while (acc >> 32)
+		acc = (acc & 0xffffffffu) + (acc >> 32);
+	uint32_t folded = (uint32_t)(acc & 0xffff) + (uint32_t)(acc >> 16);
+	folded = (folded & 0xffff) + (folded >> 16);
+	sum += ntohs((uint16_t)folded);
+	for (; i + 1 < n; i += 2) /* i is even: the remaining bytes are whole words, then maybe one */
 		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
 	if (n & 1)
 		sum += (uint32_t)(p[n - 1] << 8);
@@ -233,15 +278,28 @@ static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 			dp->ctr.send_errors++;
 		return;
 	}
-	if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+	dataplane_send_fn out = dp->queue ? dp->queue : dp->send;
+	if (out(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
 		dp->ctr.send_errors++;
 }
 
-/* Kernel wakeups when the ring asks for them (XDP_USE_NEED_WAKEUP). */
+/*
+ * One kernel wakeup for the descriptors submitted since the last one, when the
+ * ring asks for it (XDP_USE_NEED_WAKEUP). In copy mode the sendto is what
+ * transmits, at most AFX_KICK_BATCH descriptors a call (-EAGAIN: more left).
+ */
 static void kick_tx(struct afx_xsk *x)
 {
-	if (!x->zerocopy || xsk_ring_prod__needs_wakeup(&x->tx))
-		(void)sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+	unsigned calls = x->tx_unkicked / AFX_KICK_BATCH + 1;
+
+	if (!x->tx_unkicked)
+		return;
+	x->tx_unkicked = 0;
+	if (x->zerocopy && !xsk_ring_prod__needs_wakeup(&x->tx))
+		return;
+	for (unsigned i = 0; i < calls; i++)
+		if (sendto(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN)
+			break;
 }
 
 static void reclaim_tx(struct afx_xsk *x)
@@ -255,29 +313,43 @@ static void reclaim_tx(struct afx_xsk *x)
 		xsk_ring_cons__release(&x->comp, n);
 }
 
-static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
+/*
+ * The kernel copied the frame into the UMEM, often on the other CPU: its
+ * first reader (the checksum) used to stall on every cache line. Asking for
+ * the next frame while the current one is sealed hides that latency.
+ */
+static void prefetch_frame(const struct afx_xsk *x, const struct xdp_desc *d)
 {
-	struct afx_xsk *x = container_of(io, struct afx_xsk, io);
+	const uint8_t *f = xsk_umem__get_data(x->area, d->addr);
+
+	for (uint32_t off = 0; off < d->len; off += 64)
+		__builtin_prefetch(f + off);
+}
+
+/* One pass over at most AFX_BATCH RX descriptors; how many there were. */
+static unsigned xsk_rx_pass(struct afx_xsk *x)
+{
 	uint32_t idx_rx, idx_fill;
 
-	(void)loop, (void)events;
-	reclaim_tx(x);
 	unsigned n = xsk_ring_cons__peek(&x->rx, AFX_BATCH, &idx_rx);
-	if (!n) {
-		if (xsk_ring_prod__needs_wakeup(&x->fill))
-			(void)recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
-		return;
-	}
+	if (!n)
+		return 0;
+	prefetch_frame(x, xsk_ring_cons__rx_desc(&x->rx, idx_rx));
 	for (unsigned i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i);
+		if (i + 1 < n)
+			prefetch_frame(x, xsk_ring_cons__rx_desc(&x->rx, idx_rx + i + 1));
 		clear_frame(x->dp, xsk_umem__get_data(x->area, d->addr), d->len);
 	}
+	/* The batch's frames leave in one write per stream. */
+	if (x->dp->flush)
+		x->dp->flush(x->dp->send_arg);
 	/* Every RX frame goes straight back to the fill ring: frames in the fill and RX rings are
 	 * exactly the RX half, so the n just consumed always fit. */
 	if (xsk_ring_prod__reserve(&x->fill, n, &idx_fill) != n) {
 		log_rl(&x->dp->set.rl, LOG_LVL_ERROR, "afxdp: %s queue %u: fill ring full", x->ifc->name, x->queue);
 		xsk_ring_cons__release(&x->rx, n);
-		return;
+		return n;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t addr = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i)->addr;
@@ -285,6 +357,17 @@ static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	}
 	xsk_ring_prod__submit(&x->fill, n);
 	xsk_ring_cons__release(&x->rx, n);
+	return n;
+}
+
+static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
+{
+	struct afx_xsk *x = container_of(io, struct afx_xsk, io);
+
+	(void)loop, (void)events;
+	reclaim_tx(x);
+	for (unsigned p = 0; p < AFX_RX_PASSES && xsk_rx_pass(x) == AFX_BATCH; p++)
+		;
 	if (xsk_ring_prod__needs_wakeup(&x->fill))
 		(void)recvfrom(xsk_socket__fd(x->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
 }
@@ -307,6 +390,11 @@ static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8
 	if (len > AFX_TX_MAX)
 		return -EMSGSIZE;
 	reclaim_tx(x);
+	if (!x->n_tx_free && x->tx_unkicked) {
+		/* Every frame is in flight: let the kernel send (and complete) what waits. */
+		kick_tx(x);
+		reclaim_tx(x);
+	}
 	if (!x->n_tx_free || xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1)
 		return -ENOBUFS;
 	uint64_t addr = x->tx_free[--x->n_tx_free];
@@ -318,7 +406,7 @@ static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8
 	memcpy(f + ETH_HLEN, pkt, len);
 	*xsk_ring_prod__tx_desc(&x->tx, idx) = (struct xdp_desc){ .addr = addr, .len = (uint32_t)(ETH_HLEN + len) };
 	xsk_ring_prod__submit(&x->tx, 1);
-	kick_tx(x);
+	x->tx_unkicked++;
 	return 0;
 }
 
@@ -368,7 +456,20 @@ static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8
 		dp->ctr.tx_errors++;
 }
 
+void afxdp_tx_flush(struct afxdp *dp)
+{
+	for (unsigned f = 0; f < dp->n_ifs; f++)
+		for (unsigned i = 0; i < dp->ifs[f].n_xsks; i++)
+			kick_tx(dp->ifs[f].xsks[i]);
+}
+
 void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
+{
+	afxdp_esp_queue(dp, c, esp, len);
+	afxdp_tx_flush(dp);
+}
+
+void afxdp_esp_queue(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
 {
 	struct ip_addrs a;
 	size_t ip_len;
@@ -673,6 +774,12 @@ void afxdp_free(struct afxdp *dp)
 	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
 	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
 	free(dp);
+}
+
+void afxdp_set_batch(struct afxdp *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
+{
+	dp->queue = flush ? queue : NULL;
+	dp->flush = queue ? flush : NULL;
 }
 
 void afxdp_counters(const struct afxdp *dp, struct afxdp_counters *out)

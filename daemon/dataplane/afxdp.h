@@ -44,6 +44,20 @@ extern const struct child_sa_ops afxdp_child_ops;
 
 /* An ESP frame from a stream (SPI first). Unknown SPI, ICV failure, replay, malformed: dropped and counted. */
 void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
+/*
+ * The same, but an AF_XDP transmission waits for afxdp_tx_flush(): the frames
+ * of one stream read leave with one kernel wakeup, not one each.
+ */
+void afxdp_esp_queue(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
+void afxdp_tx_flush(struct afxdp *dp);
+
+/*
+ * Batched stream output: the frames sealed from one AF_XDP RX pass go through
+ * queue (production: transport_queue) and flush(send_arg) runs once after the
+ * pass (transport_flush). Both NULL: send each frame at once (the default).
+ */
+typedef void (*dataplane_flush_fn)(void *arg);
+void afxdp_set_batch(struct afxdp *dp, dataplane_send_fn queue, dataplane_flush_fn flush);
 
 struct afxdp_counters {
 	uint64_t rx_frames;     /* frames read from the AF_XDP sockets */

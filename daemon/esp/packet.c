@@ -1,7 +1,9 @@
 /* ESP per-packet core: tunnel-mode encapsulation and decapsulation (RFC 4303). */
 #include <errno.h>
 #include <string.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/params.h>
 
 #include "iketcp/buf.h"
 #include "esp/esp.h"
@@ -49,6 +51,16 @@ static size_t aead_aad(const struct esp_sa *sa, uint64_t seq, uint8_t aad[12])
 	wr_put_be32(aad + 4, (uint32_t)(seq >> 32));
 	wr_put_be32(aad + 8, (uint32_t)seq);
 	return 12;
+}
+
+/*
+ * The ICV travels as an OSSL_PARAM straight to the provider: OpenSSL 3.0's
+ * EVP_CIPHER_CTX_ctrl would build the same parameter on every packet and look
+ * up its name once more on the way (strcmp on the packet path).
+ */
+static OSSL_PARAM aead_tag_param(uint8_t *tag)
+{
+	return OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, ESP_AEAD_ICV_LEN);
 }
 
 static void aead_nonce(const struct esp_sa *sa, const uint8_t *iv, uint8_t nonce[12])
@@ -125,11 +137,12 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	if (is_aead(sa)) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
+		OSSL_PARAM tag[2] = { aead_tag_param(ct + ct_len), OSSL_PARAM_END };
 		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, nonce, 1) != 1 ||
 		    EVP_CipherUpdate(sa->ctx, NULL, &n, aad, (int)aad_len) != 1 ||
 		    cipher_update(sa->ctx, ct, &done, ct, ct_len) ||
 		    EVP_CipherFinal_ex(sa->ctx, ct + done, &n) != 1 || done + (size_t)n != ct_len ||
-		    EVP_CIPHER_CTX_ctrl(sa->ctx, EVP_CTRL_AEAD_GET_TAG, ESP_AEAD_ICV_LEN, ct + ct_len) != 1)
+		    EVP_CIPHER_CTX_get_params(sa->ctx, tag) != 1)
 			return -EIO;
 	} else {
 		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, out + ESP_HDR_LEN, 1) != 1 ||
@@ -295,10 +308,17 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 	if (is_aead(sa)) {
 		aead_nonce(sa, iv, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
-		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, nonce, 0) != 1 ||
+		/*
+		 * GCM takes the expected ICV with the nonce: one call into the provider
+		 * instead of two. ChaCha20-Poly1305's init forgets a tag set there, so it
+		 * gets it afterwards.
+		 */
+		OSSL_PARAM tag[2] = { aead_tag_param((uint8_t *)icv), OSSL_PARAM_END };
+		bool gcm = sa->cipher == ESP_AES_GCM_16;
+		if (EVP_CipherInit_ex2(sa->ctx, NULL, NULL, nonce, 0, gcm ? tag : NULL) != 1 ||
 		    EVP_CipherUpdate(sa->ctx, NULL, &n, aad, (int)aad_len) != 1 ||
 		    cipher_update(sa->ctx, out, &done, ct, ct_len) ||
-		    EVP_CIPHER_CTX_ctrl(sa->ctx, EVP_CTRL_AEAD_SET_TAG, ESP_AEAD_ICV_LEN, (void *)icv) != 1)
+		    (!gcm && EVP_CIPHER_CTX_set_params(sa->ctx, tag) != 1))
 			return -EIO;
 		/* The tag is compared inside EVP (constant time); a failure here is the ICV. */
 		if (EVP_CipherFinal_ex(sa->ctx, out + done, &n) != 1) {

@@ -97,6 +97,21 @@ static void conn_unlink_free(struct tcp_conn *c)
 	free(c);
 }
 
+/* Off tp->flush_list (a connection going away has nothing left to flush). */
+static void flush_unlist(struct tcp_conn *c)
+{
+	if (!c->flush_listed)
+		return;
+	for (struct tcp_conn **pp = &c->tp->flush_list; *pp; pp = &(*pp)->flush_next) {
+		if (*pp == c) {
+			*pp = c->flush_next;
+			break;
+		}
+	}
+	c->flush_next = NULL;
+	c->flush_listed = false;
+}
+
 /* Release the socket and everything tied to it; the object itself survives. */
 static void conn_teardown(struct tcp_conn *c)
 {
@@ -113,7 +128,8 @@ static void conn_teardown(struct tcp_conn *c)
 	c->sniff_len = 0;
 	free(c->txq);
 	c->txq = NULL;
-	c->txq_len = c->txq_cap = 0;
+	c->txq_head = c->txq_len = c->txq_cap = 0;
+	flush_unlist(c);
 	if (c->io.fd >= 0) {
 		loop_io_del(loop, &c->io);
 		close(c->io.fd);
@@ -304,32 +320,41 @@ static void count_tls_handshake(struct tcp_conn *c, bool *counted)
 	}
 }
 
-/* Write queued bytes; returns -1 when the connection was closed. */
+/*
+ * Write queued bytes, all of them in one send (or SSL_write) when the socket
+ * takes them; returns -1 when the connection was closed. What the socket
+ * refuses stays at txq_head, where the next flush starts (the TLS contract:
+ * the same bytes again, maybe more after them).
+ */
 static int conn_flush(struct tcp_conn *c)
 {
-	size_t off = 0;
-
-	while (off < c->txq_len) {
-		ssize_t n = conn_write(c, c->txq + off, c->txq_len - off);
+	while (c->txq_len) {
+		ssize_t n = conn_write(c, c->txq + c->txq_head, c->txq_len);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
 			conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
 			return -1;
 		}
-		off += (size_t)n;
+		c->txq_head += (size_t)n;
+		c->txq_len -= (size_t)n;
 	}
-	memmove(c->txq, c->txq + off, c->txq_len - off);
-	c->txq_len -= off;
+	if (!c->txq_len)
+		c->txq_head = 0;
 	return 0;
 }
 
+/* Grown once towards TX_QUEUE_MAX and kept: appending does not allocate per frame. */
 static int txq_append(struct tcp_conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
 	size_t need = c->txq_len + alen + blen;
 
 	if (need > TX_QUEUE_MAX)
 		return -ENOBUFS;
+	if (c->txq_head + need > c->txq_cap && c->txq_head) {
+		memmove(c->txq, c->txq + c->txq_head, c->txq_len);
+		c->txq_head = 0;
+	}
 	if (need > c->txq_cap) {
 		size_t cap = c->txq_cap ? c->txq_cap : 4096;
 		while (cap < need)
@@ -340,10 +365,23 @@ static int txq_append(struct tcp_conn *c, const void *a, size_t alen, const void
 		c->txq = q;
 		c->txq_cap = MIN(cap, (size_t)TX_QUEUE_MAX);
 	}
-	memcpy(c->txq + c->txq_len, a, alen);
+	uint8_t *tail = c->txq + c->txq_head + c->txq_len;
+	memcpy(tail, a, alen);
 	if (blen)
-		memcpy(c->txq + c->txq_len + alen, b, blen);
+		memcpy(tail + alen, b, blen);
 	c->txq_len = need;
+	return 0;
+}
+
+/* transport_send's checks; 0 or -errno. */
+static int frame_ok(const struct tcp_conn *c, enum encap_kind kind, size_t len)
+{
+	if (c->state != CONN_STREAM || c->close_pending)
+		return -ENOTCONN;
+	if (kind != ENCAP_IKE && kind != ENCAP_ESP && kind != ENCAP_KEEPALIVE)
+		return -EINVAL;
+	if (len + ENCAP_LEN_FIELD + ENCAP_NON_ESP_MARKER_LEN > ENCAP_MAX_FRAME)
+		return -EMSGSIZE;
 	return 0;
 }
 
@@ -351,16 +389,12 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 {
 	uint8_t hdr[6];
 	size_t hdr_len, done = 0;
-	int err;
+	int err = frame_ok(c, kind, len);
 
 	if (c->state == CONN_UDP)
 		return udp_send(c, kind, data, len);
-	if (c->state != CONN_STREAM || c->close_pending)
-		return -ENOTCONN;
-	if (kind != ENCAP_IKE && kind != ENCAP_ESP && kind != ENCAP_KEEPALIVE)
-		return -EINVAL;
-	if (len + ENCAP_LEN_FIELD + ENCAP_NON_ESP_MARKER_LEN > ENCAP_MAX_FRAME)
-		return -EMSGSIZE;
+	if (err)
+		return err;
 	hdr_len = encap_frame_header(hdr, kind, len);
 
 	/* Plain TCP with nothing queued: one writev, queue only what the socket refused. */
@@ -389,6 +423,42 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 		return -EPIPE;
 	conn_update_events(c);
 	return 0;
+}
+
+int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
+{
+	uint8_t hdr[6];
+	int err = frame_ok(c, kind, len);
+
+	if (c->state == CONN_UDP)
+		return udp_send(c, kind, data, len); /* a datagram each: nothing to gather */
+	if (err)
+		return err;
+	err = txq_append(c, hdr, encap_frame_header(hdr, kind, len), data, len);
+	if (err) {
+		STAT_INC(tcp, write_overflow);
+		return err;
+	}
+	if (!c->flush_listed) {
+		c->flush_listed = true;
+		c->flush_next = c->tp->flush_list;
+		c->tp->flush_list = c;
+	}
+	return 0;
+}
+
+void transport_flush(struct transport *tp)
+{
+	struct tcp_conn *c;
+
+	while ((c = tp->flush_list)) {
+		tp->flush_list = c->flush_next;
+		c->flush_next = NULL;
+		c->flush_listed = false;
+		if (conn_flush(c))
+			continue; /* closed */
+		conn_update_events(c);
+	}
 }
 
 /* ---- receiving frames -------------------------------------------------------- */
@@ -512,37 +582,66 @@ static int conn_sniff_bytes(struct tcp_conn *c, const uint8_t *data, size_t len)
 	return ret;
 }
 
+/* Returns -1 when the connection was closed (why: after the bytes before it were dispatched). */
+static int conn_read_status(struct tcp_conn *c, ssize_t n)
+{
+	if (n == 0) {
+		conn_close(c, CLOSE_PEER);
+		return -1;
+	}
+	if (n < 0 && n != -EAGAIN) {
+		conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
+		return -1;
+	}
+	return 0;
+}
+
 static void conn_readable(struct tcp_conn *c)
 {
-	uint8_t *buf = c->tp->scratch;
+	struct transport *tp = c->tp; /* c may be gone after a feed */
+	uint8_t *buf = tp->scratch;
 	bool tls_counted = c->tls && tls_conn_handshake_done(c->tls);
 
 	/* Bounded per wakeup for fairness; TLS is drained fully since epoll cannot see its buffer. */
 	for (int i = 0; i < 16 || (c->tls && i < 256); i++) {
-		size_t want = sizeof(c->tp->scratch);
+		size_t want = sizeof(tp->scratch), have;
 		if (c->state == CONN_SNIFF)
 			want = SNIFF_MAX - c->sniff_len;
-		ssize_t n = conn_read(c, buf, want);
+		ssize_t n = conn_read(c, buf, want), last = n;
 		count_tls_handshake(c, &tls_counted);
-		if (n == -EAGAIN)
-			break;
-		if (n == 0) {
-			conn_close(c, CLOSE_PEER);
+		if (n <= 0) {
+			if (!conn_read_status(c, n))
+				break; /* -EAGAIN */
 			return;
 		}
-		if (n < 0) {
-			conn_close(c, n == -EPROTO ? CLOSE_TLS : CLOSE_RESET);
-			return;
+		/* TLS hands out one record per read: gather a buffer's worth so one feed is one batch. */
+		for (have = (size_t)n; c->tls && c->state == CONN_STREAM && have < want; have += (size_t)last) {
+			last = conn_read(c, buf + have, want - have);
+			if (last <= 0)
+				break;
 		}
-		c->last_rx_ms = loop_now_ms(c->tp->loop);
+		c->last_rx_ms = loop_now_ms(tp->loop);
 		if (c->state == CONN_SNIFF) {
-			int ret = conn_sniff_bytes(c, buf, (size_t)n);
+			int ret = conn_sniff_bytes(c, buf, have);
+			if (tp->h.rx_batch_end)
+				tp->h.rx_batch_end(tp->h.arg);
 			if (ret)
 				return;
 			continue;
 		}
-		if (conn_feed(c, buf, (size_t)n))
+		int gone = conn_feed(c, buf, have);
+		/* The frames of one read are one batch for the handlers (one TX wakeup, not one per packet). */
+		if (tp->h.rx_batch_end)
+			tp->h.rx_batch_end(tp->h.arg);
+		if (gone)
 			return;
+		if (last <= 0) {
+			if (conn_read_status(c, last))
+				return;
+			break; /* -EAGAIN */
+		}
+		if (!c->tls && have < want)
+			break; /* drained: level-triggered epoll says when more comes, no read for -EAGAIN */
 	}
 	if (c->txq_len && conn_flush(c))
 		return;

@@ -49,8 +49,10 @@ struct tcp_conn {
 	struct encap_rx rx;
 	uint8_t *sniff;         /* first bytes while classifying */
 	size_t sniff_len;
-	uint8_t *txq;           /* bytes accepted but not yet written */
-	size_t txq_len, txq_cap;
+	uint8_t *txq;           /* bytes accepted but not yet written start at txq + txq_head */
+	size_t txq_head, txq_len, txq_cap;
+	struct tcp_conn *flush_next; /* on tp->flush_list: frames queued by transport_queue */
+	bool flush_listed;
 	uint64_t opened_ms, last_rx_ms, frame_start_ms;
 	uint32_t backoff_ms;
 	struct splice *splice;
@@ -74,9 +76,10 @@ struct transport {
 	struct tls_ctx *tls_retired[16]; /* replaced on reload, still used by live connections */
 	size_t n_tls_retired;
 	struct tcp_conn *conns; /* all connections, for shutdown */
+	struct tcp_conn *flush_list; /* connections with frames from transport_queue not yet written */
 	unsigned n_conns;
 	struct udp *udp;        /* udp.c: NULL while no phase1 uses UDP */
-	uint8_t scratch[65536];
+	uint8_t scratch[256 * 1024]; /* one read: many frames dispatched per syscall */
 };
 
 /* conn.c */

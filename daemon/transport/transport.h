@@ -40,6 +40,8 @@ struct transport_handlers {
 	void (*connected)(void *arg, struct tcp_conn *c);
 	/* The connection is going away (inbound) or lost (outbound, reconnecting). */
 	void (*closed)(void *arg, struct tcp_conn *c);
+	/* Optional: after the frames of one read were dispatched (the ESP handler may batch its output). */
+	void (*rx_batch_end)(void *arg);
 	void *arg;
 };
 
@@ -65,6 +67,14 @@ const char *transport_tls_fingerprint(const struct transport *tp);
 
 /* Send one frame (IKE: the marker is added). -ENOBUFS when the peer is not reading, -ENOTCONN while reconnecting. */
 int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+/*
+ * The same frame, appended to the connection's send queue without writing it:
+ * transport_flush() writes everything queued since, one send (or SSL_write)
+ * per connection. Errors as transport_send; a refused frame leaves the stream
+ * intact (nothing of it was queued).
+ */
+int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+void transport_flush(struct transport *tp);
 
 /*
  * Originator: connect to peer (with TLS when asked), write the prefix, and on

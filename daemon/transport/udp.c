@@ -286,6 +286,9 @@ static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 			}
 			datagram(s, u->bufs[i], mm[i].msg_len, &peers[i], &mm[i].msg_hdr);
 		}
+		/* The ESP handler may have batched its output (decrypted packets to the LAN). */
+		if (u->tp->h.rx_batch_end)
+			u->tp->h.rx_batch_end(u->tp->h.arg);
 		if (n < UDP_BATCH)
 			return;
 	}

@@ -31,6 +31,8 @@ struct ctx {
 	struct loop *loop;
 	struct transport *tp;
 	int ike, esp, connected, closed;
+	int batch_ends;        /* rx_batch_end calls */
+	int seq, ike_seq, esp_seq; /* arrival order of the last IKE and ESP frames */
 	bool close_on_ike;     /* the IKE handler closes the connection it is called for */
 	bool stop_on_closed;   /* the closed handler closes for good (no reconnect) */
 	size_t last_len;
@@ -42,6 +44,7 @@ static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 {
 	struct ctx *x = arg;
 	x->ike++;
+	x->ike_seq = ++x->seq;
 	x->last_len = len;
 	memcpy(x->last, m, len);
 	x->last_conn = c;
@@ -57,9 +60,16 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 {
 	struct ctx *x = arg;
 	x->esp++;
+	x->esp_seq = ++x->seq;
 	x->last_len = len;
 	memcpy(x->last, p, len);
 	x->last_conn = c;
+}
+
+static void on_rx_batch_end(void *arg)
+{
+	struct ctx *x = arg;
+	x->batch_ends++;
 }
 
 static void on_connected(void *arg, struct tcp_conn *c)
@@ -89,7 +99,10 @@ static struct transport_config base_cfg(void)
 static struct ctx *ctx_new(const struct transport_config *cfg)
 {
 	struct ctx *x = calloc(1, sizeof(*x));
-	struct transport_handlers h = { on_ike, on_esp, on_connected, on_closed, NULL };
+	struct transport_handlers h = {
+		.ike = on_ike, .esp = on_esp, .connected = on_connected, .closed = on_closed,
+		.rx_batch_end = on_rx_batch_end, .arg = NULL,
+	};
 
 	h.arg = x;
 	x->loop = loop_new();
@@ -423,6 +436,98 @@ static void test_roundtrip_tls(void **state)
 	roundtrip(true);
 }
 
+/*
+ * transport_queue: frames wait for transport_flush, leave in order with frames
+ * sent meanwhile, and the receiving side dispatches them as one read batch.
+ */
+static void queue_flush(bool tls)
+{
+	struct transport_config cfg = base_cfg();
+	cfg.tls = tls;
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	uint8_t msg[100];
+
+	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), tls);
+	assert_non_null(out);
+	assert_int_equal(transport_queue(out, ENCAP_ESP, msg, sizeof(msg)), -ENOTCONN); /* still connecting */
+	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	assert_int_equal(transport_send(out, ENCAP_IKE, "0123456789012345678901234567", 28), 0);
+	assert_true(run_until_int(x, &x->ike, 1, 2000));
+	struct tcp_conn *in = x->last_conn;
+
+	for (int i = 0; i < 50; i++) {
+		memset(msg, i + 1, sizeof(msg));
+		assert_int_equal(transport_queue(in, ENCAP_ESP, msg, sizeof(msg)), 0);
+	}
+	run_for(x, 50);
+	assert_int_equal(x->esp, 0); /* nothing leaves before the flush */
+	/* A frame sent meanwhile queues behind them. */
+	assert_int_equal(transport_send(in, ENCAP_IKE, "abcdefghijklmnopqrstuvwxyz01", 28), 0);
+	x->batch_ends = 0;
+	transport_flush(x->tp);
+	transport_flush(x->tp); /* nothing left: a no-op */
+	assert_true(run_until_int(x, &x->ike, 2, 2000));
+	assert_int_equal(x->esp, 50);
+	assert_int_equal(x->last_len, 28);
+	assert_true(x->esp_seq < x->ike_seq);
+	assert_true(x->batch_ends >= 1 && x->batch_ends < 50);
+	assert_int_equal(transport_queue(in, ENCAP_IKE, msg, 65535), -EMSGSIZE);
+	assert_int_equal(transport_queue(in, ENCAP_IKE + 10, msg, 10), -EINVAL);
+
+	/* Closed with frames queued: off the flush list, so a later flush does not touch it. */
+	assert_int_equal(transport_queue(in, ENCAP_ESP, msg, sizeof(msg)), 0);
+	transport_conn_close(in);
+	transport_flush(x->tp);
+	transport_conn_close(out);
+	ctx_free(x);
+}
+
+static void test_queue_flush_plain(void **state)
+{
+	(void)state;
+	queue_flush(false);
+}
+
+static void test_queue_flush_tls(void **state)
+{
+	(void)state;
+	queue_flush(true);
+}
+
+/* A peer that never reads: transport_queue refuses whole frames at the bound and the stream stays up. */
+static void test_queue_bounded(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	static uint8_t msg[60000];
+	int fd = client(4500), rcv = 4096;
+	size_t queued = 0;
+	int err = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	send_all(fd, "IKETCP", 6);
+	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
+	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	while (queued < (64u << 20)) {
+		err = transport_queue(x->last_conn, ENCAP_ESP, msg, sizeof(msg));
+		if (err)
+			break;
+		queued += sizeof(msg);
+		transport_flush(x->tp);
+		loop_once(x->loop, 0);
+	}
+	assert_int_equal(err, -ENOBUFS);
+	assert_true(queued < (16u << 20));
+	assert_true(stats.tcp.write_overflow >= 1);
+	assert_int_equal(x->closed, 0); /* a refused frame left nothing half-written */
+	assert_int_equal(transport_send(x->last_conn, ENCAP_KEEPALIVE, "\xff", 1), 0);
+	close(fd);
+	ctx_free(x);
+}
+
 /* A peer that never reads: the send queue stops growing at its bound. */
 static void test_send_queue_bounded(void **state)
 {
@@ -621,6 +726,9 @@ int main(void)
 		cmocka_unit_test_setup(test_roundtrip_plain, setup),
 		cmocka_unit_test_setup(test_roundtrip_tls, setup),
 		cmocka_unit_test_setup(test_send_queue_bounded, setup),
+		cmocka_unit_test_setup(test_queue_flush_plain, setup),
+		cmocka_unit_test_setup(test_queue_flush_tls, setup),
+		cmocka_unit_test_setup(test_queue_bounded, setup),
 		cmocka_unit_test_setup(test_admin_passthrough, setup),
 		cmocka_unit_test_setup(test_listener_rule, setup),
 		cmocka_unit_test_setup(test_close_from_handler, setup),

@@ -86,7 +86,7 @@ static struct transport_config udp_cfg(uint32_t max_conns)
 static struct ctx *ctx_new(const struct transport_config *cfg)
 {
 	struct ctx *x = calloc(1, sizeof(*x));
-	struct transport_handlers h = { on_ike, on_esp, NULL, on_closed, NULL };
+	struct transport_handlers h = { .ike = on_ike, .esp = on_esp, .closed = on_closed };
 
 	h.arg = x;
 	x->loop = loop_new();
