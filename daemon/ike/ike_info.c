@@ -66,7 +66,7 @@ void ike_info_request(struct ike_sa *sa, const struct ike_msg *m)
 	if (delete_ike) {
 		log_info("%s: peer deleted IKE SA %016llx_i %016llx_r", name, (unsigned long long)sa->spi_i,
 			 (unsigned long long)sa->spi_r);
-		struct ike_tunnel *t = sa->tun;
+		struct ike_tunnel *t = sa->rekeyed ? NULL : sa->tun; /* a rekeyed SA has a successor */
 		ike_sa_free(sa);
 		/* auto-negotiate keeps the tunnel up: initiate again after the backoff */
 		if (t)

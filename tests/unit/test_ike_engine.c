@@ -915,7 +915,8 @@ static void test_liveness_and_child_delete(void **state)
 	/* the IKE SA itself stays */
 	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
 
-	/* CREATE_CHILD_SA { SA Ni TSi TSr } is refused: <-- N(NO_ADDITIONAL_SAS) (not implemented yet) */
+	/* CREATE_CHILD_SA { SA(ESP) Ni } without TS is an IKE SA rekey (1.3.2) offering no IKE proposal:
+	 * <-- N(NO_PROPOSAL_CHOSEN), nothing changes */
 	static struct prop_buf pb;
 	char *names[] = { "aes128gcm" };
 	uint8_t nonce[32] = { 1 };
@@ -928,7 +929,9 @@ static void test_liveness_and_child_delete(void **state)
 	assert_int_equal(ike_request(b, CREATE_CHILD_SA, &inner), 0);
 	pump(n);
 	assert_int_equal(n->nlog, 10);
-	assert_true(logged_has_notify(n, 9, NO_ADDITIONAL_SAS));
+	assert_true(logged_has_notify(n, 9, NO_PROPOSAL_CHOSEN));
+	assert_non_null(n->p.ike[1]->sas);
+	assert_null(n->p.ike[1]->sas->next);
 	assert_int_equal(n->s[0].ninst, 1);
 	net_free(n);
 }
