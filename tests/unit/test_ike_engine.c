@@ -613,11 +613,14 @@ static void test_peerid_mismatch_initiator(void **state)
 	a.peerid = "not-hq.example";
 	struct net *n = net_new(&a, &b);
 	pump(n);
-	/* gwB authenticated gwA and is up; gwA refuses gwB's identity. */
-	assert_int_equal(stats.ike.auth_failures, 1);
+	/* gwB authenticated gwA and was up; gwA refuses gwB's identity and says so in
+	 * INFORMATIONAL { N(AUTHENTICATION_FAILED) } (2.21.2): gwB drops the SA too. */
+	assert_int_equal(stats.ike.auth_failures, 2);
 	assert_int_equal(stats.ike.sa_established, 1);
 	assert_int_equal(n->s[0].ninst, 0);
 	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
+	assert_true(state_is(n->p.ike[1], "branch", "down"));
+	assert_null(n->p.ike[1]->sas);
 	net_free(n);
 }
 

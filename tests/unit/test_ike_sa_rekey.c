@@ -51,6 +51,7 @@ struct net {
 /* The phase1 dhgrp / proposal and extra phase1 lines of gwA and gwB for the next net_new. */
 static const char *g_dh[2] = { "19", "19" };
 static const char *g_p1x[2] = { "", "" };
+static const char *g_peerid[2]; /* NULL: IKEH_PEERID */
 
 static int conn_tags[2];
 #define CONN_A ((struct tcp_conn *)&conn_tags[0])
@@ -126,7 +127,7 @@ static struct config *gw_conf(bool initiator, const char *dh, const char *propos
 	const struct ikeh_gw g = {
 		.initiator = initiator,
 		.localid = IKEH_LOCALID(initiator),
-		.peerid = IKEH_PEERID(initiator),
+		.peerid = g_peerid[!initiator] ? g_peerid[!initiator] : IKEH_PEERID(initiator),
 		.p1_extra = p1x,
 		.dhgrp = dh,
 		.proposal = proposal,
@@ -153,6 +154,7 @@ static void net_free(struct net *n)
 	unsetenv("IKETCP_TEST_IKE_LIFETIME_S");
 	g_dh[0] = g_dh[1] = "19";
 	g_p1x[0] = g_p1x[1] = "";
+	g_peerid[0] = g_peerid[1] = NULL;
 }
 
 /* gwB takes another configuration (a reload). */
@@ -581,6 +583,61 @@ static void test_lost_delete(void **state)
 	net_free(n);
 }
 
+/* ---- INITIAL_CONTACT and a rejected AUTH ----------------------------------------------- */
+
+/* gwA loses its state (a crash): its new IKE_AUTH carries INITIAL_CONTACT and gwB drops the stale SA. */
+static void test_initial_contact(void **state)
+{
+	(void)state;
+	struct net *n = net_new();
+	struct snap old = snap(n);
+	ike_sa_free(the_sa(n, 0)); /* forgotten, nothing sent */
+	assert_int_equal(nsas(n, 1), 1);
+	const char *err = NULL;
+	assert_int_equal(ike_up(n->p.ike[0], "to-hq", &err), 0);
+	pump(n);
+	struct ike_sa *b = the_sa(n, 1); /* only the new one */
+	assert_true(b->spi_i != old.spi_i);
+	assert_true(b->spi_i == the_sa(n, 0)->spi_i && b->spi_r == the_sa(n, 0)->spi_r);
+	assert_null(dp_find(&n->s[1], old.b_in));
+	assert_int_equal(n->s[1].removes, 1);
+	assert_int_equal(n->s[1].installs, 2);
+	assert_usable(n);
+
+	/* A second IKE SA next to a live one carries no INITIAL_CONTACT: gwB keeps both. */
+	struct ike_sa *live = the_sa(n, 0);
+	struct ike_sa *extra = ike_sa_new(n->p.ike[0], true, n->p.conn[0]);
+	assert_non_null(extra);
+	extra->tun = live->tun;
+	extra->spi_i = ike_sa_new_spi(n->p.ike[0]);
+	extra->remote = live->remote;
+	extra->state = SA_CONNECTING;
+	assert_int_equal(ike_init_start(extra), 0);
+	pump(n);
+	assert_int_equal(nsas(n, 0), 2);
+	assert_int_equal(nsas(n, 1), 2);
+	for (struct ike_sa *sa = n->p.ike[1]->sas; sa; sa = sa->next)
+		assert_int_equal(sa->state, SA_ESTABLISHED);
+	net_free(n);
+}
+
+/* 2.21.2: gwA rejects gwB's AUTH (gwB's ID is not its peerid) after gwB completed the SA: gwA says
+ * AUTHENTICATION_FAILED in an INFORMATIONAL and gwB removes the SA and its CHILD SA. */
+static void test_initiator_rejects_auth(void **state)
+{
+	(void)state;
+	g_peerid[0] = "someone-else.example";
+	struct net *n = net_new();
+	assert_int_equal(nsas(n, 0), 0);
+	assert_int_equal(nsas(n, 1), 0);
+	assert_int_equal(n->s[1].installs, 1); /* gwB had installed its CHILD SA */
+	assert_int_equal(n->s[1].removes, 1);
+	assert_int_equal(n->s[0].installs, 0);
+	assert_int_equal(n->s[0].info_req, 1);
+	assert_int_equal(stats.ike.auth_failures, 2); /* one on each side */
+	net_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,6 +651,8 @@ int main(void)
 		cmocka_unit_test(test_hostile_ike_rekeys),
 		cmocka_unit_test(test_status_shows_new_spis),
 		cmocka_unit_test(test_lost_delete),
+		cmocka_unit_test(test_initial_contact),
+		cmocka_unit_test(test_initiator_rejects_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
