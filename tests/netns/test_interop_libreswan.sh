@@ -15,6 +15,9 @@
 #     responder in 1, as initiator in 2) removes libreswan's IKE SA.
 #  4. A wrong PSK on pluto: iketcpd answers AUTHENTICATION_FAILED and counts stats.ike.auth_failures;
 #     a wrong PSK on iketcpd: libreswan answers AUTHENTICATION_FAILED, counted the same.
+#  5. IKE SA rekeys (RFC 7296 1.3.2) of the childless IKE SA of 1a: one started by libreswan (impair
+#     event-v2-rekey), one by iketcpd (the control socket's `rekey`), and in 2 one by iketcpd as the
+#     original initiator: each time both sides move to the same new SPI pair and the old SA is gone.
 # Every TCP session is captured on libreswan's side and decoded with tools/wireshark/iketcp.lua.
 # Skips (77) when libreswan cannot be fetched (no apt access) or its runtime libraries are missing.
 . "$(dirname "$0")/lib.sh"
@@ -58,6 +61,35 @@ gw_down() { ! tun "$1" '.state == "established"'; }
 gw_childs() { ctl status --json | jq -r ".tunnels[] | select(.name == \"$1\") | .child_sas | length"; }
 ls_up() { [ "$(ls_ike_established "$LS")" -ge 1 ]; }
 ls_gone() { [ "$(ls_ike_established "$LS")" -eq 0 ]; }
+ls_one() { [ "$(ls_ike_established "$LS")" -eq 1 ]; }
+# The control socket's `rekey NAME` (iketcpctl does not know it yet): "OK" or "ERR why".
+ctl_raw() {
+	ip netns exec "$NSP-gw" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall((" ".join(sys.argv[2:]) + "\n").encode()); r = b""
+while True:
+    b = s.recv(4096)
+    if not b: break
+    r += b
+sys.stdout.write(r.decode()); sys.exit(0 if r.startswith(b"OK") else 1)' "$SOCK" "$@"
+}
+gw_spis() { ctl status --json | jq -r ".tunnels[] | select(.name == \"$1\") | .ike_sa | .spi_i + \"/\" + .spi_r"; }
+spis_moved() { local s; s=$(gw_spis "$1"); [ "$s" != "$2" ] && [ "$s" != "/" ] && [ -n "$s" ]; }
+# rekeyed CASE TUNNEL OLD WHO(ours|the peer's) GWLOG: iketcpd's IKE SA moved from OLD to a new pair that
+# libreswan negotiated too, and libreswan is left with one IKE SA (the old one deleted).
+rekeyed() {
+	wait_for 10 spis_moved "$2" "$3" || { ctl status; tail -20 "$LS/pluto.log"; fail "$1: iketcpd's IKE SA SPIs did not change"; }
+	wait_for 10 ls_one || { ls_whack "$LS" --showstates; fail "$1: libreswan does not have exactly one IKE SA after the rekey"; }
+	wait_for 5 grep -q "IKE SA ${3%/*}_i ${3#*/}_r rekeyed to .* ($4)" "$TMP/$5.log" ||
+		{ grep -i "rekey" "$TMP/$5.log" | tail; fail "$1: iketcpd did not log the rekey as $4"; }
+	gw_ike_up "$2" || fail "$1: iketcpd's tunnel is not established after the rekey"
+	local s; s=$(gw_spis "$2")
+	ls_keyed_spis "$LS" "${s%/*}" "${s#*/}" || fail "$1: libreswan has no IKE SA ${s%/*}_i ${s#*/}_r"
+	grep -v "^.\{24\}| " "$LS/pluto.log" | grep -E "AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|INVALID_SYNTAX|INVALID_KE_PAYLOAD|TEMPORARY_FAILURE" &&
+		fail "$1: libreswan logged an error notify"
+	log "$1: IKE SA $3 -> $(gw_spis "$2") ($4)"
+}
 
 # gw_conf ROLE(responder|initiator) PSK: iketcpd's config (gwB.conf shape; the initiator talks to pluto's 4500).
 gw_conf() {
@@ -208,7 +240,7 @@ decode() {
 			fail "$name: IKE exchange $x missing in one direction; $(cat "$TMP/$name.fields")"
 	done
 }
-IKE_SA_INIT=34 IKE_AUTH=35 INFORMATIONAL=37
+IKE_SA_INIT=34 IKE_AUTH=35 CREATE_CHILD_SA=36 INFORMATIONAL=37
 
 # same_sa CASE TUNNEL: the IKE SA iketcpd reports is the one libreswan negotiated (same SPI pair).
 same_sa() {
@@ -248,6 +280,16 @@ grep -qE "AUTHENTICATION_FAILED|TS_UNACCEPTABLE|NO_PROPOSAL_CHOSEN|INVALID_SYNTA
 no_nat 1a gw1
 same_sa 1a branch
 log "1a: childless IKE SA up on both sides"
+# 5a. libreswan rekeys the IKE SA (it is the rekey's initiator, iketcpd the responder).
+old=$(gw_spis branch)
+serial=$(ls_ike_serial "$LS")
+ls_whack "$LS" --impair "event-v2-rekey:$serial" >"$TMP/impair-rekey.txt" 2>&1 ||
+	fail "5a: whack --impair event-v2-rekey:$serial: $(cat "$TMP/impair-rekey.txt")"
+rekeyed 5a branch "$old" "the peer's" gw1
+# 5b. iketcpd rekeys it (the control socket's rekey), libreswan answers.
+old=$(gw_spis branch)
+ctl_raw rekey branch >"$TMP/rekey.txt" || fail "5b: rekey branch refused: $(cat "$TMP/rekey.txt")"
+rekeyed 5b branch "$old" ours gw1
 # 3a. libreswan deletes the IKE SA: iketcpd takes the tunnel down.
 # (libreswan 4.10: `whack --down` on a childless IKE SA leaves it; --deletestate sends the DELETE.)
 serial=$(ls_ike_serial "$LS")
@@ -283,7 +325,7 @@ grep -qE "AUTHENTICATION_FAILED|TS_UNACCEPTABLE|NO_PROPOSAL_CHOSEN" "$LS/pluto.l
 ls_whack "$LS" --trafficstatus >"$TMP/traffic.txt" 2>&1
 ! grep -q "#[0-9]*: " "$TMP/traffic.txt" || fail "1b: libreswan lists traffic for a CHILD SA its kernel refused: $(cat "$TMP/traffic.txt")"
 capture_end
-decode c1 443 $IKE_SA_INIT $IKE_AUTH $INFORMATIONAL
+decode c1 443 $IKE_SA_INIT $IKE_AUTH $CREATE_CHILD_SA $INFORMATIONAL
 pluto_stop 1
 # iketcpd still holds that IKE SA (libreswan left without a DELETE): a fresh daemon for the next case.
 daemon_stop gw1
@@ -322,6 +364,15 @@ grep -qE "Add SA esp.*(Function not implemented|Protocol not supported)" "$LS/pl
 no_nat 2 gw2
 same_sa 2 to-ls
 log "2: IKE SA up both sides, no CHILD SA; iketcpd: $(grep -m1 -o "IKE SA up without CHILD SA.*" "$TMP/gw2.log")"
+# 5c. iketcpd (the original initiator) rekeys the IKE SA; 5d. then libreswan does.
+old=$(gw_spis to-ls)
+ctl_raw rekey to-ls >"$TMP/rekey.txt" || fail "5c: rekey to-ls refused: $(cat "$TMP/rekey.txt")"
+rekeyed 5c to-ls "$old" ours gw2
+old=$(gw_spis to-ls)
+serial=$(ls_ike_serial "$LS")
+ls_whack "$LS" --impair "event-v2-rekey:$serial" >"$TMP/impair-rekey.txt" 2>&1 ||
+	fail "5c: whack --impair event-v2-rekey:$serial: $(cat "$TMP/impair-rekey.txt")"
+rekeyed 5d to-ls "$old" "the peer's" gw2
 ctl down to-ls >/dev/null || fail "2: iketcpctl down to-ls"
 wait_for 10 ls_gone || { ls_whack "$LS" --showstates; fail "2: libreswan kept the IKE SA after iketcpd's DELETE"; }
 wait_for 5 gw_down to-ls || fail "2: iketcpd still established after down"
@@ -333,7 +384,7 @@ redials=$(stat_of gw "$SOCK" tcp reconnects)
 [ "$redials" = 0 ] || { ip netns exec "$NSP-gw" ss -tn; fail "2: iketcpd re-dialled libreswan $redials times after down, with no IKE SA to carry"; }
 gw_down to-ls && ls_gone || fail "2: the tunnel came back after down"
 capture_end
-decode c2 4500 $IKE_SA_INIT $IKE_AUTH $INFORMATIONAL
+decode c2 4500 $IKE_SA_INIT $IKE_AUTH $CREATE_CHILD_SA $INFORMATIONAL
 daemon_stop gw2
 
 # ---- 4b. wrong PSK on iketcpd (initiator): libreswan answers AUTHENTICATION_FAILED, we count it ----
