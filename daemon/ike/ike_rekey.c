@@ -124,7 +124,9 @@ void ike_rekey_retire(struct ike_sa *sa)
 	loop_timer_cancel(loop, &sa->dpd_timer);
 	loop_timer_cancel(loop, &sa->rekey_timer);
 	loop_timer_cancel(loop, &sa->ike_rekey_timer);
-	ike_sa_arm_timer(sa); /* the DELETE for it is due within the response timeout */
+	/* The DELETE for it is due within the response timeout (a request of ours out has that timer already). */
+	if (!sa->req_out)
+		ike_sa_arm_timer(sa);
 }
 
 /* The lower of two nonces as octet strings; a prefix is lower. */
@@ -176,10 +178,12 @@ static struct ike_sa *sa_make(struct ike_sa *old, bool initiator, uint64_t spi_i
 	return sa;
 }
 
-/* The new SA carries what the old one did: CHILD SAs, the hold on the stream. */
+/* The new SA carries what the old one did: CHILD SAs, the hold on the stream, ESP liveness. */
 static void take_over(struct ike_sa *to, struct ike_sa *from)
 {
 	ike_child_adopt(to, from);
+	if (to->ike->alive_sa == from)
+		to->ike->alive_sa = to;
 	if (from->held && !to->held) {
 		to->held = true; /* the stream stays held: only the owner changes */
 		from->held = false;
@@ -335,7 +339,8 @@ void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m)
 			log_info("%s: simultaneous IKE SA rekey: ours (%016llx_i) lost, deleting it, keeping %016llx_r",
 				 tname(sa), (unsigned long long)nsa->spi_i, (unsigned long long)theirs->spi_r);
 			ike_rekey_retire(nsa);
-			(void)ike_info_delete_ike(nsa, true); /* the peer DELETEs the old SA */
+			(void)ike_info_delete_ike(nsa, true);
+			ike_rekey_retire(sa); /* the peer DELETEs the old SA; if it never does, it goes at the deadline */
 			return;
 		}
 		log_info("%s: simultaneous IKE SA rekey: ours (%016llx_i) won", tname(sa), (unsigned long long)nsa->spi_i);
@@ -456,15 +461,8 @@ void ike_rekey_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	take_over(nsa, sa);
 	went_up(nsa, sa);
-	/* The old SA waits for the initiator's DELETE; if ours is out, our answer still comes on it. */
-	sa->rekeyed = true;
-	if (ike->loop) {
-		loop_timer_cancel(ike->loop, &sa->dpd_timer);
-		loop_timer_cancel(ike->loop, &sa->rekey_timer);
-		loop_timer_cancel(ike->loop, &sa->ike_rekey_timer);
-		if (!sa->req_out)
-			ike_sa_arm_timer(sa);
-	}
+	/* The old SA waits for the initiator's DELETE; if our rekey is out too, its answer still comes on it. */
+	ike_rekey_retire(sa);
 }
 
 /* ---- control ------------------------------------------------------------------------- */
