@@ -380,6 +380,7 @@ static void test_invalid_ke_then_retry(void **state)
 	assert_int_equal(ike_rekey_ike(the_sa(n, 0)), 0);
 	pump(n);
 	assert_int_equal(n->s[0].ccsa_req, 1);
+	assert_non_null(ike_msg_find_notify(&n->p.ike[0]->msg, NO_PROPOSAL_CHOSEN));
 	assert_int_equal(the_sa(n, 0)->spi_i, old.spi_i);
 	assert_int_equal(the_sa(n, 1)->spi_r, old.spi_r);
 	assert_false(the_sa(n, 0)->ike_rk_out);
@@ -397,6 +398,7 @@ static void test_no_proposal_keeps_old(void **state)
 	reload_b(n, "19", "aes256gcm-prfsha384");
 	assert_int_equal(ike_rekey_ike(the_sa(n, 0)), 0);
 	pump(n);
+	assert_non_null(ike_msg_find_notify(&n->p.ike[0]->msg, NO_PROPOSAL_CHOSEN));
 	assert_int_equal(the_sa(n, 0)->spi_i, old.spi_i);
 	assert_int_equal(nsas(n, 1), 1);
 	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
@@ -448,6 +450,16 @@ static void test_window_and_collisions(void **state)
 	unsigned inst = n->s[0].installs;
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), old.a_in), 0);
 	assert_int_equal(ike_rekey_ike(the_sa(n, 1)), 0);
+	n->p.hold_queue = true;
+	ikeh_deliver(&n->p); /* gwA's CHILD SA rekey reaches gwB, which rekeys the IKE SA: 2.25.1 */
+	ikeh_deliver(&n->p); /* gwB's IKE SA rekey reaches gwA, which rekeys a CHILD SA: 2.25.2 */
+	for (int side = 0; side < 2; side++) {
+		ikeh_deliver(&n->p);
+		const struct ike_msg *m = &n->p.ike[side]->msg;
+		assert_true(m->hdr.exchange == CREATE_CHILD_SA && ike_hdr_is_response(&m->hdr));
+		assert_non_null(ike_msg_find_notify(m, TEMPORARY_FAILURE));
+	}
+	n->p.hold_queue = false;
 	pump(n);
 	assert_int_equal(the_sa(n, 0)->spi_i, old.spi_i);
 	assert_int_equal(only_child(n, 0)->spi_in, old.a_in);
@@ -468,7 +480,7 @@ static void test_window_and_collisions(void **state)
  * each refused, the IKE SA as it was and still usable. */
 enum bad { BAD_SPI_SIZE0, BAD_SPI_SIZE4, BAD_SPI_ZERO, BAD_NO_KE, BAD_KE_LEN, BAD_KE_POINT, BAD_REKEY_SA };
 
-static void hostile(struct net *n, enum bad what)
+static void hostile(struct net *n, enum bad what, uint16_t answer)
 {
 	struct ike_sa *sa = the_sa(n, 0);
 	const struct conf_phase1 *p1 = &n->p.conf[0]->phase1[0];
@@ -496,6 +508,12 @@ static void hostile(struct net *n, enum bad what)
 	}
 	assert_int_equal(ike_request(sa, CREATE_CHILD_SA, &inner), 0);
 	pump(n);
+	/* the last message gwA read is gwB's answer: <-- CREATE_CHILD_SA { N(answer) } */
+	const struct ike_msg *m = &n->p.ike[0]->msg;
+	assert_int_equal(m->hdr.exchange, CREATE_CHILD_SA);
+	assert_true(ike_hdr_is_response(&m->hdr));
+	assert_null(ike_msg_find(m, IKE_PL_SA, NULL));
+	assert_non_null(ike_msg_find_notify(m, answer));
 	assert_false(the_sa(n, 0)->req_out);
 	assert_int_equal(nsas(n, 0), 1);
 	assert_int_equal(nsas(n, 1), 1);
@@ -509,13 +527,16 @@ static void test_hostile_ike_rekeys(void **state)
 {
 	(void)state;
 	struct net *n = net_new();
-	hostile(n, BAD_SPI_SIZE0); /* 3.3.1: an IKE SA rekey proposal without its SPI: INVALID_SYNTAX */
-	hostile(n, BAD_SPI_SIZE4); /* a 4-octet IKE SPI: the codec rejects it, INVALID_SYNTAX */
-	hostile(n, BAD_SPI_ZERO);  /* SPI 0: INVALID_SYNTAX */
-	hostile(n, BAD_NO_KE);     /* no KEi: INVALID_KE_PAYLOAD(19) */
-	hostile(n, BAD_KE_LEN);    /* KEi one octet short: INVALID_SYNTAX */
-	hostile(n, BAD_KE_POINT);  /* KEi not on the curve: INVALID_SYNTAX */
-	hostile(n, BAD_REKEY_SA);  /* N(REKEY_SA) without TS: INVALID_SYNTAX */
+	hostile(n, BAD_SPI_SIZE0, INVALID_SYNTAX); /* 3.3.1: an IKE SA rekey proposal without its SPI */
+	hostile(n, BAD_SPI_SIZE4, INVALID_SYNTAX); /* a 4-octet IKE SPI: the codec rejects it */
+	hostile(n, BAD_SPI_ZERO, INVALID_SYNTAX);
+	hostile(n, BAD_NO_KE, INVALID_KE_PAYLOAD); /* no KEi: the group gwB wants */
+	const struct ike_pl *g = ike_msg_find_notify(&n->p.ike[0]->msg, INVALID_KE_PAYLOAD);
+	assert_int_equal(g->u.n.len, 2);
+	assert_int_equal(g->u.n.data[0] << 8 | g->u.n.data[1], 19);
+	hostile(n, BAD_KE_LEN, INVALID_SYNTAX);    /* KEi one octet short */
+	hostile(n, BAD_KE_POINT, INVALID_SYNTAX);  /* KEi not on the curve */
+	hostile(n, BAD_REKEY_SA, INVALID_SYNTAX);  /* N(REKEY_SA) without TS */
 	assert_int_equal(n->s[1].installs, 1);
 	/* and a real rekey still works afterwards */
 	struct snap old = snap(n);
