@@ -14,7 +14,8 @@
 #  3. DELETE both ways: libreswan's --deletestate takes iketcpd's tunnel down; `iketcpctl down` (as
 #     responder in 1, as initiator in 2) removes libreswan's IKE SA.
 #  4. A wrong PSK on pluto: iketcpd answers AUTHENTICATION_FAILED and counts stats.ike.auth_failures;
-#     a wrong PSK on iketcpd: libreswan answers AUTHENTICATION_FAILED, counted the same.
+#     a wrong PSK on iketcpd: libreswan answers AUTHENTICATION_FAILED, counted the same; 4c. pluto
+#     rejects iketcpd's ID after iketcpd completed the SA: iketcpd drops it (RFC 7296 2.21.2).
 #  5. IKE SA rekeys (RFC 7296 1.3.2) of the childless IKE SA of 1a: one started by libreswan (impair
 #     event-v2-rekey), one by iketcpd (the control socket's `rekey`), and in 2 one by iketcpd as the
 #     original initiator: each time both sides move to the same new SPI pair and the old SA is gone.
@@ -162,7 +163,7 @@ EOF
 	fi
 }
 
-# ls_conf PSK AUTO(add|start): pluto as branch.example; TCP only, to iketcpd's 443.
+# ls_conf PSK AUTO(add|start) [RIGHTID]: pluto as branch.example; TCP only, to iketcpd's 443.
 ls_conf() {
 	ls_instance "$LS" || fail "pluto instance"
 	{
@@ -175,7 +176,7 @@ conn hq
 	leftid=@branch.example
 	leftsubnet=10.1.0.0/24
 	right=203.0.113.2
-	rightid=@hq.example
+	rightid=${3:-@hq.example}
 	rightsubnet=10.2.0.0/24
 	ike=aes_gcm128-sha2_256;dh19
 	esp=aes_gcm128
@@ -186,7 +187,7 @@ conn hq
 	auto=$2
 EOF
 	} >"$LS/ipsec.conf"
-	printf '@branch.example @hq.example : PSK "%s"\n' "$1" >"$LS/ipsec.secrets"
+	printf '@branch.example %s : PSK "%s"\n' "${3:-@hq.example}" "$1" >"$LS/ipsec.secrets"
 	chmod 600 "$LS/ipsec.secrets"
 }
 
@@ -345,6 +346,23 @@ ls_gone || fail "4: libreswan established with a wrong PSK"
 log "4: wrong PSK on libreswan: AUTHENTICATION_FAILED, auth_failures $fails0 -> $(stat_of gw "$SOCK" ike auth_failures)"
 pluto_stop 4
 daemon_stop gw4
+
+# ---- 4c. libreswan rejects iketcpd's AUTH (it expects another ID): iketcpd must not keep the SA ----
+daemon_start gw "$TMP/gw.conf" gw4c
+ls_conf "$PSK" add @elsewhere.example
+pluto_start
+ls_whack "$LS" --name hq --initiate --asynchronous >/dev/null 2>&1
+wait_for 10 grep -q "Peer ID '@hq.example' mismatched" "$LS/pluto.log" ||
+	{ tail -20 "$LS/pluto.log"; fail "4c: libreswan did not reject iketcpd's ID"; }
+# libreswan says so with INFORMATIONAL { D(IKE) } (iketcpd would take N(AUTHENTICATION_FAILED) the same way)
+wait_for 5 grep -qE "peer deleted IKE SA|the peer rejected our authentication" "$TMP/gw4c.log" ||
+	fail "4c: iketcpd heard nothing of libreswan's rejection"
+wait_for 5 gw_down branch || { ctl status; fail "4c: iketcpd kept an IKE SA the initiator rejected"; }
+[ "$(gw_childs branch)" = 0 ] || fail "4c: iketcpd kept the CHILD SA of a rejected IKE SA"
+ls_gone || fail "4c: libreswan established with the wrong ID"
+log "4c: libreswan rejected iketcpd's ID; iketcpd dropped the SA it had completed: $(grep -m1 -oE "peer deleted IKE SA.*|the peer rejected.*" "$TMP/gw4c.log")"
+pluto_stop 4c
+daemon_stop gw4c
 
 # ---- 2. iketcpd initiates to libreswan's TCP 4500 ----
 ls_conf "$PSK" add
