@@ -260,6 +260,21 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 		jw_printf(body, "%s %s\n", argv[1], !strcmp(cmd, "up") ? "initiating" : "deleted");
 		return 0;
 	}
-	*err = "unknown command (status, stats, up, down, reload)";
+	if (!strcmp(cmd, "rekey")) {
+		/* rekey NAME: the tunnel's IKE SA now (RFC 7296 1.3.2), as at keylife */
+		if (argc != 2) {
+			*err = "usage: rekey NAME";
+			return -1;
+		}
+		if (!conf_find_phase1(d->conf, argv[1])) {
+			*err = "no such phase1-interface";
+			return -1;
+		}
+		if (ike_rekey(d->ike, argv[1], err))
+			return -1;
+		jw_printf(body, "%s rekeying the IKE SA\n", argv[1]);
+		return 0;
+	}
+	*err = "unknown command (status, stats, up, down, rekey, reload)";
 	return -1;
 }

@@ -18,7 +18,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: iketcpctl [-s SOCKET] status [--json]\n"
 		   "       iketcpctl [-s SOCKET] stats [--json]\n"
-		   "       iketcpctl [-s SOCKET] up NAME | down NAME\n"
+		   "       iketcpctl [-s SOCKET] up NAME | down NAME | rekey NAME\n"
 		   "       iketcpctl [-s SOCKET] reload\n"
 		   "  -s SOCKET   control socket (default " DEFAULT_SOCKET ")\n");
 }
@@ -30,7 +30,7 @@ static int check_usage(int argc, char **argv)
 
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "stats"))
 		return argc == 1 || (argc == 2 && !strcmp(argv[1], "--json")) ? 0 : -1;
-	if (!strcmp(cmd, "up") || !strcmp(cmd, "down"))
+	if (!strcmp(cmd, "up") || !strcmp(cmd, "down") || !strcmp(cmd, "rekey"))
 		return argc == 2 ? 0 : -1;
 	if (!strcmp(cmd, "reload"))
 		return argc == 1 ? 0 : -1;

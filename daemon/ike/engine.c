@@ -492,7 +492,7 @@ static size_t sas_of(struct ike *ike, const struct ike_tunnel *t, struct ike_sa 
 	size_t n = 0;
 	*first = NULL;
 	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next) {
-		if (sa->tun != t)
+		if (sa->tun != t || sa->rekeyed)
 			continue;
 		if (!*first || (sa->state == SA_ESTABLISHED && (*first)->state != SA_ESTABLISHED))
 			*first = sa;

@@ -8,7 +8,12 @@
  *                     <--  HDR, SK { IDr, AUTH, N(NO_PROPOSAL_CHOSEN | TS_UNACCEPTABLE) }
  *                     <--  HDR, SK { N(AUTHENTICATION_FAILED) }
  *
- * A CHILD SA that cannot be agreed leaves the IKE SA up (2.21.2).
+ * A CHILD SA that cannot be agreed leaves the IKE SA up (2.21.2). An
+ * initiator that rejects the responder's AUTH says so in an INFORMATIONAL
+ * { N(AUTHENTICATION_FAILED) } (2.21.2), and the responder drops the SA it
+ * had completed. N(INITIAL_CONTACT) (3.10.1) goes in our IKE_AUTH request
+ * when we have no other IKE SA for the tunnel; received, it removes every
+ * other IKE SA (and its CHILD SAs) with the same peer identity, silently.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -301,6 +306,36 @@ out:
 	return err;
 }
 
+/* 3.10.1: the peer says this is its only IKE SA with us: others it had are stale (it restarted). */
+static void initial_contact(struct ike_sa *sa, const struct ike_msg *m)
+{
+	struct ike *ike = sa->ike;
+
+	if (!ike_msg_find_notify(m, INITIAL_CONTACT))
+		return;
+	for (struct ike_sa *o = ike->sas, *next; o; o = next) {
+		next = o->next;
+		if (o == sa || o->tun != sa->tun || (o->state != SA_ESTABLISHED && o->state != SA_DELETING) ||
+		    o->peer_id.type != sa->peer_id.type || o->peer_id.len != sa->peer_id.len ||
+		    memcmp(o->peer_id.data, sa->peer_id.data, sa->peer_id.len))
+			continue;
+		log_info("%s: INITIAL_CONTACT: IKE SA %016llx_i %016llx_r with the same peer removed", sa->tun->name,
+			 (unsigned long long)o->spi_i, (unsigned long long)o->spi_r);
+		if (ike->alive_sa == o)
+			ike->alive_sa = NULL;
+		ike_sa_free(o);
+	}
+}
+
+/* Whether the tunnel has an IKE SA besides sa that is up (or going through a rekey). */
+static bool other_sa(const struct ike_sa *sa)
+{
+	for (const struct ike_sa *o = sa->ike->sas; o; o = o->next)
+		if (o != sa && o->tun == sa->tun && o->state == SA_ESTABLISHED)
+			return true;
+	return false;
+}
+
 /* ---- initiator --------------------------------------------------------------------- */
 
 int ike_auth_start(struct ike_sa *sa)
@@ -338,6 +373,9 @@ int ike_auth_start(struct ike_sa *sa)
 	}
 	enc_auth(&inner, cred ? AUTH_DIGITAL_SIGNATURE : AUTH_PSK, auth, auth_len);
 	OPENSSL_cleanse(auth, sizeof(auth));
+	bool ic = !other_sa(sa);
+	if (ic)
+		ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, INITIAL_CONTACT, NULL, 0);
 
 	/* The first phase2 of this phase1 rides along (1.2). */
 	sa->child_offered = false;
@@ -358,18 +396,26 @@ int ike_auth_start(struct ike_sa *sa)
 		break;
 	}
 	sa->state = SA_AUTH_SENT;
-	log_debug("%s: IKE_AUTH { IDi%s AUTH%s } -->", sa->tun->name, cred ? " CERT CERTREQ" : "",
-		  sa->child_offered ? " SA TSi TSr" : "");
+	log_debug("%s: IKE_AUTH { IDi%s AUTH%s%s } -->", sa->tun->name, cred ? " CERT CERTREQ" : "",
+		  ic ? " N(INITIAL_CONTACT)" : "", sa->child_offered ? " SA TSi TSr" : "");
 	return ike_request(sa, IKE_AUTH, &inner);
 }
 
-static void auth_failed_initiator(struct ike_sa *sa, const char *why)
+/* tell: we rejected the responder's AUTH; it has completed the SA and must hear it (2.21.2). */
+static void auth_failed_initiator(struct ike_sa *sa, const char *why, bool tell)
 {
 	struct ike *ike = sa->ike;
 	char a[INET6_ADDRSTRLEN + 8];
 	STAT_INC(ike, auth_failures);
 	log_rl(&ike->rl_auth, LOG_LVL_WARN, "%s: authentication with %s failed: %s", sa->tun->name,
 	       sockaddr_str(&sa->remote, a, sizeof(a)), why);
+	if (tell) {
+		struct ike_enc inner;
+		ike_inner_begin(ike, &inner);
+		ike_enc_notify(&inner, IKE_PROTO_NONE, NULL, 0, AUTHENTICATION_FAILED, NULL, 0);
+		log_debug("%s: INFORMATIONAL { N(AUTHENTICATION_FAILED) } -->", sa->tun->name);
+		(void)ike_request(sa, INFORMATIONAL, &inner); /* not waited for */
+	}
 	ike_sa_free(sa);
 }
 
@@ -401,7 +447,7 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 	uint8_t expect[IKE_PRF_MAX_OUT];
 
 	if (ike_msg_find_notify(m, AUTHENTICATION_FAILED))
-		return auth_failed_initiator(sa, "peer answered AUTHENTICATION_FAILED");
+		return auth_failed_initiator(sa, "peer answered AUTHENTICATION_FAILED", false);
 	if (!idr || !auth) {
 		for (n = NULL; (n = ike_msg_find(m, IKE_PL_N, n));)
 			if (n->u.n.type < IKE_NOTIFY_STATUS_MIN)
@@ -418,23 +464,24 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 		}
 		if (!sig_peer_ok(cred, m, idr, auth, p1->peerid, sa->suite.prf, sa->init_rsp, sa->init_rsp_len, sa->ni,
 				 sa->ni_len, sa->keys.sk_pr, why, sizeof(why)))
-			return auth_failed_initiator(sa, why);
+			return auth_failed_initiator(sa, why, true);
 	} else if (!ike_id_matches(&idr->u.id, p1->peerid)) {
-		return auth_failed_initiator(sa, "responder ID does not match peerid");
+		return auth_failed_initiator(sa, "responder ID does not match peerid", true);
 	} else if (auth->u.auth.method != AUTH_PSK) {
-		return auth_failed_initiator(sa, "responder did not use a pre-shared key");
+		return auth_failed_initiator(sa, "responder did not use a pre-shared key", true);
 	} else if (psk_auth(sa->suite.prf, p1->psksecret, sa->init_rsp, sa->init_rsp_len, sa->ni, sa->ni_len,
 		     sa->keys.sk_pr, idr->body, idr->body_len, expect) ||
 	    auth->u.auth.len != sa->suite.prf->out_len ||
 	    CRYPTO_memcmp(expect, auth->u.auth.data, sa->suite.prf->out_len)) {
 		OPENSSL_cleanse(expect, sizeof(expect));
-		return auth_failed_initiator(sa, "responder AUTH does not verify (pre-shared key mismatch?)");
+		return auth_failed_initiator(sa, "responder AUTH does not verify (pre-shared key mismatch?)", true);
 	}
 	OPENSSL_cleanse(expect, sizeof(expect));
 	sa->peer_id.type = idr->u.id.id_type;
 	sa->peer_id.len = (uint8_t)MIN(idr->u.id.len, (size_t)IKE_ID_MAX);
 	memcpy(sa->peer_id.data, idr->u.id.data, sa->peer_id.len);
 	ike_sa_established(sa);
+	initial_contact(sa, m);
 
 	const struct ike_pl *sap = ike_msg_find(m, IKE_PL_SA, NULL);
 	const struct conf_phase2 *p2 = sa->child_offered ? ike_phase2(ike, sa->child_p2) : NULL;
@@ -643,4 +690,5 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	log_debug("%s: <-- IKE_AUTH { IDr%s AUTH%s }", p1->name, cred ? " CERT" : "", chosen ? " SA TSi TSr" : refuse ? " N" : "");
 	(void)ike_answer(sa, IKE_AUTH, &inner);
 	ike_sa_established(sa);
+	initial_contact(sa, m);
 }

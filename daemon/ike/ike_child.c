@@ -18,7 +18,8 @@
  * the responder does not want is answered with INVALID_KE_PAYLOAD naming
  * the one it does, and the initiator tries once more with that one.
  *
- * Not implemented: rekeying the IKE SA (refused with NO_ADDITIONAL_SAS).
+ * Without TS the exchange rekeys the IKE SA (ike_rekey.c). A CHILD SA
+ * exchange while the IKE SA is being rekeyed gets TEMPORARY_FAILURE (2.25.1).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -126,6 +127,31 @@ static void rekey_fire(struct loop *loop, struct loop_timer *t)
 void ike_child_timer_init(struct ike_sa *sa)
 {
 	loop_timer_init(&sa->rekey_timer, rekey_fire);
+}
+
+void ike_child_adopt(struct ike_sa *to, struct ike_sa *from)
+{
+	struct ike *ike = to->ike;
+	unsigned j = 0;
+
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++) {
+		struct ike_child *ch = &from->child[i];
+		if (!ch->used)
+			continue;
+		while (j < IKE_MAX_CHILDREN && to->child[j].used)
+			j++;
+		if (j == IKE_MAX_CHILDREN) {
+			/* cannot happen (to has no more than from had), but never leak a dataplane SA */
+			if (ike->child.remove && !ike->freeing)
+				ike->child.remove(ike->child_arg, ch->spi_in);
+		} else {
+			to->child[j] = *ch;
+		}
+		memset(ch, 0, sizeof(*ch));
+	}
+	if (ike->loop)
+		loop_timer_cancel(ike->loop, &from->rekey_timer);
+	rearm(to);
 }
 
 static struct ike_child *child_by_in(struct ike_sa *sa, uint32_t spi_in)
@@ -283,6 +309,8 @@ void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
 	const struct conf_phase2 *p2 = ike_phase2(ike, sa->rk_p2);
 	struct ike_child *old;
 
+	if (sa->ike_rk_out)
+		return ike_rekey_response(sa, m);
 	if (!sa->rk_out)
 		return;
 	sa->rk_out = false;
@@ -411,10 +439,19 @@ void ike_child_request(struct ike_sa *sa, const struct ike_msg *m)
 	uint8_t num = 0, nr[IKE_NONCE_LEN];
 	uint32_t spi_out = 0;
 
-	if (!sa->tun || !ike->conf || !sap || !nonce || !tsi || !tsr) {
-		/* Rekeying the IKE SA (no TS) is not implemented (2.21.2: the SA stays as it is). */
-		log_info("%s: CREATE_CHILD_SA without TS (IKE SA rekey) refused: not implemented", tname(sa));
+	if (sa->rekeyed) {
+		/* 2.25: this IKE SA has been replaced; the peer goes on with the new one. */
+		log_info("%s: CREATE_CHILD_SA on a rekeyed IKE SA: TEMPORARY_FAILURE", tname(sa));
+		return answer_notify(sa, IKE_PROTO_NONE, NULL, 0, TEMPORARY_FAILURE);
+	}
+	if (sa->tun && ike->conf && sap && nonce && !tsi && !tsr)
+		return ike_rekey_request(sa, m); /* 1.3.2: no TS, an IKE SA rekey */
+	if (!sa->tun || !ike->conf || !sap || !nonce || !tsi || !tsr)
 		return answer_notify(sa, IKE_PROTO_NONE, NULL, 0, NO_ADDITIONAL_SAS);
+	if (sa->ike_rk_out) {
+		/* 2.25.1: we are rekeying the IKE SA; the peer tries again on the new one. */
+		log_info("%s: CREATE_CHILD_SA while we rekey the IKE SA: TEMPORARY_FAILURE", tname(sa));
+		return answer_notify(sa, IKE_PROTO_NONE, NULL, 0, TEMPORARY_FAILURE);
 	}
 	if (rk) {
 		uint32_t spi = rk->u.n.spi_size == 4 ? be32_get(rk->u.n.spi) : 0;

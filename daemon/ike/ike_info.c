@@ -59,14 +59,24 @@ void ike_info_request(struct ike_sa *sa, const struct ike_msg *m)
 			}
 		}
 	}
+	/* 2.21.2: the initiator rejected our AUTH after we completed the SA: it goes, CHILD SAs with it. */
+	bool auth_failed = ike_msg_find_notify(m, AUTHENTICATION_FAILED) != NULL;
+	if (auth_failed) {
+		STAT_INC(ike, auth_failures);
+		log_warn("%s: the peer rejected our authentication (AUTHENTICATION_FAILED): IKE SA %016llx_i deleted",
+			 name, (unsigned long long)sa->spi_i);
+		delete_ike = true;
+	}
 	ike_inner_begin(ike, &inner);
 	if (!delete_ike && nours)
 		enc_delete(&inner, IKE_PROTO_ESP, ours, nours);
 	(void)ike_answer(sa, INFORMATIONAL, &inner);
 	if (delete_ike) {
-		log_info("%s: peer deleted IKE SA %016llx_i %016llx_r", name, (unsigned long long)sa->spi_i,
-			 (unsigned long long)sa->spi_r);
-		struct ike_tunnel *t = sa->tun;
+		if (!auth_failed)
+			log_info("%s: peer deleted IKE SA %016llx_i %016llx_r", name, (unsigned long long)sa->spi_i,
+				 (unsigned long long)sa->spi_r);
+		/* a rekeyed SA has a successor; after AUTHENTICATION_FAILED trying again at once would fail again */
+		struct ike_tunnel *t = sa->rekeyed || auth_failed ? NULL : sa->tun;
 		ike_sa_free(sa);
 		/* auto-negotiate keeps the tunnel up: initiate again after the backoff */
 		if (t)

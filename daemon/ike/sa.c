@@ -40,6 +40,13 @@ static void ike_sa_timeout(struct loop *loop, struct loop_timer *t)
 	(void)loop;
 	if (retransmit(sa))
 		return;
+	if (sa->rekeyed) {
+		/* a replaced SA whose DELETE never came (ike_rekey.c): its successor carries on */
+		log_info("%s: IKE SA %016llx_i %016llx_r (rekeyed) removed", sa->tun ? sa->tun->name : "?",
+			 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r);
+		ike_sa_free(sa);
+		return;
+	}
 	ike_fail(sa, sa->state == SA_INIT_DONE ? "no IKE_AUTH request in time" : "no response in time");
 }
 
@@ -56,6 +63,7 @@ struct ike_sa *ike_sa_new(struct ike *ike, bool initiator, struct tcp_conn *c)
 	loop_timer_init(&sa->timer, ike_sa_timeout);
 	loop_timer_init(&sa->dpd_timer, NULL);
 	ike_child_timer_init(sa);
+	ike_rekey_timer_init(sa);
 	sa->next = ike->sas;
 	ike->sas = sa;
 	ike->nsas++;
@@ -90,11 +98,16 @@ void ike_sa_free(struct ike_sa *sa)
 		loop_timer_cancel(ike->loop, &sa->timer);
 		loop_timer_cancel(ike->loop, &sa->dpd_timer);
 		loop_timer_cancel(ike->loop, &sa->rekey_timer);
+		loop_timer_cancel(ike->loop, &sa->ike_rekey_timer);
 	}
 	if (ike->alive_sa == sa)
 		ike->alive_sa = NULL;
 	ike_sa_remove_children(sa);
-	if (sa->held && sa->conn && ike->io.hold && !ike->freeing)
+	/* During an IKE SA rekey two SAs share the stream: the last one releases it. */
+	bool shared = false;
+	for (struct ike_sa *o = ike->sas; o && !shared; o = o->next)
+		shared = o->conn == sa->conn && o->held;
+	if (sa->held && sa->conn && ike->io.hold && !ike->freeing && !shared)
 		ike->io.hold(ike->io.arg, sa->conn, false);
 	ike_dh_free(sa->dh);
 	ike_dh_free(sa->rk_dh);
@@ -212,6 +225,7 @@ void ike_sa_established(struct ike_sa *sa)
 	if (sa->tun)
 		sa->tun->backoff_ms = 0; /* the next failure retries after IKE_RETRY_MIN_MS again */
 	ike_dpd_start(sa);
+	ike_rekey_arm(sa);
 	STAT_INC(ike, sa_established);
 	log_info("%s: IKE SA %016llx_i %016llx_r established with %s (%s) as %s", sa->tun->name,
 		 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r,

@@ -137,6 +137,16 @@ struct ike_sa {
 	uint16_t rk_group;               /* the group of the next KEi (after INVALID_KE_PAYLOAD: the asked one) */
 	uint8_t rk_ke_retries;
 
+	/* IKE SA rekeying (ike_rekey.c, 1.3.2, 2.18, 2.8.2); rk_ni, rk_dh, rk_group and
+	 * rk_ke_retries above serve it too (one CREATE_CHILD_SA in flight) */
+	struct loop_timer ike_rekey_timer;
+	bool ike_rk_out;                 /* our CREATE_CHILD_SA rekeying this IKE SA is out */
+	uint64_t ike_rk_spi;             /* our SPI for the new IKE SA */
+	bool rekeyed;                    /* replaced by a new IKE SA: only its DELETE is left */
+	uint64_t peer_rk_spi_i, peer_rk_spi_r; /* 2.8.2: the SA the peer's rekey of this one made */
+	uint8_t peer_rk_nmin[256];       /* and the lowest nonce of that exchange */
+	size_t peer_rk_nmin_len;
+
 	uint64_t established_ms;
 	struct sockaddr_storage local, remote;
 	struct ike_id peer_id;
@@ -266,6 +276,18 @@ int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in);
 /* An additional CHILD SA for phase2 entry p2 (index into conf->phase2). -EBUSY while a request is out. */
 int ike_child_create(struct ike_sa *sa, size_t p2);
 void ike_child_timer_init(struct ike_sa *sa);
+
+/* ike_rekey.c: rekeying the IKE SA with CREATE_CHILD_SA (1.3.2, 2.8, 2.8.2, 2.18) */
+void ike_rekey_timer_init(struct ike_sa *sa);
+void ike_rekey_arm(struct ike_sa *sa);           /* the SA is established: rekey before phase1 keylife */
+/* Rekey now (timer, `iketcpctl rekey`, tests). -EBUSY while a request is out, -EPROTO when not up. */
+int ike_rekey_ike(struct ike_sa *sa);
+void ike_rekey_request(struct ike_sa *sa, const struct ike_msg *m);  /* CREATE_CHILD_SA without TS */
+void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m); /* the answer to ours */
+/* The IKE SA is done with: no timers but a deadline for its DELETE. */
+void ike_rekey_retire(struct ike_sa *sa);
+/* ike_child.c: the CHILD SAs of from move to to (the dataplane does not change). */
+void ike_child_adopt(struct ike_sa *to, struct ike_sa *from);
 
 /* ike_info.c */
 void ike_info_request(struct ike_sa *sa, const struct ike_msg *m);

@@ -48,7 +48,8 @@
 	X(send_errors)      /* sendmsg failed (buffer full, no route) */
 
 #define STATS_IKE(X)                                                                  \
-	X(sa_established)                                                            \
+	X(sa_established)   /* IKE SAs up, by IKE_AUTH or by a rekey */              \
+	X(sa_rekeyed)       /* of those, by an IKE SA rekey (CREATE_CHILD_SA) */    \
 	X(auth_failures)                                                             \
 	X(invalid_messages)                                                          \
 	X(cookies_sent)                                                              \

@@ -138,6 +138,16 @@ ls_saw_spis() {
 	grep -A1 "initiator SPI: $i" "$1/pluto.log" | grep -q "responder SPI: $r"
 }
 
+# ls_keyed_spis D SPI_I SPI_R: pluto (debug log) filed an IKE SA under this SPI pair; unlike ls_saw_spis
+# it needs no message on that SA yet (an IKE SA just made by a rekey).
+ls_keyed_spis() {
+	local f='s/^\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)$/\1 \2 \3 \4  \5 \6 \7 \8/'
+	local i r
+	i=$(echo "$2" | tr 'A-F' 'a-f' | sed "$f")
+	r=$(echo "$3" | tr 'A-F' 'a-f' | sed "$f")
+	grep -q "ike_spis.*: $i  $r added to hash table" "$1/pluto.log"
+}
+
 ls_stop() {
 	local d=$1 pid=$2
 	ls_whack "$d" --shutdown >/dev/null 2>&1

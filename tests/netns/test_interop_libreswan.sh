@@ -14,7 +14,11 @@
 #  3. DELETE both ways: libreswan's --deletestate takes iketcpd's tunnel down; `iketcpctl down` (as
 #     responder in 1, as initiator in 2) removes libreswan's IKE SA.
 #  4. A wrong PSK on pluto: iketcpd answers AUTHENTICATION_FAILED and counts stats.ike.auth_failures;
-#     a wrong PSK on iketcpd: libreswan answers AUTHENTICATION_FAILED, counted the same.
+#     a wrong PSK on iketcpd: libreswan answers AUTHENTICATION_FAILED, counted the same; 4c. pluto
+#     rejects iketcpd's ID after iketcpd completed the SA: iketcpd drops it (RFC 7296 2.21.2).
+#  5. IKE SA rekeys (RFC 7296 1.3.2) of the childless IKE SA of 1a: one started by libreswan (impair
+#     event-v2-rekey), one by iketcpd (the control socket's `rekey`), and in 2 one by iketcpd as the
+#     original initiator: each time both sides move to the same new SPI pair and the old SA is gone.
 # Every TCP session is captured on libreswan's side and decoded with tools/wireshark/iketcp.lua.
 # Skips (77) when libreswan cannot be fetched (no apt access) or its runtime libraries are missing.
 . "$(dirname "$0")/lib.sh"
@@ -58,6 +62,23 @@ gw_down() { ! tun "$1" '.state == "established"'; }
 gw_childs() { ctl status --json | jq -r ".tunnels[] | select(.name == \"$1\") | .child_sas | length"; }
 ls_up() { [ "$(ls_ike_established "$LS")" -ge 1 ]; }
 ls_gone() { [ "$(ls_ike_established "$LS")" -eq 0 ]; }
+ls_one() { [ "$(ls_ike_established "$LS")" -eq 1 ]; }
+gw_spis() { ctl status --json | jq -r ".tunnels[] | select(.name == \"$1\") | .ike_sa | .spi_i + \"/\" + .spi_r"; }
+spis_moved() { local s; s=$(gw_spis "$1"); [ "$s" != "$2" ] && [ "$s" != "/" ] && [ -n "$s" ]; }
+# rekeyed CASE TUNNEL OLD WHO(ours|the peer's) GWLOG: iketcpd's IKE SA moved from OLD to a new pair that
+# libreswan negotiated too, and libreswan is left with one IKE SA (the old one deleted).
+rekeyed() {
+	wait_for 10 spis_moved "$2" "$3" || { ctl status; tail -20 "$LS/pluto.log"; fail "$1: iketcpd's IKE SA SPIs did not change"; }
+	wait_for 10 ls_one || { ls_whack "$LS" --showstates; fail "$1: libreswan does not have exactly one IKE SA after the rekey"; }
+	wait_for 5 grep -q "IKE SA ${3%/*}_i ${3#*/}_r rekeyed to .* ($4)" "$TMP/$5.log" ||
+		{ grep -i "rekey" "$TMP/$5.log" | tail; fail "$1: iketcpd did not log the rekey as $4"; }
+	gw_ike_up "$2" || fail "$1: iketcpd's tunnel is not established after the rekey"
+	local s; s=$(gw_spis "$2")
+	ls_keyed_spis "$LS" "${s%/*}" "${s#*/}" || fail "$1: libreswan has no IKE SA ${s%/*}_i ${s#*/}_r"
+	grep -v "^.\{24\}| " "$LS/pluto.log" | grep -E "AUTHENTICATION_FAILED|NO_PROPOSAL_CHOSEN|INVALID_SYNTAX|INVALID_KE_PAYLOAD|TEMPORARY_FAILURE" &&
+		fail "$1: libreswan logged an error notify"
+	log "$1: IKE SA $3 -> $(gw_spis "$2") ($4)"
+}
 
 # gw_conf ROLE(responder|initiator) PSK: iketcpd's config (gwB.conf shape; the initiator talks to pluto's 4500).
 gw_conf() {
@@ -130,7 +151,7 @@ EOF
 	fi
 }
 
-# ls_conf PSK AUTO(add|start): pluto as branch.example; TCP only, to iketcpd's 443.
+# ls_conf PSK AUTO(add|start) [RIGHTID]: pluto as branch.example; TCP only, to iketcpd's 443.
 ls_conf() {
 	ls_instance "$LS" || fail "pluto instance"
 	{
@@ -143,7 +164,7 @@ conn hq
 	leftid=@branch.example
 	leftsubnet=10.1.0.0/24
 	right=203.0.113.2
-	rightid=@hq.example
+	rightid=${3:-@hq.example}
 	rightsubnet=10.2.0.0/24
 	ike=aes_gcm128-sha2_256;dh19
 	esp=aes_gcm128
@@ -154,7 +175,7 @@ conn hq
 	auto=$2
 EOF
 	} >"$LS/ipsec.conf"
-	printf '@branch.example @hq.example : PSK "%s"\n' "$1" >"$LS/ipsec.secrets"
+	printf '@branch.example %s : PSK "%s"\n' "${3:-@hq.example}" "$1" >"$LS/ipsec.secrets"
 	chmod 600 "$LS/ipsec.secrets"
 }
 
@@ -208,7 +229,7 @@ decode() {
 			fail "$name: IKE exchange $x missing in one direction; $(cat "$TMP/$name.fields")"
 	done
 }
-IKE_SA_INIT=34 IKE_AUTH=35 INFORMATIONAL=37
+IKE_SA_INIT=34 IKE_AUTH=35 CREATE_CHILD_SA=36 INFORMATIONAL=37
 
 # same_sa CASE TUNNEL: the IKE SA iketcpd reports is the one libreswan negotiated (same SPI pair).
 same_sa() {
@@ -248,6 +269,16 @@ grep -qE "AUTHENTICATION_FAILED|TS_UNACCEPTABLE|NO_PROPOSAL_CHOSEN|INVALID_SYNTA
 no_nat 1a gw1
 same_sa 1a branch
 log "1a: childless IKE SA up on both sides"
+# 5a. libreswan rekeys the IKE SA (it is the rekey's initiator, iketcpd the responder).
+old=$(gw_spis branch)
+serial=$(ls_ike_serial "$LS")
+ls_whack "$LS" --impair "event-v2-rekey:$serial" >"$TMP/impair-rekey.txt" 2>&1 ||
+	fail "5a: whack --impair event-v2-rekey:$serial: $(cat "$TMP/impair-rekey.txt")"
+rekeyed 5a branch "$old" "the peer's" gw1
+# 5b. iketcpd rekeys it (the control socket's rekey), libreswan answers.
+old=$(gw_spis branch)
+ctl rekey branch >"$TMP/rekey.txt" 2>&1 || fail "5b: rekey branch refused: $(cat "$TMP/rekey.txt")"
+rekeyed 5b branch "$old" ours gw1
 # 3a. libreswan deletes the IKE SA: iketcpd takes the tunnel down.
 # (libreswan 4.10: `whack --down` on a childless IKE SA leaves it; --deletestate sends the DELETE.)
 serial=$(ls_ike_serial "$LS")
@@ -283,7 +314,7 @@ grep -qE "AUTHENTICATION_FAILED|TS_UNACCEPTABLE|NO_PROPOSAL_CHOSEN" "$LS/pluto.l
 ls_whack "$LS" --trafficstatus >"$TMP/traffic.txt" 2>&1
 ! grep -q "#[0-9]*: " "$TMP/traffic.txt" || fail "1b: libreswan lists traffic for a CHILD SA its kernel refused: $(cat "$TMP/traffic.txt")"
 capture_end
-decode c1 443 $IKE_SA_INIT $IKE_AUTH $INFORMATIONAL
+decode c1 443 $IKE_SA_INIT $IKE_AUTH $CREATE_CHILD_SA $INFORMATIONAL
 pluto_stop 1
 # iketcpd still holds that IKE SA (libreswan left without a DELETE): a fresh daemon for the next case.
 daemon_stop gw1
@@ -304,6 +335,23 @@ log "4: wrong PSK on libreswan: AUTHENTICATION_FAILED, auth_failures $fails0 -> 
 pluto_stop 4
 daemon_stop gw4
 
+# ---- 4c. libreswan rejects iketcpd's AUTH (it expects another ID): iketcpd must not keep the SA ----
+daemon_start gw "$TMP/gw.conf" gw4c
+ls_conf "$PSK" add @elsewhere.example
+pluto_start
+ls_whack "$LS" --name hq --initiate --asynchronous >/dev/null 2>&1
+wait_for 10 grep -q "Peer ID '@hq.example' mismatched" "$LS/pluto.log" ||
+	{ tail -20 "$LS/pluto.log"; fail "4c: libreswan did not reject iketcpd's ID"; }
+# libreswan says so with INFORMATIONAL { D(IKE) } (iketcpd would take N(AUTHENTICATION_FAILED) the same way)
+wait_for 5 grep -qE "peer deleted IKE SA|the peer rejected our authentication" "$TMP/gw4c.log" ||
+	fail "4c: iketcpd heard nothing of libreswan's rejection"
+wait_for 5 gw_down branch || { ctl status; fail "4c: iketcpd kept an IKE SA the initiator rejected"; }
+[ "$(gw_childs branch)" = 0 ] || fail "4c: iketcpd kept the CHILD SA of a rejected IKE SA"
+ls_gone || fail "4c: libreswan established with the wrong ID"
+log "4c: libreswan rejected iketcpd's ID; iketcpd dropped the SA it had completed: $(grep -m1 -oE "peer deleted IKE SA.*|the peer rejected.*" "$TMP/gw4c.log")"
+pluto_stop 4c
+daemon_stop gw4c
+
 # ---- 2. iketcpd initiates to libreswan's TCP 4500 ----
 ls_conf "$PSK" add
 pluto_start
@@ -322,6 +370,15 @@ grep -qE "Add SA esp.*(Function not implemented|Protocol not supported)" "$LS/pl
 no_nat 2 gw2
 same_sa 2 to-ls
 log "2: IKE SA up both sides, no CHILD SA; iketcpd: $(grep -m1 -o "IKE SA up without CHILD SA.*" "$TMP/gw2.log")"
+# 5c. iketcpd (the original initiator) rekeys the IKE SA; 5d. then libreswan does.
+old=$(gw_spis to-ls)
+ctl rekey to-ls >"$TMP/rekey.txt" 2>&1 || fail "5c: rekey to-ls refused: $(cat "$TMP/rekey.txt")"
+rekeyed 5c to-ls "$old" ours gw2
+old=$(gw_spis to-ls)
+serial=$(ls_ike_serial "$LS")
+ls_whack "$LS" --impair "event-v2-rekey:$serial" >"$TMP/impair-rekey.txt" 2>&1 ||
+	fail "5c: whack --impair event-v2-rekey:$serial: $(cat "$TMP/impair-rekey.txt")"
+rekeyed 5d to-ls "$old" "the peer's" gw2
 ctl down to-ls >/dev/null || fail "2: iketcpctl down to-ls"
 wait_for 10 ls_gone || { ls_whack "$LS" --showstates; fail "2: libreswan kept the IKE SA after iketcpd's DELETE"; }
 wait_for 5 gw_down to-ls || fail "2: iketcpd still established after down"
@@ -333,7 +390,7 @@ redials=$(stat_of gw "$SOCK" tcp reconnects)
 [ "$redials" = 0 ] || { ip netns exec "$NSP-gw" ss -tn; fail "2: iketcpd re-dialled libreswan $redials times after down, with no IKE SA to carry"; }
 gw_down to-ls && ls_gone || fail "2: the tunnel came back after down"
 capture_end
-decode c2 4500 $IKE_SA_INIT $IKE_AUTH $INFORMATIONAL
+decode c2 4500 $IKE_SA_INIT $IKE_AUTH $CREATE_CHILD_SA $INFORMATIONAL
 daemon_stop gw2
 
 # ---- 4b. wrong PSK on iketcpd (initiator): libreswan answers AUTHENTICATION_FAILED, we count it ----

@@ -7,7 +7,8 @@
 # 1. transport udp, the carrier dropping UDP for the first seconds: IKE_SA_INIT is retransmitted
 #    (RFC 7296 2.1), then IKE_SA_INIT on 500, IKE_AUTH and ESP on 4500 (2.23, RFC 3948) through the NAT;
 #    ping and a 4 MB TCP transfer hostA -> hostB; the carrier sees only UDP 500/4500 between the gateways.
-# 2. transport auto with UDP answering: the tunnel stays on UDP and says why; when quiet, NAT keepalives.
+# 2. transport auto with UDP answering: the tunnel stays on UDP and says why; when quiet, NAT keepalives;
+#    an IKE SA rekey over UDP.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/scripts/topology.sh"
 need_root
@@ -82,6 +83,17 @@ nsx hostA ping -c 3 -i 0.2 -W 2 10.2.0.10 >"$TMP/ping2.log" || { cat "$TMP/ping2
 wait_for 30 bash -c "[ \$(ip netns exec $NSP-gwB $IKETCPCTL -s $TMP/gwB/iketcpd.sock stats --json | jq .udp.keepalives) -ge 1 ]" ||
 	fail "no NAT keepalive reached gwB in 30 s (gwA: $(ctl gwA stats --json | jq -c .udp), gwB: $(ctl gwB stats --json | jq -c .udp))"
 log "NAT keepalives: gwA sent $(stat_of gwA "$TMP/gwA/iketcpd.sock" udp keepalives_sent), gwB received $(stat_of gwB "$TMP/gwB/iketcpd.sock" udp keepalives)"
+# An IKE SA rekey over UDP (CREATE_CHILD_SA on 4500, retransmitted if lost): new SPIs, same CHILD SA.
+old=$(ctl gwA status --json | jq -r '.tunnels[0].ike_sa | .spi_i + "/" + .spi_r')
+child=$(ctl gwA status --json | jq -r '.tunnels[0].child_sas[0].spi_in')
+ctl gwA rekey to-hq || fail "iketcpctl rekey to-hq"
+wait_for 10 bash -c "s=\$(ip netns exec $NSP-gwA $IKETCPCTL -s $TMP/gwA/iketcpd.sock status --json | jq -r '.tunnels[0].ike_sa | .spi_i + \"/\" + .spi_r'); [ \"\$s\" != '$old' ] && [ \"\$s\" != / ]" ||
+	fail "the IKE SA was not rekeyed over UDP"
+new=$(ctl gwA status --json | jq -r '.tunnels[0].ike_sa | .spi_i + "/" + .spi_r')
+[ "$(ctl gwB status --json | jq -r '.tunnels[0].ike_sa | .spi_i + "/" + .spi_r')" = "$new" ] || fail "gwB disagrees on the rekeyed IKE SA"
+[ "$(ctl gwA status --json | jq -r '.tunnels[0].child_sas[0].spi_in')" = "$child" ] || fail "the CHILD SA changed with the IKE SA rekey"
+nsx hostA ping -c 3 -i 0.2 -W 2 10.2.0.10 >"$TMP/ping3.log" || { cat "$TMP/ping3.log"; fail "ping after the IKE SA rekey over UDP"; }
+log "IKE SA rekeyed over UDP: $old -> $new, CHILD SA $child kept"
 daemon_stop gwA
 daemon_stop gwB
 exit 0

@@ -614,11 +614,14 @@ static void test_peerid_mismatch_initiator(void **state)
 	a.peerid = "not-hq.example";
 	struct net *n = net_new(&a, &b);
 	pump(n);
-	/* gwB authenticated gwA and is up; gwA refuses gwB's identity. */
-	assert_int_equal(stats.ike.auth_failures, 1);
+	/* gwB authenticated gwA and was up; gwA refuses gwB's identity and says so in
+	 * INFORMATIONAL { N(AUTHENTICATION_FAILED) } (2.21.2): gwB drops the SA too. */
+	assert_int_equal(stats.ike.auth_failures, 2);
 	assert_int_equal(stats.ike.sa_established, 1);
 	assert_int_equal(n->s[0].ninst, 0);
 	assert_true(state_is(n->p.ike[0], "to-hq", "down"));
+	assert_true(state_is(n->p.ike[1], "branch", "down"));
+	assert_null(n->p.ike[1]->sas);
 	net_free(n);
 }
 
@@ -916,7 +919,8 @@ static void test_liveness_and_child_delete(void **state)
 	/* the IKE SA itself stays */
 	assert_true(state_is(n->p.ike[0], "to-hq", "established"));
 
-	/* CREATE_CHILD_SA { SA Ni TSi TSr } is refused: <-- N(NO_ADDITIONAL_SAS) (not implemented yet) */
+	/* CREATE_CHILD_SA { SA(ESP) Ni } without TS is an IKE SA rekey (1.3.2) offering no IKE proposal:
+	 * <-- N(NO_PROPOSAL_CHOSEN), nothing changes */
 	static struct prop_buf pb;
 	char *names[] = { "aes128gcm" };
 	uint8_t nonce[32] = { 1 };
@@ -929,7 +933,9 @@ static void test_liveness_and_child_delete(void **state)
 	assert_int_equal(ike_request(b, CREATE_CHILD_SA, &inner), 0);
 	pump(n);
 	assert_int_equal(n->nlog, 10);
-	assert_true(logged_has_notify(n, 9, NO_ADDITIONAL_SAS));
+	assert_true(logged_has_notify(n, 9, NO_PROPOSAL_CHOSEN));
+	assert_non_null(n->p.ike[1]->sas);
+	assert_null(n->p.ike[1]->sas->next);
 	assert_int_equal(n->s[0].ninst, 1);
 	net_free(n);
 }

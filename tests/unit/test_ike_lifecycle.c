@@ -297,6 +297,65 @@ static void test_reconnect_outstanding_request(void **state)
 	net_free(n);
 }
 
+static unsigned nsas(struct net *n, int side)
+{
+	unsigned k = 0;
+	for (struct ike_sa *sa = n->p.ike[side]->sas; sa; sa = sa->next)
+		k++;
+	return k;
+}
+
+/* The stream dies in the middle of an IKE SA rekey (RFC 7296 1.3.2 over RFC 9329 6.1). */
+static void test_reconnect_during_ike_rekey(void **state)
+{
+	(void)state;
+	struct net *n = net_new(dpd_off, dpd_off);
+	pump(n);
+	uint64_t spi_i = the_sa(n, 0)->spi_i;
+
+	/* CREATE_CHILD_SA { SA(IKE) Ni KEi } is out when only gwA sees the stream die: it goes again on the
+	 * new one, gwB follows with the old SA and makes the new SA on that stream. */
+	assert_int_equal(ike_rekey_ike(the_sa(n, 0)), 0);
+	cut(n, false);
+	reconnect(n);
+	pump(n);
+	assert_true(established(n, 0) && established(n, 1));
+	assert_true(the_sa(n, 0)->spi_i != spi_i && the_sa(n, 0)->spi_i == the_sa(n, 1)->spi_i);
+	assert_ptr_equal(the_sa(n, 1)->conn, CONN(2));
+	assert_ptr_equal(n->p.last_update_conn[1], CONN(2));
+	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
+	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+
+	/* The answer arrived, the old SA's DELETE is lost with the stream (both sides notice): the new SA
+	 * carries on over the next stream, gwB drops the old one at its deadline. */
+	spi_i = the_sa(n, 0)->spi_i;
+	n->p.hold_queue = true;
+	assert_int_equal(ike_rekey_ike(the_sa(n, 0)), 0);
+	deliver(n);
+	deliver(n); /* gwA has the new SA; its D(IKE) for the old one is queued */
+	n->p.hold_queue = false;
+	cut(n, true);
+	assert_int_equal(nsas(n, 0), 1); /* the old SA, DELETE unanswered, went with the stream */
+	assert_int_equal(nsas(n, 1), 2);
+	reconnect(n);
+	pump(n);
+	struct ike_sa *old = NULL, *cur = NULL;
+	for (struct ike_sa *sa = n->p.ike[1]->sas; sa; sa = sa->next)
+		*(sa->rekeyed ? &old : &cur) = sa;
+	assert_non_null(old);
+	assert_non_null(cur);
+	assert_true(cur->spi_i == the_sa(n, 0)->spi_i && cur->spi_i != spi_i);
+	assert_ptr_equal(cur->conn, CONN(3));
+	assert_ptr_equal(n->p.last_update_conn[1], CONN(3));
+	assert_true(loop_timer_armed(&old->timer));
+	old->timer.cb(n->p.loop, &old->timer); /* IKE_RESPONSE_TIMEOUT_MS later */
+	assert_true(established(n, 1));
+	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+	assert_int_equal(n->stray, 0);
+	assert_int_equal(stats.ike.invalid_messages, 0);
+	net_free(n);
+}
+
 static void test_forged_message_does_not_move_sa(void **state)
 {
 	(void)state;
@@ -580,6 +639,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reconnect_idle),
 		cmocka_unit_test(test_reconnect_outstanding_request),
+		cmocka_unit_test(test_reconnect_during_ike_rekey),
 		cmocka_unit_test(test_forged_message_does_not_move_sa),
 		cmocka_unit_test(test_dpd_answered),
 		cmocka_unit_test(test_dpd_on_demand),
