@@ -16,6 +16,7 @@
 #include "bpfsync/bpfsync.h"
 #include "ctl/ctl.h"
 #include "dataplane/afxdp.h"
+#include "dataplane/sa_set.h"
 #include "daemon.h"
 #include "iketcp/log.h"
 #include "lock.h"
@@ -288,6 +289,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 						     s->n_inner_interfaces, s->bpf_pin_path, wiring_send_esp, d);
 		if (d->xdp) {
 			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
+			sa_set_path_mtu_fn(d->xdp, transport_conn_mtu);
 			log_info("ESP dataplane: AF_XDP on %zu inner interface(s)", s->n_inner_interfaces);
 			return 0;
 		}
@@ -300,6 +302,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 		log_error("cannot create the TUN dataplane %s", TUN_IFNAME);
 		return -ENODEV;
 	}
+	sa_set_path_mtu_fn(d->dp, transport_conn_mtu);
 	log_info("ESP dataplane: TUN device %s", dataplane_ifname(d->dp));
 	return 0;
 }

@@ -246,6 +246,8 @@ static const struct sa_set_hooks sel_hooks = { .add = sel_add, .release = sel_re
 
 /* ---- packets ------------------------------------------------------------- */
 
+static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8_t *pkt, size_t len);
+
 /* One frame from an AF_XDP socket: strip Ethernet, seal, send on the SA's stream. */
 static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 {
@@ -270,6 +272,15 @@ static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 		return;
 	}
 	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
+	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back to the sender. */
+	ssize_t icmp = sa_set_fit(sa, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
+	if (icmp > 0) {
+		struct ip_addrs ia;
+		size_t il;
+		if (ip_addrs_parse(dp->esp, (size_t)icmp, &ia, &il))
+			clear_output(dp, &ia, dp->esp, il);
+		return;
+	}
 	ssize_t n = sa_set_seal(&dp->set, sa, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
 	if (n < 0) {
 		if (n == -EKEYEXPIRED)

@@ -10,8 +10,10 @@
 
 #include "iketcp/buf.h"
 #include "iketcp/stats.h"
+#include "dataplane/pmtu.h"
 #include "dataplane/route.h"
 #include "dataplane/sa_set.h"
+#include "transport/transport.h" /* transport_conn_peer: the outer family */
 
 /* ---- selectors ----------------------------------------------------------- */
 
@@ -146,6 +148,21 @@ ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt
 	return n;
 }
 
+/* What an inner packet may be on this path: UDP adds a header and cannot count on fragmentation. */
+static void path_fit(const struct sa_set *set, struct sa_set_sa *sa)
+{
+	size_t mtu = sa->conn && set->path_mtu ? set->path_mtu(sa->conn) : 0;
+	sa->inner_max = mtu ? pmtu_inner_max(mtu, transport_conn_peer(sa->conn)->ss_family == AF_INET6, true,
+					       &sa->out)
+			    : 0;
+}
+
+static void clamp(const struct sa_set_sa *sa, uint8_t *pkt, size_t len)
+{
+	if (sa->inner_max && pmtu_clamp_mss(pkt, len, pmtu_mss_for(sa->inner_max, pkt[0] >> 4 == 6)))
+		STAT_INC(esp, mss_clamped);
+}
+
 ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *pkt, size_t cap,
 		    struct ip_addrs *a, size_t *ip_len)
 {
@@ -194,6 +211,7 @@ ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t 
 		       set->name, spi);
 		return -EACCES;
 	}
+	clamp(sa, pkt, ip_len ? *ip_len : (size_t)n); /* the peer's SYNs too: it may not clamp */
 	return ip_len ? (ssize_t)*ip_len : n;
 }
 
@@ -262,6 +280,7 @@ int sa_set_install(void *arg, const struct child_sa *csa)
 			goto fail;
 	}
 	sa->conn = csa->conn;
+	path_fit(set, sa);
 	sa->order = ++set->next_order;
 	set->sas[set->n++] = sa;
 	log_info("%s: %s/%s: CHILD SA in %08x out %08x installed%s%s", set->name, csa->phase1 ? csa->phase1 : "-",
@@ -282,8 +301,30 @@ void sa_set_update_conn(void *arg, uint32_t spi_in, struct tcp_conn *conn)
 	struct sa_set *set = arg;
 	int s = find_sa(set, spi_in);
 
-	if (s >= 0)
+	if (s >= 0) {
 		set->sas[s]->conn = conn;
+		path_fit(set, set->sas[s]);
+	}
+}
+
+void sa_set_path_mtu_fn(void *arg, size_t (*path_mtu)(struct tcp_conn *conn))
+{
+	struct sa_set *set = arg;
+	set->path_mtu = path_mtu;
+}
+
+ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp, size_t cap)
+{
+	if (!sa->inner_max || !len)
+		return 0;
+	clamp(sa, pkt, len);
+	if (len <= sa->inner_max)
+		return 0;
+	ssize_t n = pmtu_too_big(pkt, len, (uint16_t)MIN(sa->inner_max, 65535u), icmp, cap);
+	if (n <= 0)
+		return 0;
+	STAT_INC(esp, too_big);
+	return n;
 }
 
 void sa_set_remove(void *arg, uint32_t spi_in)

@@ -24,6 +24,7 @@ struct sa_set_sa {
 	struct child_ts local_ts[CHILD_MAX_TS], remote_ts[CHILD_MAX_TS];
 	unsigned n_ts;
 	struct tcp_conn *conn;
+	size_t inner_max; /* the largest inner packet that fits conn's path (pmtu.c); 0: no limit (a stream) */
 	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
 };
 
@@ -50,6 +51,7 @@ struct sa_set {
 	struct sa_set_sa *sas[SA_SET_MAX];
 	unsigned n;
 	uint64_t next_order;
+	size_t (*path_mtu)(struct tcp_conn *conn); /* NULL: no path limits (sa_set_path_mtu_fn) */
 	struct log_ratelimit rl;
 };
 
@@ -80,8 +82,20 @@ int sa_set_counters(void *set, uint32_t spi_in, struct child_sa_counters *out);
 	{ .install = sa_set_install, .update_conn = sa_set_update_conn, .remove = sa_set_remove,              \
 	  .counters = sa_set_counters }
 
+/* How big outer packets on a connection may be (0: a stream, no limit): the transport knows; the set
+ * (either dataplane, whose first member it is) asks at install and on every move to a new path. */
+void sa_set_path_mtu_fn(void *set, size_t (*path_mtu)(struct tcp_conn *conn));
+
 /* Outbound: the SA whose selector pair holds the packet; longest prefix, then newest, wins. */
 struct sa_set_sa *sa_set_lookup(const struct sa_set *set, const struct ip_addrs *a);
+
+/*
+ * Before sealing pkt (a whole IP packet, checksums complete) into sa: over a UDP path a TCP SYN gets
+ * its MSS clamped to what fits (esp.mss_clamped), and a packet too big for the path that must not be
+ * fragmented gets its ICMP error built into icmp (esp.too_big): its length > 0, and pkt is not to be
+ * sent. 0: send pkt (a big one without DF is sent, and the outer packet fragmented).
+ */
+ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp, size_t cap);
 
 /* Seals pkt into sa's ESP (stats.esp.packets_out); its length, or -errno (logged). */
 ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt, size_t len, uint8_t *esp,

@@ -92,6 +92,13 @@ static void tun_packet(struct dataplane *dp, size_t len)
 		dp->ctr.no_stream++;
 		return;
 	}
+	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back in through the TUN. */
+	ssize_t icmp = sa_set_fit(sa, dp->pkt, len, dp->esp, sizeof(dp->esp));
+	if (icmp > 0) {
+		if (write(dp->tun_fd, dp->esp, (size_t)icmp) != icmp)
+			dp->ctr.send_errors++;
+		return;
+	}
 	ssize_t n = sa_set_seal(&dp->set, sa, dp->pkt, len, dp->esp, sizeof(dp->esp));
 	if (n < 0) {
 		if (n == -EKEYEXPIRED)

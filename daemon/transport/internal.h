@@ -61,6 +61,7 @@ struct tcp_conn {
 	struct udp_sock *usock;
 	struct tcp_conn *hnext;          /* hash chain */
 	unsigned holds;                  /* IKE SAs that use the path */
+	uint32_t mtu;                    /* of the route to the peer; 0: not asked yet */
 	uint64_t last_tx_ms;
 };
 

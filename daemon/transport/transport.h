@@ -107,6 +107,9 @@ struct tcp_conn *transport_udp_open(struct transport *tp, const struct sockaddr 
 bool transport_conn_is_udp(const struct tcp_conn *c);
 bool transport_udp_ports(const struct transport *tp, uint16_t *ike_port, uint16_t *natt_port); /* false: off */
 bool transport_conn_is_natt(const struct tcp_conn *c); /* a UDP path on ike-natt-port */
+/* The MTU of the route to a UDP path's peer (what an outer packet must fit); 0 for a stream, which
+ * has no such limit. Asked of the kernel once per path. */
+size_t transport_conn_mtu(struct tcp_conn *c);
 const char *conn_close_reason_name(enum conn_close_reason r);
 
 #endif

@@ -427,6 +427,23 @@ bool transport_udp_ports(const struct transport *tp, uint16_t *ike_port, uint16_
 	return true;
 }
 
+size_t transport_conn_mtu(struct tcp_conn *c)
+{
+	if (!transport_conn_is_udp(c))
+		return 0;
+	if (!c->mtu) {
+		int fd = socket(c->peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), mtu = 0;
+		socklen_t ml = sizeof(mtu);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&c->peer, c->peer_len) == 0)
+			(void)getsockopt(fd, c->peer.ss_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+					 c->peer.ss_family == AF_INET ? IP_MTU : IPV6_MTU, &mtu, &ml);
+		if (fd >= 0)
+			close(fd);
+		c->mtu = mtu >= 576 ? (uint32_t)mtu : 1500; /* no route yet: Ethernet's */
+	}
+	return c->mtu;
+}
+
 bool transport_conn_is_udp(const struct tcp_conn *c) { return c && c->state == CONN_UDP; }
 bool transport_conn_is_natt(const struct tcp_conn *c) { return transport_conn_is_udp(c) && c->usock->natt; }
 

@@ -69,7 +69,9 @@
 	X(no_stream)        /* its SA had no stream at that moment */                \
 	X(policy_drops)     /* decrypted, but outside the SA's traffic selectors */  \
 	X(send_errors)                                                               \
-	X(expired)          /* refused: SA past its hard lifetime */
+	X(expired)          /* refused: SA past its hard lifetime */ \
+	X(mss_clamped)      /* TCP SYNs whose MSS was lowered to fit a UDP path */   \
+	X(too_big)          /* ICMP "fragmentation needed" / "packet too big" sent */
 
 /* Summed from the BPF per-CPU counter maps when asked for. */
 #define STATS_XDP(X)                                                                  \

@@ -6,7 +6,8 @@
 #
 # 1. transport udp, the carrier dropping UDP for the first seconds: IKE_SA_INIT is retransmitted
 #    (RFC 7296 2.1), then IKE_SA_INIT on 500, IKE_AUTH and ESP on 4500 (2.23, RFC 3948) through the NAT;
-#    ping and a 4 MB TCP transfer hostA -> hostB; the carrier sees only UDP 500/4500 between the gateways.
+#    ping and a 4 MB TCP transfer hostA -> hostB; the carrier sees only UDP 500/4500 between the gateways,
+#    unfragmented (MSS clamped); a DF packet too big for the path gets ICMP fragmentation-needed.
 # 2. transport auto with UDP answering: the tunnel stays on UDP and says why; when quiet, NAT keepalives;
 #    an IKE SA rekey over UDP.
 . "$(dirname "$0")/lib.sh"
@@ -58,12 +59,23 @@ sleep 0.5
 kill "$cap"
 wait "$cap" 2>/dev/null
 all=$(tcpdump -n -r "$TMP/carrier.pcap" 2>/dev/null | wc -l)
-keep='not (udp and host 100.64.0.2 and host 203.0.113.2 and (port 4500 or port 500 or ip[6:2] & 0x1fff != 0)) and not (ip6 and (src net fe80::/10 or dst net ff02::/16))'
+# MSS clamping keeps the inner TCP segments small enough: not even outer fragments cross.
+keep='not (udp and host 100.64.0.2 and host 203.0.113.2 and (port 4500 or port 500)) and not (ip6 and (src net fe80::/10 or dst net ff02::/16))'
 other=$(tcpdump -n -r "$TMP/carrier.pcap" "$keep" 2>/dev/null | wc -l)
 esp=$(tcpdump -n -r "$TMP/carrier.pcap" 'udp and port 4500' 2>/dev/null | grep -c "UDP-encap")
 log "carrier capture: $all packets, $esp ESP in UDP 4500, $other others"
 [ "$esp" -gt 100 ] || fail "no ESP in UDP on the carrier ($esp packets)"
 [ "$other" -eq 0 ] || { tcpdump -n -r "$TMP/carrier.pcap" "$keep" | head; fail "traffic other than UDP 500/4500 crossed the carrier"; }
+for gw in gwA gwB; do
+	[ "$(stat_of $gw "$TMP/$gw/iketcpd.sock" esp mss_clamped)" -ge 1 ] || fail "$gw clamped no MSS"
+done
+# Too big for the path: with DF, ICMP "fragmentation needed" back to hostA; without, it goes through
+# (the outer packet fragmented).
+nsx hostA ping -c 2 -W 2 -M do -s 1472 10.2.0.10 >"$TMP/ping-df.log" 2>&1 && { cat "$TMP/ping-df.log"; fail "a 1500-byte DF ping fit the UDP path"; }
+grep -qi "mtu" "$TMP/ping-df.log" || { cat "$TMP/ping-df.log"; fail "no fragmentation-needed answer for a DF ping"; }
+[ "$(stat_of gwA "$TMP/gwA/iketcpd.sock" esp too_big)" -ge 1 ] || fail "gwA sent no ICMP too-big"
+nsx hostA ping -c 2 -W 2 -M dont -s 1472 10.2.0.10 >"$TMP/ping-frag.log" 2>&1 || { cat "$TMP/ping-frag.log"; fail "a 1500-byte ping without DF"; }
+log "path MTU: $(grep -io 'mtu *= *[0-9]*' "$TMP/ping-df.log" | head -1) for DF; without DF fragmented and answered"
 pin=$(stat_of gwB "$TMP/gwB/iketcpd.sock" udp esp_in)
 pout=$(stat_of gwA "$TMP/gwA/iketcpd.sock" esp packets_out)
 log "ESP: gwA sent $pout, gwB received $pin in UDP"
