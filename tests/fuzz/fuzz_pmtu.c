@@ -13,34 +13,12 @@
 #include <sys/types.h>
 
 #include "dataplane/pmtu.h"
-
-static uint32_t sum_words(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (size_t i = 0; i < n; i++)
-		sum += i & 1 ? p[i] : (uint32_t)p[i] << 8;
-	return sum;
-}
-
-static uint16_t fold16(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
+#include "tests/lib/inet_csum.h"
 
 /* TCP checksum over pseudo-header and segment; only called on packets clamping accepted. */
 static bool tcp_csum_ok(const uint8_t *ip, size_t len)
 {
-	size_t off;
-	uint32_t sum;
-	if (ip[0] >> 4 == 4) {
-		off = (size_t)(ip[0] & 0x0f) * 4;
-		sum = sum_words(ip + 12, 8, 0) + IPPROTO_TCP + (uint32_t)(len - off);
-	} else {
-		off = 40;
-		sum = sum_words(ip + 8, 32, 0) + IPPROTO_TCP + (uint32_t)(len - off);
-	}
-	return fold16(sum_words(ip + off, len - off, sum)) == 0xffff;
+	return l4_sum_ok(ip, len, IPPROTO_TCP);
 }
 
 static void clamp(const uint8_t *data, size_t size, uint16_t mss)

@@ -16,22 +16,10 @@
 
 #include "dataplane/pmtu.h"
 #include "esp/esp.h"
+#include "iketcp/compiler.h"
+#include "tests/lib/inet_csum.h"
 
 /* ---- independent checksums ------------------------------------------------------------------- */
-
-static uint32_t sum_words(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (size_t i = 0; i < n; i++)
-		sum += i & 1 ? p[i] : (uint32_t)p[i] << 8;
-	return sum;
-}
-
-static uint16_t fold16(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
 
 /* A header or message whose checksum field is right sums to 0xffff (RFC 1071). */
 static bool ip4_hdr_ok(const uint8_t *ip)
@@ -42,30 +30,14 @@ static bool ip4_hdr_ok(const uint8_t *ip)
 /* Upper-layer checksum with the pseudo-header (RFC 793 / RFC 8200 8.1), over the whole segment. */
 static bool l4_csum_ok(const uint8_t *ip, size_t len)
 {
-	uint32_t sum;
-	size_t off;
-	if (ip[0] >> 4 == 4) {
-		off = (size_t)(ip[0] & 0x0f) * 4;
-		sum = sum_words(ip + 12, 8, 0) + ip[9] + (uint32_t)(len - off);
-	} else {
-		off = 40;
-		sum = sum_words(ip + 8, 32, 0) + ip[6] + (uint32_t)(len - off);
-	}
-	return fold16(sum_words(ip + off, len - off, sum)) == 0xffff;
+	return l4_sum_ok(ip, len, ip[0] >> 4 == 4 ? ip[9] : ip[6]);
 }
 
 static void set_l4_csum(uint8_t *ip, size_t len, size_t csum_at)
 {
-	ip[csum_at] = ip[csum_at + 1] = 0;
-	uint32_t sum;
 	size_t off;
-	if (ip[0] >> 4 == 4) {
-		off = (size_t)(ip[0] & 0x0f) * 4;
-		sum = sum_words(ip + 12, 8, 0) + ip[9] + (uint32_t)(len - off);
-	} else {
-		off = 40;
-		sum = sum_words(ip + 8, 32, 0) + ip[6] + (uint32_t)(len - off);
-	}
+	ip[csum_at] = ip[csum_at + 1] = 0;
+	uint32_t sum = pseudo_sum(ip, len, ip[0] >> 4 == 4 ? ip[9] : ip[6], &off);
 	uint16_t c = (uint16_t)~fold16(sum_words(ip + off, len - off, sum));
 	ip[csum_at] = (uint8_t)(c >> 8);
 	ip[csum_at + 1] = (uint8_t)c;
@@ -181,6 +153,15 @@ static void assert_untouched(const struct pkt *k, uint16_t mss)
 	struct pkt c = *k;
 	assert_false(clamp_exact(c.b, c.len, mss));
 	assert_memory_equal(c.b, k->b, k->len);
+}
+
+/* k with the byte at `at` set to each of vals in turn: left untouched by a clamp to 536 every time. */
+static void untouched_as(struct pkt *k, size_t at, const uint8_t *vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		k->b[at] = vals[i];
+		assert_untouched(k, 536);
+	}
 }
 
 /* ---- pmtu_inner_max ---------------------------------------------------------------------------- */
@@ -454,10 +435,7 @@ static void test_clamp_unchanged(void **state)
 	assert_untouched(&e, 536);
 	/* Neither IPv4 nor IPv6. */
 	syn4(&k, linux_opts, sizeof(linux_opts), SYN);
-	k.b[0] = 0x55;
-	assert_untouched(&k, 536);
-	k.b[0] = 0x05;
-	assert_untouched(&k, 536);
+	untouched_as(&k, 0, (const uint8_t[]){ 0x55, 0x05 }, 2);
 }
 
 static void test_clamp_truncated_everywhere(void **state)
@@ -494,13 +472,9 @@ static void test_clamp_malformed(void **state)
 		k.b[0] = (uint8_t)(0x40 | ihl);
 		assert_untouched(&k, 536);
 	}
-	/* IHL past the packet. */
+	/* IHL past the packet, and one that leaves less than a TCP header. */
 	syn4(&k, linux_opts, sizeof(linux_opts), SYN);
-	k.b[0] = 0x4f;
-	assert_untouched(&k, 536);
-	/* IHL that leaves less than a TCP header. */
-	k.b[0] = 0x4b;
-	assert_untouched(&k, 536);
+	untouched_as(&k, 0, (const uint8_t[]){ 0x4f, 0x4b }, 2);
 	/* Data offset below 5, or beyond the packet. */
 	for (uint8_t doff = 0; doff < 16; doff++) {
 		syn4(&k, linux_opts, sizeof(linux_opts), SYN);
@@ -538,22 +512,23 @@ static void test_clamp_malformed(void **state)
 
 /* ---- pmtu_wants_too_big ---------------------------------------------------------------------- */
 
-static void big4(struct pkt *k, uint8_t proto, size_t total)
+/* Bytes after the hl-byte IP header up to total, a pattern every test can tell from zeros. */
+static void fill_l4(struct pkt *k, size_t hl, size_t total)
 {
-	size_t hl = ip4_hdr(k, NULL, 0, proto, total - 20);
 	for (size_t i = hl; i < total; i++)
 		k->b[i] = (uint8_t)(i * 31 + 7);
 	k->len = total;
 	k->tcp = hl;
 }
 
+static void big4(struct pkt *k, uint8_t proto, size_t total)
+{
+	fill_l4(k, ip4_hdr(k, NULL, 0, proto, total - 20), total);
+}
+
 static void big6(struct pkt *k, uint8_t nh, size_t total)
 {
-	size_t hl = ip6_hdr(k, nh, total - 40);
-	for (size_t i = hl; i < total; i++)
-		k->b[i] = (uint8_t)(i * 31 + 7);
-	k->len = total;
-	k->tcp = hl;
+	fill_l4(k, ip6_hdr(k, nh, total - 40), total);
 }
 
 static bool wants_exact(const struct pkt *k)
@@ -737,52 +712,75 @@ static void check_icmp4(const struct pkt *k, uint16_t mtu, const uint8_t *o, ssi
 	assert_memory_equal(o + 28, k->b, quote);
 }
 
+/* Answer k for mtu in a roomy buffer and check the answer: it announces announced and quotes quote bytes. */
+static ssize_t answered(const struct pkt *k, uint16_t mtu, uint32_t announced, size_t quote);
+
+/* Small packets are quoted whole, odd lengths included (the checksum pads with zero). */
+struct quote_case {
+	uint8_t proto;
+	size_t len;
+	uint16_t mtu;
+	size_t quote;
+};
+
+static void check_quotes(void (*build)(struct pkt *, uint8_t, size_t), const struct quote_case *c, size_t n)
+{
+	struct pkt k;
+	for (size_t i = 0; i < n; i++) {
+		build(&k, c[i].proto, c[i].len);
+		answered(&k, c[i].mtu, c[i].mtu, c[i].quote);
+	}
+}
+
+/* The answer to k needs exactly need bytes of room: one byte less, or tiny, is refused. */
+static void check_room(const struct pkt *k, uint16_t mtu, size_t need, size_t tiny)
+{
+	static uint8_t o[2048];
+	assert_int_equal(too_big_exact(k, mtu, o, need), need);
+	assert_int_equal(too_big_exact(k, mtu, o, need - 1), -ENOSPC);
+	assert_int_equal(too_big_exact(k, mtu, o, tiny), -ENOSPC);
+}
+
+/* k gets no answer at all, however roomy the buffer. */
+static void check_unanswered(const struct pkt *k)
+{
+	static uint8_t o[2048];
+	assert_int_equal(too_big_exact(k, 1400, o, sizeof(o)), -EINVAL);
+}
+
 static void test_too_big_ipv4(void **state)
 {
 	(void)state;
-	static uint8_t o[2048];
 	struct pkt k;
 
 	/* A 1400-byte DF packet: RFC 1812 4.3.2.3 caps the whole answer at 576, so 548 quoted. */
 	big4(&k, IPPROTO_TCP, 1400);
-	ssize_t n = too_big_exact(&k, 1438, o, sizeof(o));
-	check_icmp4(&k, 1438, o, n, 548);
-	assert_int_equal(n, 576);
+	assert_int_equal(answered(&k, 1438, 1438, 548), 576);
 	/* Exactly enough room, then one byte short. */
-	assert_int_equal(too_big_exact(&k, 1438, o, 576), 576);
-	assert_int_equal(too_big_exact(&k, 1438, o, 575), -ENOSPC);
-	assert_int_equal(too_big_exact(&k, 1438, o, 0), -ENOSPC);
-	/* A small packet is quoted whole, odd lengths included (the checksum pads with zero). */
-	big4(&k, IPPROTO_UDP, 101);
-	n = too_big_exact(&k, 68, o, sizeof(o));
-	check_icmp4(&k, 68, o, n, 101);
-	big4(&k, IPPROTO_UDP, 548);
-	n = too_big_exact(&k, 1000, o, sizeof(o));
-	check_icmp4(&k, 1000, o, n, 548);
-	big4(&k, IPPROTO_UDP, 549);
-	n = too_big_exact(&k, 1000, o, sizeof(o));
-	check_icmp4(&k, 1000, o, n, 548);
+	check_room(&k, 1438, 576, 0);
+	static const struct quote_case quotes[] = {
+		{ IPPROTO_UDP, 101, 68, 101 }, { IPPROTO_UDP, 548, 1000, 548 }, { IPPROTO_UDP, 549, 1000, 548 },
+	};
+	check_quotes(big4, quotes, ARRAY_SIZE(quotes));
 	/* ICMP echo with IP options: the whole header is in the quote. */
 	static const uint8_t ra[] = { 0x94, 0x04, 0, 0 };
 	size_t hl = ip4_hdr(&k, ra, sizeof(ra), IPPROTO_ICMP, 1000);
 	k.len = hl + 1000;
 	memset(k.b + hl, 0x33, 1000);
 	k.b[hl] = 8;
-	n = too_big_exact(&k, 1400, o, sizeof(o));
-	check_icmp4(&k, 1400, o, n, 548);
+	answered(&k, 1400, 1400, 548);
 
-	/* Packets we do not answer. */
-	big4(&k, IPPROTO_TCP, 1400);
-	k.b[6] = 0;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
-	big4(&k, IPPROTO_ICMP, 1400);
-	k.b[20] = 3;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
-	big4(&k, IPPROTO_TCP, 1400);
-	k.b[7] = 1;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
+	/* Packets we do not answer: DF clear, an ICMP error, a later fragment, nothing at all. */
+	static const struct { uint8_t proto; size_t at; uint8_t v; } unanswered[] = {
+		{ IPPROTO_TCP, 6, 0 }, { IPPROTO_ICMP, 20, 3 }, { IPPROTO_TCP, 7, 1 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(unanswered); i++) {
+		big4(&k, unanswered[i].proto, 1400);
+		k.b[unanswered[i].at] = unanswered[i].v;
+		check_unanswered(&k);
+	}
 	k.len = 0;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
+	check_unanswered(&k);
 }
 
 static void check_icmp6(const struct pkt *k, uint32_t mtu, const uint8_t *o, ssize_t n, size_t quote)
@@ -802,46 +800,45 @@ static void check_icmp6(const struct pkt *k, uint32_t mtu, const uint8_t *o, ssi
 	assert_memory_equal(o + 48, k->b, quote);
 }
 
+static ssize_t answered(const struct pkt *k, uint16_t mtu, uint32_t announced, size_t quote)
+{
+	static uint8_t o[2048];
+	ssize_t n = too_big_exact(k, mtu, o, sizeof(o));
+	if (k->b[0] >> 4 == 4)
+		check_icmp4(k, (uint16_t)announced, o, n, quote);
+	else
+		check_icmp6(k, announced, o, n, quote);
+	return n;
+}
+
 static void test_too_big_ipv6(void **state)
 {
 	(void)state;
-	static uint8_t o[2048];
 	struct pkt k;
 
 	/* 1500 bytes: quoted up to 1280 in all (RFC 4443 2.4 (c)), 1232 of them. */
 	big6(&k, IPPROTO_TCP, 1500);
-	ssize_t n = too_big_exact(&k, 1418, o, sizeof(o));
-	check_icmp6(&k, 1418, o, n, 1232);
-	assert_int_equal(n, 1280);
+	assert_int_equal(answered(&k, 1418, 1418, 1232), 1280);
 	/* An MTU below the IPv6 minimum is announced as 1280. */
-	n = too_big_exact(&k, 1000, o, sizeof(o));
-	check_icmp6(&k, 1280, o, n, 1232);
-	n = too_big_exact(&k, 0, o, sizeof(o));
-	check_icmp6(&k, 1280, o, n, 1232);
-	n = too_big_exact(&k, 1280, o, sizeof(o));
-	check_icmp6(&k, 1280, o, n, 1232);
-	n = too_big_exact(&k, 65535, o, sizeof(o));
-	check_icmp6(&k, 65535, o, n, 1232);
+	static const struct { uint16_t mtu; uint32_t announced; } mtus[] = {
+		{ 1000, 1280 }, { 0, 1280 }, { 1280, 1280 }, { 65535, 65535 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(mtus); i++)
+		answered(&k, mtus[i].mtu, mtus[i].announced, 1232);
 	/* Short buffers. */
-	assert_int_equal(too_big_exact(&k, 1400, o, 1280), 1280);
-	assert_int_equal(too_big_exact(&k, 1400, o, 1279), -ENOSPC);
-	assert_int_equal(too_big_exact(&k, 1400, o, 48), -ENOSPC);
-	/* Smaller packets whole, odd lengths included. */
-	big6(&k, IPPROTO_UDP, 333);
-	n = too_big_exact(&k, 1300, o, sizeof(o));
-	check_icmp6(&k, 1300, o, n, 333);
-	big6(&k, IPPROTO_UDP, 1233);
-	n = too_big_exact(&k, 1300, o, sizeof(o));
-	check_icmp6(&k, 1300, o, n, 1232);
+	check_room(&k, 1400, 1280, 48);
+	static const struct quote_case quotes[] = {
+		{ IPPROTO_UDP, 333, 1300, 333 }, { IPPROTO_UDP, 1233, 1300, 1232 },
+	};
+	check_quotes(big6, quotes, ARRAY_SIZE(quotes));
 	/* Echo is answered, errors are not. */
 	big6(&k, IPPROTO_ICMPV6, 1500);
 	k.b[40] = 128;
-	n = too_big_exact(&k, 1400, o, sizeof(o));
-	check_icmp6(&k, 1400, o, n, 1232);
+	answered(&k, 1400, 1400, 1232);
 	k.b[40] = 2;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
+	check_unanswered(&k);
 	k.len = 39;
-	assert_int_equal(too_big_exact(&k, 1400, o, sizeof(o)), -EINVAL);
+	check_unanswered(&k);
 }
 
 int main(void)

@@ -5,10 +5,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,38 +14,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "iketcp/stats.h"
+#include "tests/lib/transport_harness.h"
 #include "transport/transport.h"
 
-static bool have_netns;
-
 struct ctx {
-	struct loop *loop;
-	struct transport *tp;
-	int ike, esp, connected, closed;
+	struct th t;
+	int connected;
 	int batch_ends;        /* rx_batch_end calls */
 	int seq, ike_seq, esp_seq; /* arrival order of the last IKE and ESP frames */
 	bool close_on_ike;     /* the IKE handler closes the connection it is called for */
 	bool stop_on_closed;   /* the closed handler closes for good (no reconnect) */
-	size_t last_len;
-	uint8_t last[70000];
-	struct tcp_conn *last_conn;
 };
 
 static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 {
 	struct ctx *x = arg;
-	x->ike++;
+	x->t.ike++;
 	x->ike_seq = ++x->seq;
-	x->last_len = len;
-	memcpy(x->last, m, len);
-	x->last_conn = c;
+	th_keep(&x->t, c, m, len);
 	if (x->close_on_ike) {
 		transport_conn_close(c);
 		/* Closing is deferred, sending is refused, and closing twice is harmless. */
@@ -59,11 +49,9 @@ static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 {
 	struct ctx *x = arg;
-	x->esp++;
+	x->t.esp++;
 	x->esp_seq = ++x->seq;
-	x->last_len = len;
-	memcpy(x->last, p, len);
-	x->last_conn = c;
+	th_keep(&x->t, c, p, len);
 }
 
 static void on_rx_batch_end(void *arg)
@@ -82,7 +70,7 @@ static void on_connected(void *arg, struct tcp_conn *c)
 static void on_closed(void *arg, struct tcp_conn *c)
 {
 	struct ctx *x = arg;
-	x->closed++;
+	x->t.closed++;
 	if (x->stop_on_closed && transport_conn_outbound(c))
 		transport_conn_close(c);
 }
@@ -101,58 +89,17 @@ static struct ctx *ctx_new(const struct transport_config *cfg)
 	struct ctx *x = calloc(1, sizeof(*x));
 	struct transport_handlers h = {
 		.ike = on_ike, .esp = on_esp, .connected = on_connected, .closed = on_closed,
-		.rx_batch_end = on_rx_batch_end, .arg = NULL,
+		.rx_batch_end = on_rx_batch_end, .arg = x,
 	};
 
-	h.arg = x;
-	x->loop = loop_new();
-	x->tp = transport_new(x->loop, &h);
-	assert_non_null(x->tp);
-	assert_int_equal(transport_configure(x->tp, cfg), 0);
-	memset(&stats, 0, sizeof(stats));
+	th_open(&x->t, &h, cfg);
 	return x;
 }
 
 static void ctx_free(struct ctx *x)
 {
-	transport_free(x->tp);
-	loop_free(x->loop);
+	th_close(&x->t);
 	free(x);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	if (!have_netns)
-		skip();
-	return 0;
-}
-
-/* Run the loop until *v reaches want or ms pass. */
-static bool run_until(struct ctx *x, const uint64_t *v, uint64_t want, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10) {
-		if (*v >= want)
-			return true;
-		assert_int_equal(loop_once(x->loop, 10), 0);
-	}
-	return *v >= want;
-}
-
-static bool run_until_int(struct ctx *x, const int *v, int want, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10) {
-		if (*v >= want)
-			return true;
-		assert_int_equal(loop_once(x->loop, 10), 0);
-	}
-	return *v >= want;
-}
-
-static void run_for(struct ctx *x, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10)
-		loop_once(x->loop, 10);
 }
 
 static int client(uint16_t port)
@@ -177,7 +124,7 @@ static bool closed_by_daemon(struct ctx *x, int fd)
 {
 	char b[256];
 	for (int i = 0; i < 100; i++) {
-		loop_once(x->loop, 10);
+		loop_once(x->t.loop, 10);
 		ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			return true;
@@ -209,23 +156,23 @@ static void test_frames_plain(void **state)
 	memcpy(buf + n, "\x00\x03\xff", 3);
 	n += 3;
 	send_all(fd, buf, n);
-	assert_true(run_until(x, &stats.tcp.keepalives, 1, 1000));
-	assert_int_equal(x->ike, 1);
-	assert_int_equal(x->esp, 1);
+	assert_true(th_run_until(&x->t, &stats.tcp.keepalives, 1, 1000));
+	assert_int_equal(x->t.ike, 1);
+	assert_int_equal(x->t.esp, 1);
 	assert_int_equal(stats.tcp.frames_ike, 1);
 	assert_int_equal(stats.tcp.frames_esp, 1);
 	assert_int_equal(stats.tcp.accepted, 1);
 	assert_int_equal(stats.tcp.active, 1);
 
 	/* The responder answers on the same connection, without a prefix. */
-	assert_int_equal(transport_send(x->last_conn, ENCAP_IKE, "\x01\x02\x03", 3), 0);
+	assert_int_equal(transport_send(x->t.last_conn, ENCAP_IKE, "\x01\x02\x03", 3), 0);
 	uint8_t reply[16];
-	run_for(x, 20);
+	th_run_for(&x->t, 20);
 	assert_int_equal(recv(fd, reply, sizeof(reply), 0), 9);
 	assert_memory_equal(reply, "\x00\x09\x00\x00\x00\x00\x01\x02\x03", 9);
 
 	close(fd);
-	assert_true(run_until(x, &stats.tcp.closed_by_peer, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.closed_by_peer, 1, 1000));
 	assert_int_equal(stats.tcp.active, 0);
 	ctx_free(x);
 }
@@ -244,14 +191,14 @@ static void test_split_and_batched(void **state)
 	n += ike_frame(buf + n, 30);
 	for (size_t i = 0; i < n; i++) {
 		send_all(fd, buf + i, 1);
-		loop_once(x->loop, 1);
+		loop_once(x->t.loop, 1);
 	}
-	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
 	n = 0;
 	for (int i = 0; i < 100; i++)
 		n += ike_frame(buf + n, 30);
 	send_all(fd, buf, n);
-	assert_true(run_until_int(x, &x->ike, 101, 1000));
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 101, 1000));
 	close(fd);
 	ctx_free(x);
 }
@@ -287,7 +234,7 @@ static void test_bad_streams_close(void **state)
 		int fd = client(4500);
 		const uint64_t *ctr = (const uint64_t *)((const char *)&stats + cases[i].counter);
 		send_all(fd, cases[i].bytes, cases[i].len);
-		if (!run_until(x, ctr, 1, 1000))
+		if (!th_run_until(&x->t, ctr, 1, 1000))
 			fail_msg("%s: not counted", cases[i].name);
 		assert_true(closed_by_daemon(x, fd));
 		assert_int_equal(stats.tcp.active, 0);
@@ -316,7 +263,7 @@ static void test_dropped_frames_keep_stream(void **state)
 	n = sizeof(dropped);
 	n += ike_frame(buf + n, 28);
 	send_all(fd, buf, n);
-	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
 	assert_int_equal(stats.tcp.frames_malformed, 2);
 	assert_int_equal(stats.tcp.ike_too_short, 1);
 	assert_int_equal(stats.tcp.active, 1);
@@ -334,8 +281,8 @@ static void test_timeouts(void **state)
 	send_all(truncated, "IKE", 3);
 	send_all(slow, "IKETCP\xff\xff\x01\x02", 10);
 	send_all(idle, "IKETCP", 6);
-	assert_true(run_until(x, &stats.tcp.prefix_timeouts, 2, 2000)); /* silent + truncated */
-	assert_true(run_until(x, &stats.tcp.timeouts, 2, 3000));        /* slow frame + idle */
+	assert_true(th_run_until(&x->t, &stats.tcp.prefix_timeouts, 2, 2000)); /* silent + truncated */
+	assert_true(th_run_until(&x->t, &stats.tcp.timeouts, 2, 3000));        /* slow frame + idle */
 	assert_true(closed_by_daemon(x, silent));
 	assert_true(closed_by_daemon(x, slow));
 	assert_int_equal(stats.tcp.active, 0);
@@ -355,11 +302,11 @@ static void test_partial_at_close(void **state)
 	int fd = client(4500);
 
 	send_all(fd, buf, 150);
-	run_for(x, 50);
+	th_run_for(&x->t, 50);
 	close(fd);
-	assert_true(run_until(x, &stats.tcp.partial_at_close, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.partial_at_close, 1, 1000));
 	assert_int_equal(stats.tcp.closed_by_peer, 1);
-	assert_int_equal(x->ike + x->esp, 0);
+	assert_int_equal(x->t.ike + x->t.esp, 0);
 	ctx_free(x);
 }
 
@@ -375,14 +322,24 @@ static void test_connection_limit(void **state)
 		fds[i] = client(4500);
 		send_all(fds[i], "IKETCP", 6);
 	}
-	assert_true(run_until(x, &stats.tcp.accepted, 3, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.accepted, 3, 1000));
 	fds[3] = client(4500);
-	assert_true(run_until(x, &stats.tcp.refused_limit, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.refused_limit, 1, 1000));
 	assert_true(closed_by_daemon(x, fds[3]));
 	assert_int_equal(stats.tcp.active, 3);
 	for (int i = 0; i < 4; i++)
 		close(fds[i]);
 	ctx_free(x);
+}
+
+/* The transport as originator to its own listener on 4500: the outbound connection, not up yet. */
+static struct tcp_conn *connect_self(struct ctx *x, bool tls)
+{
+	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
+	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct tcp_conn *out = transport_connect(x->t.tp, (struct sockaddr *)&peer, sizeof(peer), tls);
+	assert_non_null(out);
+	return out;
 }
 
 /* Originator and responder are the same transport: it connects to its own listener. */
@@ -391,35 +348,32 @@ static void roundtrip(bool tls)
 	struct transport_config cfg = base_cfg();
 	cfg.tls = tls;
 	struct ctx *x = ctx_new(&cfg);
-	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
-	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
-	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), tls);
-	assert_non_null(out);
-	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	struct tcp_conn *out = connect_self(x, tls);
+	assert_true(th_run_until_int(&x->t, &x->connected, 1, 2000));
 	static uint8_t msg[60000];
 	memset(msg, 0xc3, sizeof(msg));
 	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 100), 0);
-	assert_true(run_until_int(x, &x->ike, 1, 2000));
-	assert_int_equal(x->last_len, 100);
-	struct tcp_conn *in = x->last_conn;
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 2000));
+	assert_int_equal(x->t.last_len, 100);
+	struct tcp_conn *in = x->t.last_conn;
 	assert_true(in != out);
 	assert_int_equal(transport_conn_is_tls(in), tls);
 	/* A near-maximum frame each way. */
 	assert_int_equal(transport_send(in, ENCAP_ESP, msg, sizeof(msg)), 0);
-	assert_true(run_until_int(x, &x->esp, 1, 2000));
-	assert_int_equal(x->last_len, sizeof(msg));
-	assert_true(x->last_conn == out);
+	assert_true(th_run_until_int(&x->t, &x->t.esp, 1, 2000));
+	assert_int_equal(x->t.last_len, sizeof(msg));
+	assert_true(x->t.last_conn == out);
 	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 65535), -EMSGSIZE);
 	if (tls)
 		assert_int_equal(stats.tcp.tls_handshakes, 1);
 
 	/* The responder drops the connection: the originator reconnects, prefix and all. */
 	transport_conn_close(in);
-	assert_true(run_until_int(x, &x->connected, 2, 3000));
+	assert_true(th_run_until_int(&x->t, &x->connected, 2, 3000));
 	assert_int_equal(stats.tcp.reconnects, 1);
 	assert_int_equal(transport_send(out, ENCAP_IKE, msg, 40), 0);
-	assert_true(run_until_int(x, &x->ike, 2, 2000));
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 2, 2000));
 	transport_conn_close(out);
 	ctx_free(x);
 }
@@ -445,32 +399,29 @@ static void queue_flush(bool tls)
 	struct transport_config cfg = base_cfg();
 	cfg.tls = tls;
 	struct ctx *x = ctx_new(&cfg);
-	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
-	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	uint8_t msg[100];
 
-	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), tls);
-	assert_non_null(out);
+	struct tcp_conn *out = connect_self(x, tls);
 	assert_int_equal(transport_queue(out, ENCAP_ESP, msg, sizeof(msg)), -ENOTCONN); /* still connecting */
-	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	assert_true(th_run_until_int(&x->t, &x->connected, 1, 2000));
 	assert_int_equal(transport_send(out, ENCAP_IKE, "0123456789012345678901234567", 28), 0);
-	assert_true(run_until_int(x, &x->ike, 1, 2000));
-	struct tcp_conn *in = x->last_conn;
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 2000));
+	struct tcp_conn *in = x->t.last_conn;
 
 	for (int i = 0; i < 50; i++) {
 		memset(msg, i + 1, sizeof(msg));
 		assert_int_equal(transport_queue(in, ENCAP_ESP, msg, sizeof(msg)), 0);
 	}
-	run_for(x, 50);
-	assert_int_equal(x->esp, 0); /* nothing leaves before the flush */
+	th_run_for(&x->t, 50);
+	assert_int_equal(x->t.esp, 0); /* nothing leaves before the flush */
 	/* A frame sent meanwhile queues behind them. */
 	assert_int_equal(transport_send(in, ENCAP_IKE, "abcdefghijklmnopqrstuvwxyz01", 28), 0);
 	x->batch_ends = 0;
-	transport_flush(x->tp);
-	transport_flush(x->tp); /* nothing left: a no-op */
-	assert_true(run_until_int(x, &x->ike, 2, 2000));
-	assert_int_equal(x->esp, 50);
-	assert_int_equal(x->last_len, 28);
+	transport_flush(x->t.tp);
+	transport_flush(x->t.tp); /* nothing left: a no-op */
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 2, 2000));
+	assert_int_equal(x->t.esp, 50);
+	assert_int_equal(x->t.last_len, 28);
 	assert_true(x->esp_seq < x->ike_seq);
 	assert_true(x->batch_ends >= 1 && x->batch_ends < 50);
 	assert_int_equal(transport_queue(in, ENCAP_IKE, msg, 65535), -EMSGSIZE);
@@ -479,7 +430,7 @@ static void queue_flush(bool tls)
 	/* Closed with frames queued: off the flush list, so a later flush does not touch it. */
 	assert_int_equal(transport_queue(in, ENCAP_ESP, msg, sizeof(msg)), 0);
 	transport_conn_close(in);
-	transport_flush(x->tp);
+	transport_flush(x->t.tp);
 	transport_conn_close(out);
 	ctx_free(x);
 }
@@ -496,44 +447,12 @@ static void test_queue_flush_tls(void **state)
 	queue_flush(true);
 }
 
-/* A peer that never reads: transport_queue refuses whole frames at the bound and the stream stays up. */
-static void test_queue_bounded(void **state)
+/*
+ * A peer that never reads, behind a small receive buffer: frames of 60000 bytes go to it (queued and
+ * flushed, or sent) until one is refused with -ENOBUFS, well before 16 MiB. Its socket, to close.
+ */
+static int fill_stuck_peer(struct ctx *x, bool queue)
 {
-	(void)state;
-	struct transport_config cfg = base_cfg();
-	struct ctx *x = ctx_new(&cfg);
-	static uint8_t msg[60000];
-	int fd = client(4500), rcv = 4096;
-	size_t queued = 0;
-	int err = 0;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	send_all(fd, "IKETCP", 6);
-	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
-	assert_true(run_until_int(x, &x->ike, 1, 1000));
-	while (queued < (64u << 20)) {
-		err = transport_queue(x->last_conn, ENCAP_ESP, msg, sizeof(msg));
-		if (err)
-			break;
-		queued += sizeof(msg);
-		transport_flush(x->tp);
-		loop_once(x->loop, 0);
-	}
-	assert_int_equal(err, -ENOBUFS);
-	assert_true(queued < (16u << 20));
-	assert_true(stats.tcp.write_overflow >= 1);
-	assert_int_equal(x->closed, 0); /* a refused frame left nothing half-written */
-	assert_int_equal(transport_send(x->last_conn, ENCAP_KEEPALIVE, "\xff", 1), 0);
-	close(fd);
-	ctx_free(x);
-}
-
-/* A peer that never reads: the send queue stops growing at its bound. */
-static void test_send_queue_bounded(void **state)
-{
-	(void)state;
-	struct transport_config cfg = base_cfg();
-	struct ctx *x = ctx_new(&cfg);
 	static uint8_t msg[60000];
 	int fd = client(4500), rcv = 4096;
 	size_t sent = 0;
@@ -542,18 +461,47 @@ static void test_send_queue_bounded(void **state)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	send_all(fd, "IKETCP", 6);
 	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
-	assert_true(run_until_int(x, &x->ike, 1, 1000));
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
 	while (sent < (64u << 20)) {
-		err = transport_send(x->last_conn, ENCAP_ESP, msg, sizeof(msg));
+		if (queue)
+			err = transport_queue(x->t.last_conn, ENCAP_ESP, msg, sizeof(msg));
+		else
+			err = transport_send(x->t.last_conn, ENCAP_ESP, msg, sizeof(msg));
 		if (err)
 			break;
 		sent += sizeof(msg);
-		loop_once(x->loop, 0);
+		if (queue)
+			transport_flush(x->t.tp);
+		loop_once(x->t.loop, 0);
 	}
 	assert_int_equal(err, -ENOBUFS);
 	assert_true(sent < (16u << 20));
 	assert_true(stats.tcp.write_overflow >= 1);
+	return fd;
+}
+
+/* transport_queue refuses whole frames at the bound and the stream stays up. */
+static void test_queue_bounded(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	int fd = fill_stuck_peer(x, true);
+
+	assert_int_equal(x->t.closed, 0); /* a refused frame left nothing half-written */
+	assert_int_equal(transport_send(x->t.last_conn, ENCAP_KEEPALIVE, "\xff", 1), 0);
 	close(fd);
+	ctx_free(x);
+}
+
+/* The send queue stops growing at its bound. */
+static void test_send_queue_bounded(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+
+	close(fill_stuck_peer(x, false));
 	ctx_free(x);
 }
 
@@ -574,11 +522,11 @@ static void test_admin_passthrough(void **state)
 
 	int fd = client(11443);
 	send_all(fd, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n", 28);
-	assert_true(run_until(x, &stats.tcp.admin_passthrough, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.admin_passthrough, 1, 1000));
 	int srv = accept(admin, NULL, NULL);
 	assert_true(srv >= 0);
 	char req[64] = { 0 };
-	run_for(x, 30);
+	th_run_for(&x->t, 30);
 	assert_int_equal(recv(srv, req, sizeof(req), 0), 28);
 	assert_memory_equal(req, "GET / HTTP/1.1\r\n", 16);
 	send_all(srv, "HTTP/1.1 200 OK\r\n\r\nadmin", 24);
@@ -586,7 +534,7 @@ static void test_admin_passthrough(void **state)
 	char resp[64] = { 0 };
 	size_t got = 0;
 	for (int i = 0; i < 100 && got < 24; i++) {
-		loop_once(x->loop, 10);
+		loop_once(x->t.loop, 10);
 		ssize_t n = recv(fd, resp + got, sizeof(resp) - got, MSG_DONTWAIT);
 		if (n > 0)
 			got += (size_t)n;
@@ -597,7 +545,7 @@ static void test_admin_passthrough(void **state)
 	/* The same bytes on 4500 are not passed through: a prefix error. */
 	int fd2 = client(4500);
 	send_all(fd2, "GET / HTTP/1.1\r\n\r\n", 18);
-	assert_true(run_until(x, &stats.tcp.prefix_errors, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.tcp.prefix_errors, 1, 1000));
 	close(fd);
 	close(fd2);
 	close(admin);
@@ -620,7 +568,7 @@ static void test_close_from_handler(void **state)
 		n += ike_frame(buf + n, 40);
 	send_all(fd, buf, n);
 	assert_true(closed_by_daemon(x, fd));
-	assert_int_equal(x->ike, 1); /* the frames after the close were not delivered */
+	assert_int_equal(x->t.ike, 1); /* the frames after the close were not delivered */
 	assert_int_equal(stats.tcp.closed_local, 1);
 	assert_int_equal(stats.tcp.active, 0);
 	close(fd);
@@ -633,20 +581,17 @@ static void test_stop_reconnect_from_closed(void **state)
 	(void)state;
 	struct transport_config cfg = base_cfg();
 	struct ctx *x = ctx_new(&cfg);
-	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(4500) };
-	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
 	x->stop_on_closed = true;
-	struct tcp_conn *out = transport_connect(x->tp, (struct sockaddr *)&peer, sizeof(peer), false);
-	assert_non_null(out);
-	assert_true(run_until_int(x, &x->connected, 1, 2000));
+	struct tcp_conn *out = connect_self(x, false);
+	assert_true(th_run_until_int(&x->t, &x->connected, 1, 2000));
 	assert_int_equal(transport_send(out, ENCAP_IKE, "0123456789012345678901234567", 28), 0);
-	assert_true(run_until_int(x, &x->ike, 1, 2000));
-	transport_conn_close(x->last_conn); /* the responder side */
-	run_for(x, 1500);
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 2000));
+	transport_conn_close(x->t.last_conn); /* the responder side */
+	th_run_for(&x->t, 1500);
 	assert_int_equal(x->connected, 1);
 	assert_int_equal(stats.tcp.reconnects, 0);
-	assert_int_equal(transport_conn_count(x->tp), 0);
+	assert_int_equal(transport_conn_count(x->t.tp), 0);
 	ctx_free(x);
 }
 
@@ -665,16 +610,16 @@ static void test_thousands_idle(void **state)
 		fds[i] = client(4500);
 		send_all(fds[i], "IKETCP", 6);
 		if (i % 100 == 0)
-			loop_once(x->loop, 0);
+			loop_once(x->t.loop, 0);
 	}
-	assert_true(run_until(x, &stats.tcp.accepted, N, 5000));
-	run_for(x, 100);
+	assert_true(th_run_until(&x->t, &stats.tcp.accepted, N, 5000));
+	th_run_for(&x->t, 100);
 	assert_int_equal(stats.tcp.active, N);
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
-	assert_true(run_until(x, &stats.tcp.closed_by_peer, N, 5000));
+	assert_true(th_run_until(&x->t, &stats.tcp.closed_by_peer, N, 5000));
 	assert_int_equal(stats.tcp.active, 0);
-	assert_int_equal(transport_conn_count(x->tp), 0);
+	assert_int_equal(transport_conn_count(x->t.tp), 0);
 	ctx_free(x);
 }
 
@@ -694,55 +639,37 @@ static void test_listener_rule(void **state)
 	close(fd);
 	/* Reconfigure to 443: 11443 opens, 4500 stays. */
 	cfg.ike_tcp_port = 443;
-	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
 	close(client(11443));
 	close(client(4500));
 	ctx_free(x);
 }
 
-static void lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_frames_plain, setup),
-		cmocka_unit_test_setup(test_split_and_batched, setup),
-		cmocka_unit_test_setup(test_bad_streams_close, setup),
-		cmocka_unit_test_setup(test_dropped_frames_keep_stream, setup),
-		cmocka_unit_test_setup(test_timeouts, setup),
-		cmocka_unit_test_setup(test_partial_at_close, setup),
-		cmocka_unit_test_setup(test_connection_limit, setup),
-		cmocka_unit_test_setup(test_roundtrip_plain, setup),
-		cmocka_unit_test_setup(test_roundtrip_tls, setup),
-		cmocka_unit_test_setup(test_send_queue_bounded, setup),
-		cmocka_unit_test_setup(test_queue_flush_plain, setup),
-		cmocka_unit_test_setup(test_queue_flush_tls, setup),
-		cmocka_unit_test_setup(test_queue_bounded, setup),
-		cmocka_unit_test_setup(test_admin_passthrough, setup),
-		cmocka_unit_test_setup(test_listener_rule, setup),
-		cmocka_unit_test_setup(test_close_from_handler, setup),
-		cmocka_unit_test_setup(test_thousands_idle, setup),
-		cmocka_unit_test_setup(test_stop_reconnect_from_closed, setup),
+		cmocka_unit_test_setup(test_frames_plain, th_setup),
+		cmocka_unit_test_setup(test_split_and_batched, th_setup),
+		cmocka_unit_test_setup(test_bad_streams_close, th_setup),
+		cmocka_unit_test_setup(test_dropped_frames_keep_stream, th_setup),
+		cmocka_unit_test_setup(test_timeouts, th_setup),
+		cmocka_unit_test_setup(test_partial_at_close, th_setup),
+		cmocka_unit_test_setup(test_connection_limit, th_setup),
+		cmocka_unit_test_setup(test_roundtrip_plain, th_setup),
+		cmocka_unit_test_setup(test_roundtrip_tls, th_setup),
+		cmocka_unit_test_setup(test_send_queue_bounded, th_setup),
+		cmocka_unit_test_setup(test_queue_flush_plain, th_setup),
+		cmocka_unit_test_setup(test_queue_flush_tls, th_setup),
+		cmocka_unit_test_setup(test_queue_bounded, th_setup),
+		cmocka_unit_test_setup(test_admin_passthrough, th_setup),
+		cmocka_unit_test_setup(test_listener_rule, th_setup),
+		cmocka_unit_test_setup(test_close_from_handler, th_setup),
+		cmocka_unit_test_setup(test_thousands_idle, th_setup),
+		cmocka_unit_test_setup(test_stop_reconnect_from_closed, th_setup),
 	};
 	/* Our own network namespace: ports 443, 4500, 11443 on a loopback nobody else uses. */
 	struct rlimit rl = { 8192, 8192 }; /* 3,000 connections, both ends in this process */
 	setrlimit(RLIMIT_NOFILE, &rl);
-	have_netns = unshare(CLONE_NEWNET) == 0;
-	if (have_netns)
-		lo_up();
-	else
-		fprintf(stderr, "test_transport: cannot create a network namespace (%s): skipping\n",
-			strerror(errno));
+	th_netns("test_transport");
 	return cmocka_run_group_tests_name("transport", tests, NULL, NULL);
 }

@@ -5,10 +5,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,25 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "iketcp/stats.h"
+#include "tests/lib/transport_harness.h"
 #include "transport/transport.h"
 
 enum { IKE_PORT = 10500, NATT_PORT = 14500, MAX_CLOSED = 64 };
 
-static bool have_netns;
-
 struct ctx {
-	struct loop *loop;
-	struct transport *tp;
-	int ike, esp, closed;
-	size_t last_len;
-	uint8_t last[70000];
-	struct tcp_conn *last_conn;
+	struct th t;
 	struct tcp_conn *closed_conns[MAX_CLOSED];
 	bool send_in_closed; /* the closed handler tries to send on the path going away */
 	bool open_in_ike;    /* the IKE handler opens a path to open_peer */
@@ -46,21 +37,17 @@ struct ctx {
 static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 {
 	struct ctx *x = arg;
-	x->ike++;
-	x->last_len = len;
-	memcpy(x->last, m, len);
-	x->last_conn = c;
+	x->t.ike++;
+	th_keep(&x->t, c, m, len);
 	if (x->open_in_ike)
-		x->opened = transport_udp_open(x->tp, (struct sockaddr *)&x->open_peer, x->open_len, true);
+		x->opened = transport_udp_open(x->t.tp, (struct sockaddr *)&x->open_peer, x->open_len, true);
 }
 
 static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 {
 	struct ctx *x = arg;
-	x->esp++;
-	x->last_len = len;
-	memcpy(x->last, p, len);
-	x->last_conn = c;
+	x->t.esp++;
+	th_keep(&x->t, c, p, len);
 }
 
 static void on_closed(void *arg, struct tcp_conn *c)
@@ -69,9 +56,9 @@ static void on_closed(void *arg, struct tcp_conn *c)
 	assert_true(transport_conn_is_udp(c));
 	if (x->send_in_closed)
 		assert_int_equal(transport_send(c, ENCAP_IKE, "x", 1), -ENOTCONN);
-	if (x->closed < MAX_CLOSED)
-		x->closed_conns[x->closed] = c;
-	x->closed++;
+	if (x->t.closed < MAX_CLOSED)
+		x->closed_conns[x->t.closed] = c;
+	x->t.closed++;
 }
 
 static struct transport_config udp_cfg(uint32_t max_conns)
@@ -86,47 +73,16 @@ static struct transport_config udp_cfg(uint32_t max_conns)
 static struct ctx *ctx_new(const struct transport_config *cfg)
 {
 	struct ctx *x = calloc(1, sizeof(*x));
-	struct transport_handlers h = { .ike = on_ike, .esp = on_esp, .closed = on_closed };
+	struct transport_handlers h = { .ike = on_ike, .esp = on_esp, .closed = on_closed, .arg = x };
 
-	h.arg = x;
-	x->loop = loop_new();
-	x->tp = transport_new(x->loop, &h);
-	assert_non_null(x->tp);
-	assert_int_equal(transport_configure(x->tp, cfg), 0);
-	memset(&stats, 0, sizeof(stats));
+	th_open(&x->t, &h, cfg);
 	return x;
 }
 
 static void ctx_free(struct ctx *x)
 {
-	transport_free(x->tp);
-	loop_free(x->loop);
+	th_close(&x->t);
 	free(x);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	if (!have_netns)
-		skip();
-	memset(&stats, 0, sizeof(stats));
-	return 0;
-}
-
-static bool run_until(struct ctx *x, const uint64_t *v, uint64_t want, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10) {
-		if (*v >= want)
-			return true;
-		assert_int_equal(loop_once(x->loop, 10), 0);
-	}
-	return *v >= want;
-}
-
-static void run_for(struct ctx *x, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 10)
-		loop_once(x->loop, 10);
 }
 
 /* ---- the far side: plain UDP sockets ------------------------------------------------------------ */
@@ -196,7 +152,7 @@ static ssize_t recv_from(struct ctx *x, int fd, uint8_t *buf, size_t cap, uint16
 			return n;
 		}
 		assert_int_equal(errno, EAGAIN);
-		loop_once(x->loop, 10);
+		loop_once(x->t.loop, 10);
 	}
 	return -1;
 }
@@ -229,13 +185,13 @@ static size_t esp_pkt(uint8_t *out, uint32_t spi, size_t len)
 static struct tcp_conn *ike_from(struct ctx *x, int fd, int family, bool natt)
 {
 	uint8_t b[128];
-	int before = x->ike;
+	int before = x->t.ike;
 	size_t n = natt ? natt_ike(b, 60, 0x42) : ike_msg(b, 60, 0x42);
 	send_to(fd, family, natt ? NATT_PORT : IKE_PORT, b, n);
-	for (int i = 0; i < 100 && x->ike == before; i++)
-		loop_once(x->loop, 10);
-	assert_int_equal(x->ike, before + 1);
-	return x->last_conn;
+	for (int i = 0; i < 100 && x->t.ike == before; i++)
+		loop_once(x->t.loop, 10);
+	assert_int_equal(x->t.ike, before + 1);
+	return x->t.last_conn;
 }
 
 static const int families[] = { AF_INET, AF_INET6 };
@@ -249,24 +205,24 @@ static void test_ike_port_delivers_whole(void **state)
 	struct ctx *x = ctx_new(&cfg);
 	uint16_t ip, np;
 
-	assert_true(transport_udp_ports(x->tp, &ip, &np));
+	assert_true(transport_udp_ports(x->t.tp, &ip, &np));
 	assert_int_equal(ip, IKE_PORT);
 	assert_int_equal(np, NATT_PORT);
 	for (size_t f = 0; f < 2; f++) {
 		int fd = peer_sock(families[f]);
 		uint8_t b[1500], want[1500];
 		memset(&stats, 0, sizeof(stats));
-		x->ike = 0;
+		x->t.ike = 0;
 
 		/* A whole IKE message on 500: no marker is looked for or stripped. */
 		ike_msg(want, 1200, 0x33);
 		memset(want + 4, 0, 4); /* bytes 4-7 zero: still IKE on this port */
 		send_to(fd, families[f], IKE_PORT, want, 1200);
-		assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
-		assert_int_equal(x->ike, 1);
-		assert_int_equal(x->last_len, 1200);
-		assert_memory_equal(x->last, want, 1200);
-		struct tcp_conn *c = x->last_conn;
+		assert_true(th_run_until(&x->t, &stats.udp.ike_in, 1, 1000));
+		assert_int_equal(x->t.ike, 1);
+		assert_int_equal(x->t.last_len, 1200);
+		assert_memory_equal(x->t.last, want, 1200);
+		struct tcp_conn *c = x->t.last_conn;
 		assert_true(transport_conn_is_udp(c));
 		assert_false(transport_conn_is_natt(c));
 		assert_true(transport_conn_up(c));
@@ -282,15 +238,15 @@ static void test_ike_port_delivers_whole(void **state)
 		/* A message starting with four zero bytes (an ESP-looking or marker-looking start) on 500. */
 		memset(b, 0, 28);
 		send_to(fd, families[f], IKE_PORT, b, 28);
-		assert_true(run_until(x, &stats.udp.ike_in, 2, 1000));
-		assert_int_equal(x->last_len, 28);
-		assert_ptr_equal(x->last_conn, c);
+		assert_true(th_run_until(&x->t, &stats.udp.ike_in, 2, 1000));
+		assert_int_equal(x->t.last_len, 28);
+		assert_ptr_equal(x->t.last_conn, c);
 
 		/* Shorter than an IKE header: dropped, counted, no path. */
 		send_to(fd, families[f], IKE_PORT, b, 27);
 		send_to(fd, families[f], IKE_PORT, b, 0);
-		assert_true(run_until(x, &stats.udp.malformed, 2, 1000));
-		assert_int_equal(x->ike, 2);
+		assert_true(th_run_until(&x->t, &stats.udp.malformed, 2, 1000));
+		assert_int_equal(x->t.ike, 2);
 		assert_int_equal(stats.udp.datagrams_in, 4);
 		assert_int_equal(stats.udp.paths, 1);
 		close(fd);
@@ -308,52 +264,52 @@ static void test_natt_classifies(void **state)
 		int fd = peer_sock(families[f]), other = peer_sock(families[f]);
 		uint8_t b[2000];
 		memset(&stats, 0, sizeof(stats));
-		x->ike = x->esp = 0;
+		x->t.ike = x->t.esp = 0;
 
 		/* ESP (non-zero SPI) from an address that never spoke IKE: nobody hears it, no path. */
 		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0x01020304, 100));
-		assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
-		assert_int_equal(x->esp, 0);
+		assert_true(th_run_until(&x->t, &stats.udp.esp_no_path, 1, 1000));
+		assert_int_equal(x->t.esp, 0);
 		assert_int_equal(stats.udp.paths, 0);
 
 		/* IKE with the marker: delivered without it. */
 		size_t n = natt_ike(b, 300, 0x5c);
 		send_to(fd, families[f], NATT_PORT, b, n);
-		assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
-		assert_int_equal(x->ike, 1);
-		assert_int_equal(x->last_len, 300);
-		assert_memory_equal(x->last, b + 4, 300);
-		struct tcp_conn *c = x->last_conn;
+		assert_true(th_run_until(&x->t, &stats.udp.ike_in, 1, 1000));
+		assert_int_equal(x->t.ike, 1);
+		assert_int_equal(x->t.last_len, 300);
+		assert_memory_equal(x->t.last, b + 4, 300);
+		struct tcp_conn *c = x->t.last_conn;
 		assert_true(transport_conn_is_natt(c));
 		assert_int_equal(port_of(transport_conn_local(c)), NATT_PORT);
 
 		/* The smallest IKE message: marker + 28. */
 		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 28, 0x01));
-		assert_true(run_until(x, &stats.udp.ike_in, 2, 1000));
-		assert_int_equal(x->last_len, 28);
+		assert_true(th_run_until(&x->t, &stats.udp.ike_in, 2, 1000));
+		assert_int_equal(x->t.last_len, 28);
 
 		/* Now ESP from the same address reaches the ESP handler on the same path, SPI first. */
 		n = esp_pkt(b, 0xc0ffee01, 1400);
 		send_to(fd, families[f], NATT_PORT, b, n);
-		assert_true(run_until(x, &stats.udp.esp_in, 1, 1000));
-		assert_int_equal(x->esp, 1);
-		assert_ptr_equal(x->last_conn, c);
-		assert_int_equal(x->last_len, 1400);
-		assert_memory_equal(x->last, b, 1400);
+		assert_true(th_run_until(&x->t, &stats.udp.esp_in, 1, 1000));
+		assert_int_equal(x->t.esp, 1);
+		assert_ptr_equal(x->t.last_conn, c);
+		assert_int_equal(x->t.last_len, 1400);
+		assert_memory_equal(x->t.last, b, 1400);
 		/* The smallest non-marker datagram is ESP by this rule: four bytes. */
 		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0xff000000, 4));
-		assert_true(run_until(x, &stats.udp.esp_in, 2, 1000));
-		assert_int_equal(x->last_len, 4);
+		assert_true(th_run_until(&x->t, &stats.udp.esp_in, 2, 1000));
+		assert_int_equal(x->t.last_len, 4);
 
 		/* ESP from another port of the same host: another address, no path. */
 		send_to(other, families[f], NATT_PORT, b, esp_pkt(b, 0xc0ffee01, 100));
-		assert_true(run_until(x, &stats.udp.esp_no_path, 2, 1000));
-		assert_int_equal(x->esp, 2);
+		assert_true(th_run_until(&x->t, &stats.udp.esp_no_path, 2, 1000));
+		assert_int_equal(x->t.esp, 2);
 
 		/* NAT keepalive: one 0xFF byte, counted, never delivered, no path for a new address. */
 		send_to(other, families[f], NATT_PORT, "\xff", 1);
 		send_to(fd, families[f], NATT_PORT, "\xff", 1);
-		assert_true(run_until(x, &stats.udp.keepalives, 2, 1000));
+		assert_true(th_run_until(&x->t, &stats.udp.keepalives, 2, 1000));
 
 		/* Malformed: 0, 1 (not 0xFF), 2 and 3 bytes, the marker alone, marker + 27. */
 		send_to(fd, families[f], NATT_PORT, b, 0);
@@ -363,11 +319,11 @@ static void test_natt_classifies(void **state)
 		send_to(fd, families[f], NATT_PORT, "\x00\x00\x00", 3);
 		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 0, 0));
 		send_to(fd, families[f], NATT_PORT, b, natt_ike(b, 27, 0x01));
-		assert_true(run_until(x, &stats.udp.malformed, 7, 1000));
-		run_for(x, 50);
+		assert_true(th_run_until(&x->t, &stats.udp.malformed, 7, 1000));
+		th_run_for(&x->t, 50);
 		assert_int_equal(stats.udp.malformed, 7);
-		assert_int_equal(x->ike, 2);
-		assert_int_equal(x->esp, 2);
+		assert_int_equal(x->t.ike, 2);
+		assert_int_equal(x->t.esp, 2);
 		assert_int_equal(stats.udp.paths, 1);
 		assert_int_equal(stats.udp.datagrams_in, 15);
 		close(fd);
@@ -387,8 +343,8 @@ static void test_paths_per_port(void **state)
 
 	struct tcp_conn *c500 = ike_from(x, fd, AF_INET, false);
 	send_to(fd, AF_INET, NATT_PORT, b, esp_pkt(b, 0x1234, 100));
-	assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
-	assert_int_equal(x->esp, 0);
+	assert_true(th_run_until(&x->t, &stats.udp.esp_no_path, 1, 1000));
+	assert_int_equal(x->t.esp, 0);
 	struct tcp_conn *c4500 = ike_from(x, fd, AF_INET, true);
 	assert_ptr_not_equal(c500, c4500);
 	assert_ptr_equal(ike_from(x, fd, AF_INET, false), c500);
@@ -460,9 +416,9 @@ static void test_open(void **state)
 		uint8_t b[200], msg[100];
 		uint16_t from;
 
-		struct tcp_conn *n = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true);
+		struct tcp_conn *n = transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, true);
 		assert_non_null(n);
-		assert_ptr_equal(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true), n);
+		assert_ptr_equal(transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, true), n);
 		assert_true(transport_conn_is_natt(n));
 		assert_true(transport_conn_outbound(n));
 		assert_true(transport_conn_up(n));
@@ -475,11 +431,11 @@ static void test_open(void **state)
 		else
 			assert_true(IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)l)->sin6_addr));
 
-		struct tcp_conn *o = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, false);
+		struct tcp_conn *o = transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, false);
 		assert_non_null(o);
 		assert_ptr_not_equal(o, n);
 		assert_false(transport_conn_is_natt(o));
-		assert_ptr_equal(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, false), o);
+		assert_ptr_equal(transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, false), o);
 
 		ike_msg(msg, 80, 0x21);
 		assert_int_equal(transport_send(n, ENCAP_IKE, msg, 80), 0);
@@ -493,18 +449,18 @@ static void test_open(void **state)
 		assert_ptr_equal(ike_from(x, fd, families[f], true), n);
 		assert_ptr_equal(ike_from(x, fd, families[f], false), o);
 		send_to(fd, families[f], NATT_PORT, b, esp_pkt(b, 0x99, 64));
-		int esp = x->esp;
-		for (int i = 0; i < 100 && x->esp == esp; i++)
-			loop_once(x->loop, 10);
-		assert_int_equal(x->esp, esp + 1);
-		assert_ptr_equal(x->last_conn, n);
+		int esp = x->t.esp;
+		for (int i = 0; i < 100 && x->t.esp == esp; i++)
+			loop_once(x->t.loop, 10);
+		assert_int_equal(x->t.esp, esp + 1);
+		assert_ptr_equal(x->t.last_conn, n);
 		close(fd);
 	}
 	/* Not IP, or too long a socket address. */
 	struct sockaddr_storage ss = { .ss_family = AF_UNIX };
-	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&ss, sizeof(ss), true));
+	assert_null(transport_udp_open(x->t.tp, (struct sockaddr *)&ss, sizeof(ss), true));
 	ss.ss_family = AF_INET;
-	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&ss, sizeof(ss) + 1, true));
+	assert_null(transport_udp_open(x->t.tp, (struct sockaddr *)&ss, sizeof(ss) + 1, true));
 	ctx_free(x);
 }
 
@@ -522,22 +478,22 @@ static void test_bound_evicts_oldest_unheld(void **state)
 	for (int i = 0; i < 4; i++)
 		c[i] = ike_from(x, fds[i], AF_INET, true);
 	assert_int_equal(stats.udp.paths, 4);
-	assert_int_equal(x->closed, 0);
+	assert_int_equal(x->t.closed, 0);
 
 	/* The oldest is held (an IKE SA uses it): the next oldest makes room. */
 	transport_conn_hold(c[0], true);
 	x->send_in_closed = true;
 	c[4] = ike_from(x, fds[4], AF_INET, true);
-	assert_int_equal(x->closed, 1);
+	assert_int_equal(x->t.closed, 1);
 	assert_ptr_equal(x->closed_conns[0], c[1]);
 	assert_int_equal(stats.udp.paths_evicted, 1);
 	assert_int_equal(stats.udp.paths, 4);
 	/* Its peer is a stranger now: ESP from it finds no path. */
 	send_to(fds[1], AF_INET, NATT_PORT, b, esp_pkt(b, 0x77, 64));
-	assert_true(run_until(x, &stats.udp.esp_no_path, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.udp.esp_no_path, 1, 1000));
 
 	c[5] = ike_from(x, fds[5], AF_INET, true);
-	assert_int_equal(x->closed, 2);
+	assert_int_equal(x->t.closed, 2);
 	assert_ptr_equal(x->closed_conns[1], c[2]);
 
 	/* Everything held (c[0] twice: two SAs), so a new source is refused and nobody hears it. */
@@ -545,17 +501,17 @@ static void test_bound_evicts_oldest_unheld(void **state)
 	transport_conn_hold(c[3], true);
 	transport_conn_hold(c[4], true);
 	transport_conn_hold(c[5], true);
-	int ike = x->ike;
+	int ike = x->t.ike;
 	send_to(fds[6], AF_INET, NATT_PORT, b, natt_ike(b, 40, 1));
-	assert_true(run_until(x, &stats.tcp.refused_limit, 1, 1000));
-	run_for(x, 30);
-	assert_int_equal(x->ike, ike);
-	assert_int_equal(x->closed, 2);
+	assert_true(th_run_until(&x->t, &stats.tcp.refused_limit, 1, 1000));
+	th_run_for(&x->t, 30);
+	assert_int_equal(x->t.ike, ike);
+	assert_int_equal(x->t.closed, 2);
 	assert_int_equal(stats.udp.paths, 4);
 	/* A path we would open is refused too. */
 	socklen_t len;
 	struct sockaddr_storage peer = sock_name(fds[7], &len);
-	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true));
+	assert_null(transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, true));
 	/* The held paths still work both ways. */
 	assert_ptr_equal(ike_from(x, fds[0], AF_INET, true), c[0]);
 	esp_pkt(b, 0x55, 64);
@@ -566,14 +522,14 @@ static void test_bound_evicts_oldest_unheld(void **state)
 	transport_conn_hold(c[0], false);
 	transport_conn_hold(c[3], false);
 	c[6] = ike_from(x, fds[6], AF_INET, true);
-	assert_int_equal(x->closed, 3);
+	assert_int_equal(x->t.closed, 3);
 	assert_ptr_equal(x->closed_conns[2], c[3]);
 	/* Releasing more than was held does not underflow into "held". */
 	transport_conn_hold(c[6], false);
 	transport_conn_hold(c[0], false);
 	transport_conn_hold(c[0], false);
 	c[7] = ike_from(x, fds[7], AF_INET, true);
-	assert_int_equal(x->closed, 4);
+	assert_int_equal(x->t.closed, 4);
 	assert_ptr_equal(x->closed_conns[3], c[0]);
 	assert_int_equal(stats.udp.paths_evicted, 4);
 	assert_int_equal(stats.udp.paths, 4);
@@ -596,9 +552,9 @@ static void test_open_evicts_but_not_dispatching(void **state)
 	struct tcp_conn *c = ike_from(x, fd, AF_INET, true);
 	socklen_t len;
 	struct sockaddr_storage peer = sock_name(other, &len);
-	struct tcp_conn *o = transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true);
+	struct tcp_conn *o = transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, true);
 	assert_non_null(o);
-	assert_int_equal(x->closed, 1);
+	assert_int_equal(x->t.closed, 1);
 	assert_ptr_equal(x->closed_conns[0], c);
 	assert_int_equal(stats.udp.paths, 1);
 
@@ -608,21 +564,21 @@ static void test_open_evicts_but_not_dispatching(void **state)
 	x->opened = o; /* overwritten by the handler */
 	assert_ptr_equal(ike_from(x, other, AF_INET, true), o);
 	assert_null(x->opened);
-	assert_int_equal(x->closed, 1);
+	assert_int_equal(x->t.closed, 1);
 	assert_int_equal(stats.udp.paths, 1);
 	/* Outside the handler too: o is a path we opened (a handshake of ours may be in flight), never
 	 * evicted, so neither a datagram from a new source nor another open makes room. */
 	x->open_in_ike = false;
-	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&x->open_peer, x->open_len, true));
+	assert_null(transport_udp_open(x->t.tp, (struct sockaddr *)&x->open_peer, x->open_len, true));
 	uint8_t b[128];
-	int before = x->ike;
+	int before = x->t.ike;
 	uint64_t refused = stats.tcp.refused_limit;
 	send_to(third, AF_INET, IKE_PORT, b, ike_msg(b, 60, 0x42));
 	for (int i = 0; i < 20; i++)
-		loop_once(x->loop, 10);
-	assert_int_equal(x->ike, before);
+		loop_once(x->t.loop, 10);
+	assert_int_equal(x->t.ike, before);
 	assert_int_equal(stats.tcp.refused_limit, refused + 1);
-	assert_int_equal(x->closed, 1);
+	assert_int_equal(x->t.closed, 1);
 	assert_int_equal(stats.udp.paths, 1);
 	close(fd);
 	close(other);
@@ -646,20 +602,20 @@ static void test_reconfigure_off_and_on(void **state)
 	assert_int_equal(stats.udp.paths, 3);
 
 	/* Re-applying the same settings keeps everything. */
-	assert_int_equal(transport_configure(x->tp, &cfg), 0);
-	assert_int_equal(x->closed, 0);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
+	assert_int_equal(x->t.closed, 0);
 	assert_ptr_equal(ike_from(x, fd4, AF_INET, true), a);
 
 	/* No phase1 uses UDP any more: every path goes, held or not, and the ports close. */
 	cfg.udp = false;
-	assert_int_equal(transport_configure(x->tp, &cfg), 0);
-	assert_int_equal(x->closed, 3);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
+	assert_int_equal(x->t.closed, 3);
 	assert_int_equal(stats.udp.paths, 0);
 	uint16_t ip, np;
-	assert_false(transport_udp_ports(x->tp, &ip, &np));
+	assert_false(transport_udp_ports(x->t.tp, &ip, &np));
 	socklen_t len;
 	struct sockaddr_storage peer = sock_name(fd4, &len);
-	assert_null(transport_udp_open(x->tp, (struct sockaddr *)&peer, len, true));
+	assert_null(transport_udp_open(x->t.tp, (struct sockaddr *)&peer, len, true));
 	/* Nobody listens: the kernel answers port unreachable, which a connected socket sees. */
 	uint64_t in = stats.udp.datagrams_in;
 	for (size_t f = 0; f < 2; f++) {
@@ -673,38 +629,38 @@ static void test_reconfigure_off_and_on(void **state)
 		assert_int_equal(errno, ECONNREFUSED);
 		close(s);
 	}
-	run_for(x, 30);
+	th_run_for(&x->t, 30);
 	assert_int_equal(stats.udp.datagrams_in, in);
 
 	/* And back on: fresh paths. */
 	memset(&stats, 0, sizeof(stats));
 	cfg.udp = true;
-	assert_int_equal(transport_configure(x->tp, &cfg), 0);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
 	ike_from(x, fd4, AF_INET, true);
 	assert_int_equal(stats.udp.paths, 1);
 
 	/* New ports: the old paths cannot be answered from them, so they go; the old port closes. */
 	cfg.natt_port = NATT_PORT + 1;
-	assert_int_equal(transport_configure(x->tp, &cfg), 0);
-	assert_int_equal(x->closed, 4);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
+	assert_int_equal(x->t.closed, 4);
 	assert_int_equal(stats.udp.paths, 0);
-	assert_true(transport_udp_ports(x->tp, &ip, &np));
+	assert_true(transport_udp_ports(x->t.tp, &ip, &np));
 	assert_int_equal(np, NATT_PORT + 1);
 	memset(&stats, 0, sizeof(stats));
 	send_to(fd4, AF_INET, NATT_PORT + 1, b, natt_ike(b, 40, 1));
-	assert_true(run_until(x, &stats.udp.ike_in, 1, 1000));
+	assert_true(th_run_until(&x->t, &stats.udp.ike_in, 1, 1000));
 	send_to(fd4, AF_INET, NATT_PORT, b, natt_ike(b, 40, 1));
-	run_for(x, 50);
+	th_run_for(&x->t, 50);
 	assert_int_equal(stats.udp.ike_in, 1);
 	assert_int_equal(stats.udp.datagrams_in, 1);
 
 	close(fd4);
 	close(fd6);
-	int closed = x->closed;
-	transport_free(x->tp);
-	x->tp = NULL;
-	assert_int_equal(closed + 1, x->closed); /* the last path, at shutdown */
-	loop_free(x->loop);
+	int closed = x->t.closed;
+	transport_free(x->t.tp);
+	x->t.tp = NULL;
+	assert_int_equal(closed + 1, x->t.closed); /* the last path, at shutdown */
+	loop_free(x->t.loop);
 	free(x);
 }
 
@@ -720,9 +676,9 @@ static void test_idle_sweep(void **state)
 	struct tcp_conn *held = ike_from(x, fd, AF_INET, true);
 	struct tcp_conn *idle = ike_from(x, fd2, AF_INET, true);
 	transport_conn_hold(held, true);
-	for (int i = 0; i < 700 && !x->closed; i++)
-		loop_once(x->loop, 10);
-	assert_int_equal(x->closed, 1);
+	for (int i = 0; i < 700 && !x->t.closed; i++)
+		loop_once(x->t.loop, 10);
+	assert_int_equal(x->t.closed, 1);
 	assert_ptr_equal(x->closed_conns[0], idle);
 	assert_int_equal(stats.udp.paths, 1);
 	assert_ptr_equal(ike_from(x, fd, AF_INET, true), held);
@@ -731,37 +687,20 @@ static void test_idle_sweep(void **state)
 	ctx_free(x);
 }
 
-static void lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_ike_port_delivers_whole, setup),
-		cmocka_unit_test_setup(test_natt_classifies, setup),
-		cmocka_unit_test_setup(test_paths_per_port, setup),
-		cmocka_unit_test_setup(test_send, setup),
-		cmocka_unit_test_setup(test_open, setup),
-		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, setup),
-		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, setup),
-		cmocka_unit_test_setup(test_reconfigure_off_and_on, setup),
-		cmocka_unit_test_setup(test_idle_sweep, setup),
+		cmocka_unit_test_setup(test_ike_port_delivers_whole, th_setup),
+		cmocka_unit_test_setup(test_natt_classifies, th_setup),
+		cmocka_unit_test_setup(test_paths_per_port, th_setup),
+		cmocka_unit_test_setup(test_send, th_setup),
+		cmocka_unit_test_setup(test_open, th_setup),
+		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, th_setup),
+		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, th_setup),
+		cmocka_unit_test_setup(test_reconfigure_off_and_on, th_setup),
+		cmocka_unit_test_setup(test_idle_sweep, th_setup),
 	};
 	/* Our own network namespace: the ports on a loopback nobody else uses. */
-	have_netns = unshare(CLONE_NEWNET) == 0;
-	if (have_netns)
-		lo_up();
-	else
-		fprintf(stderr, "test_udp: cannot create a network namespace (%s): skipping\n", strerror(errno));
+	th_netns("test_udp");
 	return cmocka_run_group_tests_name("udp", tests, NULL, NULL);
 }
