@@ -72,11 +72,12 @@ drops=$(nsx carrier iptables -L FORWARD -v -n -x | awk '$3 == "DROP" {print $1}'
 [ "${drops:-0}" -ge 3 ] || die "UDP was not dropped by the carrier"
 ok "$drops datagrams dropped"
 
-step "IKEv2 over TCP 443 from gwA to gwB, through the carrier's NAT and gwB's XDP steering"
+step "IKEv2 from gwA to gwB: transport auto tries UDP, then TCP 443 through the carrier's NAT and gwB's XDP steering"
 up() { ctl "$1" status --json | jq -e '.tunnels[0].state == "established" and (.tunnels[0].child_sas | length) >= 1' >/dev/null 2>&1; }
-for _ in $(seq 200); do up gwA && up gwB && break; sleep 0.1; done
+# auto-transport-threshold (15 s by default) without an answer over UDP, then IKE_SA_INIT over TCP.
+for _ in $(seq 450); do up gwA && up gwB && break; sleep 0.1; done
 up gwA && up gwB || die "the tunnel did not come up" "$WORK/gwA/iketcpd.log"
-ok "$(ctl gwA status --json | jq -r '.tunnels[0] | "\(.transport), \(.ike_sa.proposal), CHILD SA in \(.child_sas[0].spi_in) out \(.child_sas[0].spi_out)"')"
+ok "$(ctl gwA status --json | jq -r '.tunnels[0] | "\(.transport) (\(.transport_why // "-")), \(.ike_sa.proposal), CHILD SA in \(.child_sas[0].spi_in) out \(.child_sas[0].spi_out)"')"
 
 step "ping hostA -> hostB through ESP in TCP"
 nsx hostA ping -c 10 -i 0.2 -W 2 10.2.0.10 >"$WORK/ping.log" 2>&1 || die "ping failed" "$WORK/ping.log"
@@ -112,7 +113,7 @@ echo "== gwB: counters"
 ctl gwB stats --json | jq -c '{tcp: (.tcp | {accepted, frames_ike, frames_esp, admin_passthrough}), esp: (.esp | {packets_in, packets_out, replay_drops, auth_failures}), xdp: (.xdp | {steered_in, steered_out, syn_dropped})}'
 echo
 echo "Summary"
-ctl gwA status --json | jq -r '.tunnels[0] | "  transport     \(.transport) to \(.remote):443, IKE SA \(.ike_sa.spi_i)/\(.ike_sa.spi_r) \(.ike_sa.proposal)",
+ctl gwA status --json | jq -r '.tunnels[0] | "  transport     \(.transport) to \(.remote):443 (\(.transport_why // "-")), IKE SA \(.ike_sa.spi_i)/\(.ike_sa.spi_r) \(.ike_sa.proposal)",
   "  CHILD SA      \(.child_sas[0].name): in \(.child_sas[0].spi_in), out \(.child_sas[0].spi_out), \(.child_sas[0].proposal)"'
 echo "  ping          hostA -> hostB $RTT ms average (gwA -> gwB without the tunnel: $RTT_WAN ms)"
 echo "  throughput    $GBPS Gbit/s, one TCP stream through ESP-in-TCP ($(ctl gwA status --json | jq -r .daemon.dataplane) dataplane)"

@@ -948,6 +948,8 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		jw_str(w, "local", local);
 		jw_str(w, "remote", remote);
 		jw_str(w, "role", sa->initiator ? "initiator" : "responder");
+		char id[300];
+		jw_str(w, "peer_id", ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)));
 		jw_obj_close(w);
 	}
 	jw_arr_open(w, "child_sas");

@@ -58,7 +58,7 @@ void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now
 /* The tunnel's live members for iketcpctl status, written into the JSON object the caller has open:
  * "state" ("down"|"connecting"|"established"), "transport" ("udp"|"tcp"|"tls"), "transport_why" (transport auto:
  * why that one), "ike_sa" (null or {"spi_i","spi_r"
- * as 16 hex digits,"proposal","dhgrp","established_s","local","remote","role"}), "child_sas" ([{"name","spi_in",
+ * as 16 hex digits,"proposal","dhgrp","established_s","local","remote","role","peer_id"}), "child_sas" ([{"name","spi_in",
  * "spi_out" (8 hex digits),"proposal","bytes_in","bytes_out","packets_in","packets_out"}] with counters from
  * child_sa_ops.counters). For a dynamic phase1 with several peers, one IKE SA per peer: list the first and add
  * "peers": N. json=false: one human line for the text status instead. */

@@ -44,7 +44,7 @@ log "gwA retransmitted $rtx requests while the carrier dropped UDP"
 [ "$rtx" -ge 1 ] || fail "no IKE_SA_INIT retransmission over UDP"
 ctl gwA status --json | jq -e '.tunnels[0] | .transport == "udp" and (.ike_sa.local | endswith(":4500")) and (.ike_sa.remote == "203.0.113.2:4500")' >/dev/null ||
 	fail "gwA is not on UDP 4500: $(ctl gwA status --json | jq -c .tunnels[0])"
-ctl gwB status --json | jq -e '.tunnels[0] | .transport == "udp" and (.ike_sa.remote | startswith("203.0.113.1:"))' >/dev/null ||
+ctl gwB status --json | jq -e '.tunnels[0] | .transport == "udp" and (.ike_sa.remote | startswith("203.0.113.1:")) and .ike_sa.peer_id == "fqdn:branch.example"' >/dev/null ||
 	fail "gwB does not see gwA through the NAT on UDP: $(ctl gwB status --json | jq -c .tunnels[0])"
 grep -q "NAT detected in front of us" "$TMP/gwA.log" || fail "gwA did not detect the carrier's NAT"
 
