@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # iperf3 from hostA to hostB on the reference topology: plain routing (no tunnel) first, then through
-# the iketcp tunnel for each ESP suite, over TCP and TLS, with one and four streams; the daemons' CPU
+# the iketcp tunnel for each ESP suite, over TCP, TLS and UDP, with one and four streams; the daemons' CPU
 # per Gbit/s; and the openssl speed ceiling for the same ciphers, all in one run. Prints a table and
 # one JSON line.
 #
 # Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
 # kernel's ceiling for an AF_XDP dataplane on veth (see below).
 #
-# Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport),
+# Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport; udp:
+# ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
 # in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json).
@@ -20,7 +21,7 @@ need iperf3 jq openssl
 IKETCPD=$BUILD/iketcpd
 SECS=${BENCH_SECONDS:-5}
 SUITES=${BENCH_SUITES:-aes128gcm aes256gcm chacha20poly1305}
-TLSES=${BENCH_TLS:-disable enable}
+TLSES=${BENCH_TLS:-disable enable udp}
 STREAMS=${BENCH_STREAMS:-1 4}
 PERFDIR=${BENCH_PERF:-}
 
@@ -63,7 +64,7 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 		awk -v c="$1" 'tolower($1) == tolower(c) { v = $NF; sub("k", "", v); printf "%.2f", v * 1000 / 1e9 }'
 }
 
-printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite tls "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
+printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite via "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
 printf '%-20s %-4s %8s %8s %8s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000"
 printf '%-20s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"runs\":["
@@ -73,8 +74,14 @@ for suite in $SUITES; do
 		for gw in gwA gwB; do
 			mkdir -p "$TMP/$gw"
 			topo_gateway_conf "$TOP/tests/conf/$gw.conf" "$TMP/$gw.conf" "$TMP/$gw" "/sys/fs/bpf/$NSP-$gw"
-			sed -i "s/set ike-tls-service disable/set ike-tls-service $tls/; s/set proposal aes128gcm aes256gcm/set proposal $suite/" "$TMP/$gw.conf"
+			if [ "$tls" = udp ]; then
+				sed -i "s/set transport auto/set transport udp/" "$TMP/$gw.conf"
+			else
+				sed -i "s/set ike-tls-service disable/set ike-tls-service $tls/" "$TMP/$gw.conf"
+			fi
+			sed -i "s/set proposal aes128gcm aes256gcm/set proposal $suite/" "$TMP/$gw.conf"
 		done
+		[ "$tls" = udp ] && nsx carrier iptables -D FORWARD -p udp -j DROP
 		daemon_start gwB "$TMP/gwB.conf" gwB >/dev/null
 		daemon_start gwA "$TMP/gwA.conf" gwA >/dev/null
 		up() { ip netns exec "$NSP-$1" "$IKETCPCTL" -s "$TMP/$1/iketcpd.sock" status --json | jq -e '.tunnels[0].child_sas | length >= 1' >/dev/null; }
@@ -111,10 +118,11 @@ for suite in $SUITES; do
 		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$t1" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.2f", x }')
 		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
 		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-		printf '%-20s %-4s %8s %8s %8s %8s %12s\n' "$suite" "$([ $tls = enable ] && echo yes || echo no)" "$t1" "$r1" "$t4" "$r4" "$cpu"
+		[ "$tls" = udp ] && nsx carrier iptables -A FORWARD -p udp -j DROP
+		printf '%-20s %-4s %8s %8s %8s %8s %12s\n' "$suite" "$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)" "$t1" "$r1" "$t4" "$r4" "$cpu"
 		[ $first -eq 1 ] || json+=","
 		first=0
-		json+="{\"suite\":\"$suite\",\"tls\":$([ $tls = enable ] && echo true || echo false),\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu}"
+		json+="{\"suite\":\"$suite\",\"transport\":\"$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu}"
 		daemon_stop gwA
 		daemon_stop gwB
 	done

@@ -431,7 +431,7 @@ int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, 
 	int err = frame_ok(c, kind, len);
 
 	if (c->state == CONN_UDP)
-		return udp_send(c, kind, data, len); /* a datagram each: nothing to gather */
+		return udp_queue(c, kind, data, len); /* gathered for one sendmmsg */
 	if (err)
 		return err;
 	err = txq_append(c, hdr, encap_frame_header(hdr, kind, len), data, len);
@@ -451,6 +451,7 @@ void transport_flush(struct transport *tp)
 {
 	struct tcp_conn *c;
 
+	udp_flush(tp);
 	while ((c = tp->flush_list)) {
 		tp->flush_list = c->flush_next;
 		c->flush_next = NULL;

@@ -92,6 +92,8 @@ int set_nonblock_cloexec(int fd);
 int udp_configure(struct transport *tp, const struct transport_config *cfg);
 void udp_free(struct transport *tp);
 int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+int udp_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len); /* ESP: to udp_flush */
+void udp_flush(struct transport *tp);
 void udp_hold(struct tcp_conn *c, bool carries_sa);
 
 /* splice.c: hand the connection (and the bytes sniffed so far) to the admin service. */

@@ -34,6 +34,23 @@ enum {
 	UDP_UNHELD_IDLE_MS = 60000,
 	UDP_SOCKBUF = 4 << 20,
 	UDP_KEEPALIVE_MS = 20000,    /* RFC 3948 section 4: keeps NAT bindings of quiet SAs alive */
+	UDP_TX_BATCH = 64,           /* ESP datagrams gathered for one sendmmsg */
+	UDP_TX_ARENA = 256 * 1024,
+};
+
+/* What transport_queue gathered for one socket until transport_flush: copies, so that nothing
+ * depends on the path or the caller's buffer living until then. */
+struct udp_txq {
+	struct mmsghdr mm[UDP_TX_BATCH];
+	struct iovec iov[UDP_TX_BATCH];
+	struct sockaddr_storage peer[UDP_TX_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl[UDP_TX_BATCH];
+	unsigned n;
+	size_t used;
+	uint8_t arena[UDP_TX_ARENA];
 };
 
 struct udp_sock {
@@ -55,6 +72,7 @@ struct udp {
 	struct loop_timer sweep;
 	struct log_ratelimit rl;
 	uint8_t bufs[UDP_BATCH][UDP_BUF];
+	struct udp_txq txq[UDP_SOCKS];
 };
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -309,6 +327,19 @@ static void put_cmsg(struct msghdr *mh, char *buf, int level, int type, const vo
 	memcpy(CMSG_DATA(cm), data, len);
 }
 
+/* Answer from the address the peer sent to: it may have several. */
+static void put_source(struct msghdr *mh, char *buf, const struct tcp_conn *c)
+{
+	if (c->local.ss_family == AF_INET && ((const struct sockaddr_in *)&c->local)->sin_addr.s_addr) {
+		struct in_pktinfo pi = { .ipi_spec_dst = ((const struct sockaddr_in *)&c->local)->sin_addr };
+		put_cmsg(mh, buf, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	} else if (c->local.ss_family == AF_INET6 &&
+		   !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&c->local)->sin6_addr)) {
+		struct in6_pktinfo pi = { .ipi6_addr = ((const struct sockaddr_in6 *)&c->local)->sin6_addr };
+		put_cmsg(mh, buf, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+	}
+}
+
 int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
 {
 	static const uint8_t marker[ENCAP_NON_ESP_MARKER_LEN];
@@ -344,22 +375,64 @@ int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t 
 	}
 	iov[n_iov++] = (struct iovec){ (void *)data, len };
 	mh.msg_iovlen = n_iov;
-
-	/* Answer from the address the peer sent to: it may have several. */
-	if (c->local.ss_family == AF_INET && ((struct sockaddr_in *)&c->local)->sin_addr.s_addr) {
-		struct in_pktinfo pi = { .ipi_spec_dst = ((struct sockaddr_in *)&c->local)->sin_addr };
-		put_cmsg(&mh, ctl.buf, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
-	} else if (c->local.ss_family == AF_INET6 &&
-		   !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&c->local)->sin6_addr)) {
-		struct in6_pktinfo pi = { .ipi6_addr = ((struct sockaddr_in6 *)&c->local)->sin6_addr };
-		put_cmsg(&mh, ctl.buf, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
-	}
+	put_source(&mh, ctl.buf, c);
 	if (sendmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		int err = errno;
 		STAT_INC(udp, send_errors);
 		return err == EAGAIN || err == ENOBUFS ? -ENOBUFS : -err;
 	}
 	STAT_INC(udp, datagrams_out);
+	c->last_tx_ms = loop_now_ms(c->tp->loop);
+	return 0;
+}
+
+static void txq_flush(struct udp_sock *s, struct udp_txq *q)
+{
+	unsigned done = 0;
+
+	while (done < q->n) {
+		int n = sendmmsg(s->io.fd, q->mm + done, q->n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* The socket buffer is full or the route is gone: the rest is lost, as ESP may be. */
+			STAT_ADD(udp, send_errors, q->n - done);
+			break;
+		}
+		done += (unsigned)n;
+		STAT_ADD(udp, datagrams_out, n);
+	}
+	q->n = 0;
+	q->used = 0;
+}
+
+void udp_flush(struct transport *tp)
+{
+	struct udp *u = tp->udp;
+
+	for (int i = 0; u && i < UDP_SOCKS; i++)
+		if (u->txq[i].n)
+			txq_flush(&u->socks[i], &u->txq[i]);
+}
+
+int udp_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
+{
+	struct udp_sock *s = c->usock;
+	struct udp_txq *q = &s->u->txq[s - s->u->socks];
+
+	if (kind != ENCAP_ESP || !s->natt || c->closing || len > UDP_TX_ARENA)
+		return udp_send(c, kind, data, len); /* IKE, keepalives and refusals as before */
+	if (q->n == UDP_TX_BATCH || q->used + len > UDP_TX_ARENA)
+		txq_flush(s, q);
+	unsigned i = q->n++;
+	memcpy(q->arena + q->used, data, len);
+	q->peer[i] = c->peer;
+	q->iov[i] = (struct iovec){ q->arena + q->used, len };
+	q->used += len;
+	q->mm[i].msg_len = 0;
+	q->mm[i].msg_hdr = (struct msghdr){ .msg_name = &q->peer[i], .msg_namelen = c->peer_len,
+					    .msg_iov = &q->iov[i], .msg_iovlen = 1 };
+	put_source(&q->mm[i].msg_hdr, q->ctl[i].buf, c);
 	c->last_tx_ms = loop_now_ms(c->tp->loop);
 	return 0;
 }
@@ -487,6 +560,8 @@ static void socks_close(struct udp *u)
 		struct udp_sock *s = &u->socks[i];
 		if (s->io.fd < 0)
 			continue;
+		if (u->txq[i].n)
+			txq_flush(s, &u->txq[i]);
 		loop_io_del(u->tp->loop, &s->io);
 		close(s->io.fd);
 		s->io.fd = -1;

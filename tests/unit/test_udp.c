@@ -402,6 +402,46 @@ static void test_send(void **state)
 	ctx_free(x);
 }
 
+/* transport_queue gathers ESP for one sendmmsg at transport_flush, in order; IKE still goes at once. */
+static void test_queue_and_flush(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+	int fd = peer_sock(AF_INET);
+	uint8_t b[2000], msg[1500]; /* small datagrams: the peer's default receive buffer holds them all */
+	uint16_t from;
+
+	struct tcp_conn *c = ike_from(x, fd, AF_INET, true);
+	memset(&stats, 0, sizeof(stats));
+	for (uint32_t i = 0; i < 70; i++) { /* more than one batch: the 65th flushes the first 64 */
+		esp_pkt(msg, 0x200 + i, 200 + i);
+		assert_int_equal(transport_queue(c, ENCAP_ESP, msg, 200 + i), 0);
+	}
+	assert_int_equal(stats.udp.datagrams_out, 64);
+	ike_msg(msg, 200, 0x42);
+	assert_int_equal(transport_queue(c, ENCAP_IKE, msg, 200), 0); /* not gathered */
+	assert_int_equal(stats.udp.datagrams_out, 65);
+	transport_flush(x->t.tp);
+	assert_int_equal(stats.udp.datagrams_out, 71);
+	for (uint32_t i = 0; i < 64; i++) {
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), &from, 1000), 200 + i);
+		assert_int_equal(from, NATT_PORT);
+		esp_pkt(msg, 0x200 + i, 200 + i);
+		assert_memory_equal(b, msg, 200 + i);
+	}
+	assert_int_equal(recv_from(x, fd, b, sizeof(b), NULL, 1000), 204); /* marker + IKE */
+	for (uint32_t i = 64; i < 70; i++) {
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), NULL, 1000), 200 + i);
+		esp_pkt(msg, 0x200 + i, 200 + i);
+		assert_memory_equal(b, msg, 200 + i);
+	}
+	transport_flush(x->t.tp); /* nothing left */
+	assert_int_equal(recv_from(x, fd, b, sizeof(b), NULL, 50), -1);
+	close(fd);
+	ctx_free(x);
+}
+
 /* Paths we open: the same one per peer and port, answers from the port we sent from. */
 static void test_open(void **state)
 {
@@ -694,6 +734,7 @@ int main(void)
 		cmocka_unit_test_setup(test_natt_classifies, th_setup),
 		cmocka_unit_test_setup(test_paths_per_port, th_setup),
 		cmocka_unit_test_setup(test_send, th_setup),
+		cmocka_unit_test_setup(test_queue_and_flush, th_setup),
 		cmocka_unit_test_setup(test_open, th_setup),
 		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, th_setup),
 		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, th_setup),
