@@ -123,6 +123,12 @@ static bool io_datagram(void *arg, struct tcp_conn *c)
 	return transport_conn_is_udp(c);
 }
 
+static bool io_tls(void *arg, struct tcp_conn *c)
+{
+	(void)arg;
+	return transport_conn_is_tls(c);
+}
+
 static bool io_natt(void *arg, struct tcp_conn *c)
 {
 	(void)arg;
@@ -133,7 +139,7 @@ void wiring_ike_io(struct daemon *d, struct ike_io *io)
 {
 	*io = (struct ike_io){
 		.connect = io_connect, .send = io_send, .close = io_close, .hold = io_hold, .addrs = io_addrs,
-		.open_udp = io_open_udp, .datagram = io_datagram, .natt = io_natt, .arg = d,
+		.open_udp = io_open_udp, .datagram = io_datagram, .natt = io_natt, .tls = io_tls, .arg = d,
 	};
 }
 

@@ -890,70 +890,36 @@ static const char *state_name(const struct ike_sa *sa)
 	return sa->state == SA_ESTABLISHED ? "established" : sa->state == SA_DELETING ? "down" : "connecting";
 }
 
-void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool json)
+/* One IKE SA's members, into the object open in w. */
+static void status_sa(struct ike *ike, const struct ike_sa *sa, struct jw *w, uint64_t now)
 {
-	struct ike_tunnel *t = ike_tunnel_find(ike, phase1);
-	struct ike_sa *sa = NULL;
-	size_t n = t ? sas_of(ike, t, &sa) : 0;
-	bool tls = t && t->conn ? t->tls : ike->conf && ike->conf->settings.ike_tls_service;
-	const char *transport = tls ? "tls" : "tcp";
-	char prop[96] = "", local[INET6_ADDRSTRLEN + 8], remote[INET6_ADDRSTRLEN + 8], buf[24];
-	uint64_t now = ike->loop ? loop_now_ms(ike->loop) : 0;
-	bool up = sa && sa->state == SA_ESTABLISHED;
+	char prop[96] = "", addr[INET6_ADDRSTRLEN + 8], buf[24], id[300];
+	struct ike_suite s = sa->suite;
 
-	if (sa && sa->suite.encr) {
-		struct ike_suite s = sa->suite;
-		s.ke = 0;
+	s.ke = 0;
+	if (s.encr)
 		ike_suite_name(&s, prop, sizeof(prop));
-	}
-	if (sa ? ike_sa_datagram(sa)
-	       : t && t->p1 && (t->p1->transport == CONF_TRANSPORT_UDP ||
-				(t->p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp)))
-		transport = "udp";
-	if (sa) {
-		sockaddr_str(&sa->local, local, sizeof(local));
-		sockaddr_str(&sa->remote, remote, sizeof(remote));
-	}
-	if (!json) {
-		unsigned nch = 0;
-		for (unsigned i = 0; up && i < IKE_MAX_CHILDREN; i++)
-			nch += sa->child[i].used;
-		jw_printf(w, "%s: %s %s", phase1, state_name(sa), transport);
-		if (t && t->transport_why[0])
-			jw_printf(w, " (%s)", t->transport_why);
-		if (up)
-			jw_printf(w, " %s -> %s %s %s up %llus, %u child SA%s", local, remote, prop,
-				  ike_ke_name(sa->suite.ke) ? ike_ke_name(sa->suite.ke) : "?",
-				  (unsigned long long)((now - sa->established_ms) / 1000), nch, nch == 1 ? "" : "s");
-		if (n > 1)
-			jw_printf(w, " (%zu peers)", n);
-		jw_printf(w, "\n");
-		return;
-	}
-	jw_str(w, "state", state_name(sa));
-	jw_str(w, "transport", transport);
-	if (t && t->transport_why[0])
-		jw_str(w, "transport_why", t->transport_why);
-	if (!up) {
-		jw_null(w, "ike_sa");
-	} else {
-		jw_obj_open(w, "ike_sa");
-		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)sa->spi_i);
-		jw_str(w, "spi_i", buf);
-		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)sa->spi_r);
-		jw_str(w, "spi_r", buf);
-		jw_str(w, "proposal", prop);
-		jw_u64(w, "dhgrp", sa->suite.ke);
-		jw_u64(w, "established_s", (now - sa->established_ms) / 1000);
-		jw_str(w, "local", local);
-		jw_str(w, "remote", remote);
-		jw_str(w, "role", sa->initiator ? "initiator" : "responder");
-		char id[300];
-		jw_str(w, "peer_id", ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)));
-		jw_obj_close(w);
-	}
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)sa->spi_i);
+	jw_str(w, "spi_i", buf);
+	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)sa->spi_r);
+	jw_str(w, "spi_r", buf);
+	jw_str(w, "proposal", prop);
+	jw_u64(w, "dhgrp", sa->suite.ke);
+	jw_u64(w, "established_s", (now - sa->established_ms) / 1000);
+	jw_str(w, "local", sockaddr_str(&sa->local, addr, sizeof(addr)));
+	jw_str(w, "remote", sockaddr_str(&sa->remote, addr, sizeof(addr)));
+	jw_str(w, "role", sa->initiator ? "initiator" : "responder");
+	jw_str(w, "peer_id", ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)));
+	(void)ike;
+}
+
+/* The SA's "child_sas" array, counters from the dataplane. */
+static void status_children(struct ike *ike, const struct ike_sa *sa, struct jw *w)
+{
+	char buf[24];
+
 	jw_arr_open(w, "child_sas");
-	for (unsigned i = 0; up && i < IKE_MAX_CHILDREN; i++) {
+	for (unsigned i = 0; sa && sa->state == SA_ESTABLISHED && i < IKE_MAX_CHILDREN; i++) {
 		const struct ike_child *ch = &sa->child[i];
 		struct child_sa_counters cnt = { 0 };
 		if (!ch->used)
@@ -974,6 +940,79 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		jw_obj_close(w);
 	}
 	jw_arr_close(w);
-	if (t && t->p1 && t->p1->type == CONF_P1_DYNAMIC)
+}
+
+static unsigned children_up(const struct ike_sa *sa)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; sa->state == SA_ESTABLISHED && i < IKE_MAX_CHILDREN; i++)
+		n += sa->child[i].used;
+	return n;
+}
+
+void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool json)
+{
+	struct ike_tunnel *t = ike_tunnel_find(ike, phase1);
+	struct ike_sa *sa = NULL;
+	size_t n = t ? sas_of(ike, t, &sa) : 0;
+	bool tls = t && t->conn ? t->tls : ike->conf && ike->conf->settings.ike_tls_service;
+	const char *transport = tls ? "tls" : "tcp";
+	char prop[96] = "", local[INET6_ADDRSTRLEN + 8], remote[INET6_ADDRSTRLEN + 8], id[300];
+	uint64_t now = ike->loop ? loop_now_ms(ike->loop) : 0;
+	bool up = sa && sa->state == SA_ESTABLISHED;
+
+	if (sa ? ike_sa_datagram(sa)
+	       : t && t->p1 && (t->p1->transport == CONF_TRANSPORT_UDP ||
+				(t->p1->transport == CONF_TRANSPORT_AUTO && !t->auto_tcp)))
+		transport = "udp";
+	if (!json) {
+		jw_printf(w, "%s: %s %s", phase1, state_name(sa), transport);
+		if (t && t->transport_why[0])
+			jw_printf(w, " (%s)", t->transport_why);
+		/* One line per established IKE SA: a dynamic phase1 may have many peers. */
+		for (const struct ike_sa *p = ike->sas; p && t; p = p->next) {
+			if (p->tun != t || p->state != SA_ESTABLISHED || p->rekeyed)
+				continue;
+			struct ike_suite s = p->suite;
+			unsigned nch = children_up(p);
+			s.ke = 0;
+			ike_suite_name(&s, prop, sizeof(prop));
+			jw_printf(w, "%s%s -> %s %s %s %s up %llus, %u child SA%s", n > 1 ? "\n    " : " ",
+				  sockaddr_str(&p->local, local, sizeof(local)),
+				  sockaddr_str(&p->remote, remote, sizeof(remote)),
+				  ike_id_str(p->peer_id.type, p->peer_id.data, p->peer_id.len, id, sizeof(id)), prop,
+				  ike_ke_name(p->suite.ke) ? ike_ke_name(p->suite.ke) : "?",
+				  (unsigned long long)((now - p->established_ms) / 1000), nch, nch == 1 ? "" : "s");
+		}
+		jw_printf(w, "\n");
+		return;
+	}
+	jw_str(w, "state", state_name(sa));
+	jw_str(w, "transport", transport);
+	if (t && t->transport_why[0])
+		jw_str(w, "transport_why", t->transport_why);
+	if (!up) {
+		jw_null(w, "ike_sa");
+	} else {
+		jw_obj_open(w, "ike_sa");
+		status_sa(ike, sa, w, now);
+		jw_obj_close(w);
+	}
+	status_children(ike, up ? sa : NULL, w);
+	if (t && t->p1 && t->p1->type == CONF_P1_DYNAMIC) {
+		/* Every peer's IKE SA, each with its CHILD SAs and transport. */
 		jw_u64(w, "peers", n);
+		jw_arr_open(w, "ike_sas");
+		for (const struct ike_sa *p = ike->sas; p; p = p->next) {
+			if (p->tun != t || p->state != SA_ESTABLISHED || p->rekeyed)
+				continue;
+			jw_obj_open(w, NULL);
+			status_sa(ike, p, w, now);
+			bool p_tls = p->conn && ike->io.tls && ike->io.tls(ike->io.arg, p->conn);
+			jw_str(w, "transport", ike_sa_datagram(p) ? "udp" : p_tls ? "tls" : "tcp");
+			status_children(ike, p, w);
+			jw_obj_close(w);
+		}
+		jw_arr_close(w);
+	}
 }

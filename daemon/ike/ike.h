@@ -36,6 +36,7 @@ struct ike_io {
 	struct tcp_conn *(*open_udp)(void *arg, const struct sockaddr *peer, socklen_t len, bool natt);
 	bool (*datagram)(void *arg, struct tcp_conn *c);
 	bool (*natt)(void *arg, struct tcp_conn *c);  /* a path on ike-natt-port: ESP can ride it */
+	bool (*tls)(void *arg, struct tcp_conn *c);   /* a stream inside TLS (status only; NULL: never) */
 	void *arg;
 };
 
@@ -61,7 +62,7 @@ void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now
  * as 16 hex digits,"proposal","dhgrp","established_s","local","remote","role","peer_id"}), "child_sas" ([{"name","spi_in",
  * "spi_out" (8 hex digits),"proposal","bytes_in","bytes_out","packets_in","packets_out"}] with counters from
  * child_sa_ops.counters). For a dynamic phase1 with several peers, one IKE SA per peer: list the first and add
- * "peers": N. json=false: one human line for the text status instead. */
+ * "peers": N and "ike_sas": every peer's IKE SA as above plus "transport" and "child_sas". json=false: one human line for the text status instead. */
 void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool json);
 
 #endif

@@ -46,6 +46,8 @@ ctl gwA status --json | jq -e '.tunnels[0] | .transport == "udp" and (.ike_sa.lo
 	fail "gwA is not on UDP 4500: $(ctl gwA status --json | jq -c .tunnels[0])"
 ctl gwB status --json | jq -e '.tunnels[0] | .transport == "udp" and (.ike_sa.remote | startswith("203.0.113.1:")) and .ike_sa.peer_id == "fqdn:branch.example"' >/dev/null ||
 	fail "gwB does not see gwA through the NAT on UDP: $(ctl gwB status --json | jq -c .tunnels[0])"
+ctl gwB status --json | jq -e '.tunnels[0] | .peers == 1 and (.ike_sas | length) == 1 and .ike_sas[0].transport == "udp" and .ike_sas[0].spi_i == .ike_sa.spi_i and (.ike_sas[0].child_sas | length) == 1' >/dev/null ||
+	fail "gwB does not list its peer's IKE SA: $(ctl gwB status --json | jq -c .tunnels[0])"
 grep -q "NAT detected in front of us" "$TMP/gwA.log" || fail "gwA did not detect the carrier's NAT"
 
 ip netns exec "$NSP-carrier" tcpdump -i c0 -n -w "$TMP/carrier.pcap" not arp >"$TMP/tcpdump.log" 2>&1 &

@@ -705,6 +705,7 @@ static void test_retransmit_answered_from_cache(void **state)
 	queue_clear(n);
 	char *s = status_json(n->p.ike[1], "branch");
 	assert_non_null(strstr(s, "\"peers\":1"));
+	assert_non_null(strstr(s, "\"ike_sas\":[{\"spi_i\":"));
 	free(s);
 
 	/* The cached answer is replayed to gwA: a response it did not ask for. */
