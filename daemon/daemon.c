@@ -277,6 +277,16 @@ static void ctl_lock_path(const char *sock, char *buf, size_t len)
  * The CHILD SAs' packets: AF_XDP on the inner interfaces for `dataplane xdp` (the default), else,
  * or when AF_XDP cannot be set up, a TUN device the kernel routes the selectors into.
  */
+static bool same_dataplane(const struct conf_settings *a, const struct conf_settings *b)
+{
+	if (a->dataplane != b->dataplane || a->n_inner_interfaces != b->n_inner_interfaces)
+		return false;
+	for (size_t i = 0; i < a->n_inner_interfaces; i++)
+		if (strcmp(a->inner_interfaces[i], b->inner_interfaces[i]))
+			return false;
+	return true;
+}
+
 static int start_dataplane(struct daemon *d, const struct config *conf)
 {
 	const struct conf_settings *s = &conf->settings;
@@ -416,6 +426,9 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	const struct conf_settings *o = &d->conf->settings, *n = &next->settings;
 	if (strcmp(o->control_socket, n->control_socket) || strcmp(o->bpf_pin_path, n->bpf_pin_path))
 		log_warn("reload: control-socket and bpf-pin-path changes take effect at the next restart");
+	if ((d->dp || d->xdp) && !same_dataplane(o, n))
+		log_warn("reload: inner-interface and dataplane changes take effect at the next restart "
+			 "(the CHILD SAs' keys live in the running dataplane)");
 	transport_config_from(next, &tc);
 	if (n->ike_tcp_service || !o->ike_tcp_service) {
 		err = transport_configure(d->tp, &tc);
