@@ -200,6 +200,7 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 	if (!strcmp(cmd, "stats")) {
 		struct stats snap = stats;
 		collect_xdp(d, &snap);
+		snap.ike.half_open = d->ike ? ike_half_open(d->ike) : 0;
 		if (d->xdp) {
 			struct afxdp_counters ac;
 			uint64_t bpf[CLEAR_CNT_MAX];

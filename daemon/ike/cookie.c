@@ -87,8 +87,8 @@ void ike_cookie_set_threshold(struct ike *ike, unsigned n)
 	ike->cookie_threshold = n;
 }
 
-/* Responder, before any state is kept for an IKE_SA_INIT request. */
-static unsigned half_open(const struct ike *ike)
+/* Responder SAs that answered IKE_SA_INIT and wait for IKE_AUTH (also for iketcpctl stats). */
+unsigned ike_half_open(const struct ike *ike)
 {
 	unsigned n = 0;
 	for (const struct ike_sa *sa = ike->sas; sa; sa = sa->next)
@@ -105,7 +105,7 @@ bool ike_cookie_gate(struct ike *ike, struct tcp_conn *c, const struct ike_msg *
 	uint8_t cookie[IKE_COOKIE_LEN];
 
 	/* 2.6: a cookie we did not ask for (any more) is ignored. */
-	if (half_open(ike) < ike->cookie_threshold)
+	if (ike_half_open(ike) < ike->cookie_threshold)
 		return false;
 	if (n && ike_cookie_valid(&ike->cookie, now, nonce->u.nonce.data, nonce->u.nonce.len, peer, m->hdr.spi_i,
 				  n->u.n.data, n->u.n.len))

@@ -333,11 +333,16 @@ static void input_request(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg 
 		return drop(ike, "unexpected message ID", h);
 	if (open_sk(sa, m, retransmit))
 		goto maybe_fail;
-	if (sa->conn != c)
+	/* 2.23: over UDP only a new request moves the SA; an old one replayed from elsewhere would
+	 * otherwise take it (and its ESP) anywhere. A stream SA follows even a resend to its new stream:
+	 * that is how the originator comes back after a cut the responder may not have noticed (RFC 9329
+	 * 6.1); replaying into a stream of one's own takes a prefix, a handshake and a captured message. */
+	bool dgram = ike->io.datagram && ike->io.datagram(ike->io.arg, c);
+	if (sa->conn != c && (!retransmit || !dgram))
 		rebind(sa, c);
 	if (retransmit) {
-		/* 2.1: answer a retransmission from the cache, never process it again. */
-		(void)send_bytes(ike, sa->conn, sa->last_rsp, sa->last_rsp_len);
+		/* 2.1: answer a retransmission from the cache, never process it again; to where it came from. */
+		(void)send_bytes(ike, c, sa->last_rsp, sa->last_rsp_len);
 		return;
 	}
 	switch (h->exchange) {

@@ -55,7 +55,8 @@ int ike_up(struct ike *ike, const char *phase1, const char **err);   /* iketcpct
 int ike_down(struct ike *ike, const char *phase1, const char **err); /* DELETE the IKE SA (and its children) */
 /* iketcpctl rekey: rekey the tunnel's IKE SAs now (RFC 7296 1.3.2); 0 or -1 with *err. */
 int ike_rekey(struct ike *ike, const char *phase1, const char **err);
-void ike_shutdown(struct ike *ike); /* SIGTERM: send DELETE for every IKE SA now, best effort */
+void ike_shutdown(struct ike *ike);
+unsigned ike_half_open(const struct ike *ike); /* responder SAs waiting for IKE_AUTH now */ /* SIGTERM: send DELETE for every IKE SA now, best effort */
 /* The tunnel's live members for iketcpctl status, written into the JSON object the caller has open:
  * "state" ("down"|"connecting"|"established"), "transport" ("udp"|"tcp"|"tls"), "transport_why" (transport auto:
  * why that one), "ike_sa" (null or {"spi_i","spi_r"

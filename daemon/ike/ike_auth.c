@@ -12,8 +12,9 @@
  * initiator that rejects the responder's AUTH says so in an INFORMATIONAL
  * { N(AUTHENTICATION_FAILED) } (2.21.2), and the responder drops the SA it
  * had completed. N(INITIAL_CONTACT) (3.10.1) goes in our IKE_AUTH request
- * when we have no other IKE SA for the tunnel; received, it removes every
- * other IKE SA (and its CHILD SAs) with the same peer identity, silently.
+ * when no other IKE SA of ours joins the same identities (other_sa);
+ * received, it removes every other IKE SA (and its CHILD SAs) with the same
+ * peer identity, silently.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -327,12 +328,39 @@ static void initial_contact(struct ike_sa *sa, const struct ike_msg *m)
 	}
 }
 
-/* Whether the tunnel has an IKE SA besides sa that is up (or going through a rekey). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return a->ss_family == AF_INET6 && !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+						   &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+/*
+ * 3.10.1: INITIAL_CONTACT claims this is the only IKE SA between the two identities, and the peer
+ * deletes every other. So not while the tunnel has another SA up, nor while another tunnel with our
+ * localid talks to the same peer (in any state: tunnels come up side by side), or we would delete
+ * our own live SAs at the peer.
+ */
 static bool other_sa(const struct ike_sa *sa)
 {
-	for (const struct ike_sa *o = sa->ike->sas; o; o = o->next)
-		if (o != sa && o->tun == sa->tun && o->state == SA_ESTABLISHED)
+	const struct conf_phase1 *p1 = sa->tun->p1;
+
+	for (const struct ike_sa *o = sa->ike->sas; o; o = o->next) {
+		if (o == sa || !o->tun || o->state == SA_DELETING)
+			continue;
+		if (o->tun == sa->tun) {
+			if (o->state == SA_ESTABLISHED)
+				return true;
+			continue;
+		}
+		if (o->tun->p1 && same_str(o->tun->p1->localid, p1->localid) && same_host(&o->remote, &sa->remote))
 			return true;
+	}
 	return false;
 }
 

@@ -20,6 +20,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 32000
+#define RECONNECT_QUICK_MS 20
 
 static void conn_io_cb(struct loop *loop, struct loop_io *io, uint32_t events);
 static void conn_timer_cb(struct loop *loop, struct loop_timer *t);
@@ -142,8 +143,22 @@ static void conn_teardown(struct tcp_conn *c)
 static void schedule_reconnect(struct tcp_conn *c)
 {
 	c->state = CONN_BACKOFF;
-	c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
-	if (loop_timer_arm(c->tp->loop, &c->timer, c->backoff_ms))
+	uint32_t delay;
+	uint64_t now = loop_now_ms(c->tp->loop);
+	/* At most one quick reconnect a second: a peer that answers and hangs up cannot make us spin. */
+	if (c->peer_spoke && now - c->quick_ms >= BACKOFF_MIN_MS) {
+		c->quick_ms = now;
+		/* The stream worked (the peer sent frames): RFC 9329 6.1 wants it back now, e.g. after the
+		 * responder closed it behind a COOKIE (6.3). Failures from here on back off. */
+		c->peer_spoke = false;
+		c->backoff_ms = 0;
+		delay = RECONNECT_QUICK_MS;
+	} else {
+		c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
+		delay = c->backoff_ms;
+		c->peer_spoke = false;
+	}
+	if (loop_timer_arm(c->tp->loop, &c->timer, delay))
 		log_error("cannot arm reconnect timer");
 }
 
@@ -472,7 +487,7 @@ static int on_frame(void *arg, enum encap_kind kind, const uint8_t *p, size_t le
 	switch (kind) {
 	case ENCAP_IKE:
 		STAT_INC(tcp, frames_ike);
-		c->backoff_ms = 0; /* the peer speaks: a later loss starts backing off afresh */
+		c->peer_spoke = true; /* a later loss reconnects at once, then backs off afresh */
 		if (h->ike)
 			h->ike(h->arg, c, p, len);
 		break;

@@ -55,6 +55,8 @@ struct tcp_conn {
 	bool flush_listed;
 	uint64_t opened_ms, last_rx_ms, frame_start_ms;
 	uint32_t backoff_ms;
+	bool peer_spoke;                 /* outbound: frames came since the last (re)connect */
+	uint64_t quick_ms;               /* outbound: when it last reconnected without backing off */
 	struct splice *splice;
 	void *user;
 	/* UDP paths only (udp.c) */

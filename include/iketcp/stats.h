@@ -56,6 +56,7 @@
 	X(messages_in)                                                               \
 	X(messages_out)                                                              \
 	X(retransmits)      /* requests sent again over UDP (2.1) */                 \
+	X(half_open)        /* responder SAs waiting for IKE_AUTH now (a gauge) */   \
 	X(unknown_spi)
 
 #define STATS_ESP(X)                                                                  \

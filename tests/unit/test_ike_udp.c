@@ -22,13 +22,14 @@
 #include "tests/lib/ike_harness.h"
 
 /* Path handles: gwA's to gwB's 500 and 4500, and the ones gwB sees gwA's datagrams on. */
-static char paths[6];
+static char paths[7];
 #define A500 ((struct tcp_conn *)&paths[0])
 #define A4500 ((struct tcp_conn *)&paths[1])
 #define B500 ((struct tcp_conn *)&paths[2])
 #define B4500 ((struct tcp_conn *)&paths[3])
 #define ATCP ((struct tcp_conn *)&paths[4]) /* gwA's TCP stream (transport auto's fallback) */
 #define BTCP ((struct tcp_conn *)&paths[5]) /* the same stream at gwB */
+#define BEVIL ((struct tcp_conn *)&paths[6]) /* gwB's path to an attacker on 4500 */
 
 struct net {
 	struct ikeh_pipe p;
@@ -37,12 +38,18 @@ struct net {
 	unsigned installs[2];
 	uint8_t init_answer[2][64];       /* gwB's IKE_SA_INIT answers, their first bytes */
 	unsigned init_answers;
+	uint8_t auth_req[IKE_MSG_MAX_LEN];  /* gwA's IKE_AUTH request, as an attacker on the path saw it */
+	size_t auth_req_len;
+	unsigned to_evil;
 	struct tcp_conn *install_conn[2];
 	bool udp_open_fails;
 };
 static struct net *g_net;
 
-static bool is_udp(struct tcp_conn *c) { return c == A500 || c == A4500 || c == B500 || c == B4500; }
+static bool is_udp(struct tcp_conn *c)
+{
+	return c == A500 || c == A4500 || c == B500 || c == B4500 || c == BEVIL;
+}
 
 static struct tcp_conn *io_open_udp(void *arg, const struct sockaddr *peer, socklen_t len, bool natt)
 {
@@ -61,7 +68,7 @@ static bool io_datagram(void *arg, struct tcp_conn *c)
 static bool io_natt(void *arg, struct tcp_conn *c)
 {
 	(void)arg;
-	return c == A4500 || c == B4500;
+	return c == A4500 || c == B4500 || c == BEVIL;
 }
 
 /* Datagrams from a path arrive on the matching path of the other side; TCP as the harness does it. */
@@ -80,6 +87,14 @@ static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len
 	n->sent[from]++;
 	if (from == 1 && len >= 64 && buf[18] == IKE_SA_INIT && n->init_answers < 2)
 		memcpy(n->init_answer[n->init_answers++], buf, 64);
+	if (from == 0 && len > 19 && buf[18] == IKE_AUTH && !(buf[19] & IKE_FLAG_R) && len <= sizeof(n->auth_req)) {
+		memcpy(n->auth_req, buf, len);
+		n->auth_req_len = len;
+	}
+	if (c == BEVIL) {
+		n->to_evil++;
+		return 0;
+	}
 	if (n->lose[from]) {
 		n->lose[from]--;
 		n->lost[from]++;
@@ -101,6 +116,11 @@ static void io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *loc
 
 	if (!is_udp(c)) {
 		ikeh_io_addrs(arg, c, local, peer);
+		return;
+	}
+	if (c == BEVIL) {
+		ikeh_set4(local, "203.0.113.2", 4500);
+		ikeh_set4(peer, "198.51.100.66", 40000);
 		return;
 	}
 	ikeh_set4(side ? local : peer, "203.0.113.2", port);
@@ -218,6 +238,28 @@ static void test_lost_answer_comes_from_the_cache(void **state)
 	net_free(n);
 }
 
+/* 2.23: an old request replayed from elsewhere is answered from the cache there, but moves nothing. */
+static void test_replayed_request_does_not_move_the_sa(void **state)
+{
+	(void)state;
+	struct net *n = net_new("udp", NULL, false, 0, 0);
+	ikeh_pump(&n->p);
+	assert_int_equal(stats.ike.sa_established, 2);
+	assert_true(n->auth_req_len > 0);
+	ikeh_enqueue(&n->p, 1, BEVIL, n->auth_req, n->auth_req_len);
+	ikeh_pump(&n->p);
+	assert_int_equal(n->to_evil, 1); /* the cached IKE_AUTH answer, to where the replay came from */
+	assert_true(has(n->p.ike[1], "branch", "\"remote\":\"203.0.113.1:4500\""));
+	assert_int_equal(n->p.updates[1], 0); /* the CHILD SA's ESP did not follow the attacker */
+	/* A new request from the real peer still gets through on its own path. */
+	const char *err = NULL;
+	assert_int_equal(ike_down(n->p.ike[0], "to-hq", &err), 0);
+	ikeh_pump(&n->p);
+	assert_true(has(n->p.ike[1], "branch", "\"state\":\"down\""));
+	assert_int_equal(n->to_evil, 1);
+	net_free(n);
+}
+
 static void test_auto_falls_back_to_tcp(void **state)
 {
 	(void)state;
@@ -272,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_establishes_and_moves_to_4500),
 		cmocka_unit_test(test_lost_requests_are_retransmitted),
 		cmocka_unit_test(test_lost_answer_comes_from_the_cache),
+		cmocka_unit_test(test_replayed_request_does_not_move_the_sa),
 		cmocka_unit_test(test_auto_falls_back_to_tcp),
 		cmocka_unit_test(test_auto_stays_on_udp_when_answered),
 		cmocka_unit_test(test_no_udp_path),
