@@ -84,10 +84,34 @@ static uint64_t rekey_delay_ms(const struct ike_sa *sa)
 	return life - life / 20 - jitter;
 }
 
+/* Never later than the SA's keylife: that is when it expires if no rekey made it. */
 static void arm_in(struct ike_sa *sa, uint64_t ms)
 {
-	if (sa->ike->loop)
-		(void)loop_timer_arm(sa->ike->loop, &sa->ike_rekey_timer, ms);
+	struct loop *loop = sa->ike->loop;
+	uint64_t life = lifetime_ms(sa);
+
+	if (!loop)
+		return;
+	if (life && sa->established_ms) {
+		uint64_t age = loop_now_ms(loop) - sa->established_ms;
+		ms = age >= life ? 0 : MIN(ms, life - age);
+	}
+	(void)loop_timer_arm(loop, &sa->ike_rekey_timer, ms);
+}
+
+/* keylife reached without a rekey (the peer kept refusing, or never answered): the SA goes, with a
+ * DELETE, and a static tunnel comes back with a new IKE_SA_INIT. */
+static void expire(struct ike_sa *sa)
+{
+	struct ike_tunnel *t = sa->tun;
+
+	log_warn("%s: IKE SA %016llx_i %016llx_r reached its keylife without a rekey: deleted", tname(sa),
+		 (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r);
+	STAT_INC(ike, sa_expired);
+	if (!(sa->state == SA_ESTABLISHED && !sa->req_out && ike_info_delete_ike(sa, true) == 0))
+		ike_sa_free(sa); /* otherwise freed when the DELETE is answered, or at its timeout */
+	if (t)
+		ike_tunnel_retry(t, "IKE SA expired");
 }
 
 void ike_rekey_arm(struct ike_sa *sa)
@@ -100,8 +124,14 @@ void ike_rekey_arm(struct ike_sa *sa)
 static void rekey_fire(struct loop *loop, struct loop_timer *t)
 {
 	struct ike_sa *sa = container_of(t, struct ike_sa, ike_rekey_timer);
-	(void)loop;
+	uint64_t life = lifetime_ms(sa);
 
+	if (sa->rekeyed || sa->state != SA_ESTABLISHED)
+		return;
+	if (life && sa->established_ms && loop_now_ms(loop) - sa->established_ms >= life) {
+		expire(sa);
+		return;
+	}
 	int err = ike_rekey_ike(sa);
 	if (err == -EBUSY)
 		arm_in(sa, IKE_REKEY_RETRY_MS);

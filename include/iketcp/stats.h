@@ -50,6 +50,7 @@
 #define STATS_IKE(X)                                                                  \
 	X(sa_established)   /* IKE SAs up, by IKE_AUTH or by a rekey */              \
 	X(sa_rekeyed)       /* of those, by an IKE SA rekey (CREATE_CHILD_SA) */    \
+	X(sa_expired)       /* deleted at keylife because no rekey succeeded */      \
 	X(auth_failures)                                                             \
 	X(invalid_messages)                                                          \
 	X(cookies_sent)                                                              \

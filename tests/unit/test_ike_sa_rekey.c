@@ -430,6 +430,24 @@ static void test_rekey_by_timer(void **state)
 	net_free(n);
 }
 
+/* keylife without a successful rekey: the SA is deleted (both sides), and a static tunnel will start again. */
+static void test_expiry_without_rekey(void **state)
+{
+	(void)state;
+	setenv("IKETCP_TEST_IKE_LIFETIME_S", "2", 1);
+	struct net *n = net_new();
+	reload_b(n, "19", "aes256gcm-prfsha384"); /* every rekey either way is refused: no proposal in common */
+	run_for(n, 1600);
+	assert_int_equal(nsas(n, 0), 1);
+	assert_int_equal(stats.ike.sa_expired, 0);
+	run_for(n, 700); /* past 2 s */
+	assert_true(stats.ike.sa_expired >= 1); /* both ends have the timer: one or both */
+	assert_int_equal(nsas(n, 0), 0);
+	assert_int_equal(nsas(n, 1), 0); /* the DELETE reached gwB */
+	assert_int_equal(n->s[0].installs, n->s[0].removes);
+	net_free(n);
+}
+
 /* Window 1 on our side; TEMPORARY_FAILURE when the peer's exchange crosses ours (2.25). */
 static void test_window_and_collisions(void **state)
 {
@@ -669,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_ke_then_retry),
 		cmocka_unit_test(test_no_proposal_keeps_old),
 		cmocka_unit_test(test_rekey_by_timer),
+		cmocka_unit_test(test_expiry_without_rekey),
 		cmocka_unit_test(test_window_and_collisions),
 		cmocka_unit_test(test_hostile_ike_rekeys),
 		cmocka_unit_test(test_status_shows_new_spis),
