@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # iperf3 from hostA to hostB on the reference topology: plain routing (no tunnel) first, then through
-# the iketcp tunnel for each ESP suite, over TCP, TLS and UDP, with one and four streams; the daemons' CPU
-# per Gbit/s; and the openssl speed ceiling for the same ciphers, all in one run. Prints a table and
-# one JSON line.
+# the iketcp tunnel for each ESP suite, over TCP, TLS and UDP, with one and four streams; the daemons'
+# CPU per Gbit/s; the average ping RTT; and the openssl speed ceiling for the same ciphers, all in one
+# run. Prints a table and one JSON line.
 #
 # Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
 # kernel's ceiling for an AF_XDP dataplane on veth (see below).
@@ -33,6 +33,9 @@ iperf() { # STREAMS -> Gbit/s
 	nsx hostA iperf3 -c 10.2.0.10 -t "$SECS" -P "$1" -J 2>/dev/null |
 		jq -r '.end.sum_received.bits_per_second / 1e9 | . * 1000 | round / 1000'
 }
+rtt() { # -> average ping RTT hostA -> hostB in ms
+	nsx hostA ping -c 20 -i 0.02 -q 10.2.0.10 2>/dev/null | awk -F/ '/^rtt|^round-trip/ { print $5 }'
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Plain: the same hosts and links, routed without any tunnel.
@@ -41,6 +44,7 @@ ip -n "$NSP-carrier" route add 10.1.0.0/24 via 100.64.0.2
 ip -n "$NSP-carrier" route add 10.2.0.0/24 via 203.0.113.2
 ip -n "$NSP-gwB" route add 10.1.0.0/24 via 203.0.113.1
 sleep 0.5
+plain_rtt=$(rtt)
 plain1=$(iperf 1)
 plain4=0
 case " $STREAMS " in *" 4 "*) plain4=$(iperf 4) ;; esac
@@ -64,10 +68,10 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 		awk -v c="$1" 'tolower($1) == tolower(c) { v = $NF; sub("k", "", v); printf "%.2f", v * 1000 / 1e9 }'
 }
 
-printf '%-20s %-4s %8s %8s %8s %8s %12s\n' suite via "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit"
-printf '%-20s %-4s %8s %8s %8s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000"
+printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' suite via "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit" "RTT ms"
+printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000" "-" "${plain_rtt:-?}"
 printf '%-20s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"runs\":["
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
@@ -102,6 +106,7 @@ for suite in $SUITES; do
 			perf record -a -o "$PERFDIR/$suite-$tls-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
 			perfpids+=($!)
 		fi
+		tun_rtt=$(rtt)
 		c0=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
 		t1=$(iperf 1)
 		c1=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
@@ -119,10 +124,11 @@ for suite in $SUITES; do
 		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
 		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		[ "$tls" = udp ] && nsx carrier iptables -A FORWARD -p udp -j DROP
-		printf '%-20s %-4s %8s %8s %8s %8s %12s\n' "$suite" "$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)" "$t1" "$r1" "$t4" "$r4" "$cpu"
+		via=$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)
+		printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' "$suite" "$via" "$t1" "$r1" "$t4" "$r4" "$cpu" "${tun_rtt:-?}"
 		[ $first -eq 1 ] || json+=","
 		first=0
-		json+="{\"suite\":\"$suite\",\"transport\":\"$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu}"
+		json+="{\"suite\":\"$suite\",\"transport\":\"$via\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu,\"rtt_ms\":${tun_rtt:-0}}"
 		daemon_stop gwA
 		daemon_stop gwB
 	done
