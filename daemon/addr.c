@@ -1,4 +1,4 @@
-/* Socket address printing and IPv4-mapped unmapping. */
+/* Socket address printing, comparison and IPv4-mapped unmapping. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,6 +22,21 @@ const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t le
 		snprintf(buf, len, "-");
 	}
 	return buf;
+}
+
+bool sockaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b, bool with_port)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_addr.s_addr == y->sin_addr.s_addr && (!with_port || x->sin_port == y->sin_port);
+	}
+	if (a->ss_family != AF_INET6)
+		return false;
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) &&
+	       (!with_port || (x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id));
 }
 
 void sockaddr_unmap(struct sockaddr_storage *ss)

@@ -103,14 +103,6 @@ static ssize_t build_sealed(struct ike_sa *sa, uint8_t exchange, bool response, 
 	return n;
 }
 
-static uint8_t *dup_bytes(const uint8_t *p, size_t n)
-{
-	uint8_t *c = malloc(n);
-	if (c)
-		memcpy(c, p, n);
-	return c;
-}
-
 int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t msg_id,
 		    const struct ike_enc *inner)
 {
@@ -120,7 +112,7 @@ int ike_send_sealed(struct ike_sa *sa, uint8_t exchange, bool response, uint32_t
 	if (n < 0)
 		return (int)n;
 	if (response) {
-		uint8_t *copy = dup_bytes(ike->out, (size_t)n);
+		uint8_t *copy = ike_memdup(ike->out, (size_t)n);
 		if (copy) {
 			free(sa->last_rsp);
 			sa->last_rsp = copy;
@@ -145,7 +137,7 @@ int ike_request(struct ike_sa *sa, uint8_t exchange, const struct ike_enc *inner
 	if (sa->last_req)
 		OPENSSL_cleanse(sa->last_req, sa->last_req_len);
 	free(sa->last_req);
-	sa->last_req = dup_bytes(ike->out, (size_t)n);
+	sa->last_req = ike_memdup(ike->out, (size_t)n);
 	sa->last_req_len = sa->last_req ? (size_t)n : 0;
 	return send_bytes(ike, sa->conn, ike->out, (size_t)n);
 }
@@ -896,7 +888,7 @@ static const char *state_name(const struct ike_sa *sa)
 }
 
 /* One IKE SA's members, into the object open in w. */
-static void status_sa(struct ike *ike, const struct ike_sa *sa, struct jw *w, uint64_t now)
+static void status_sa(const struct ike_sa *sa, struct jw *w, uint64_t now)
 {
 	char prop[96] = "", addr[INET6_ADDRSTRLEN + 8], buf[24], id[300];
 	struct ike_suite s = sa->suite;
@@ -915,7 +907,6 @@ static void status_sa(struct ike *ike, const struct ike_sa *sa, struct jw *w, ui
 	jw_str(w, "remote", sockaddr_str(&sa->remote, addr, sizeof(addr)));
 	jw_str(w, "role", sa->initiator ? "initiator" : "responder");
 	jw_str(w, "peer_id", ike_id_str(sa->peer_id.type, sa->peer_id.data, sa->peer_id.len, id, sizeof(id)));
-	(void)ike;
 }
 
 /* The SA's "child_sas" array, counters from the dataplane. */
@@ -1000,7 +991,7 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 		jw_null(w, "ike_sa");
 	} else {
 		jw_obj_open(w, "ike_sa");
-		status_sa(ike, sa, w, now);
+		status_sa(sa, w, now);
 		jw_obj_close(w);
 	}
 	status_children(ike, up ? sa : NULL, w);
@@ -1012,7 +1003,7 @@ void ike_status_tunnel(struct ike *ike, const char *phase1, struct jw *w, bool j
 			if (p->tun != t || p->state != SA_ESTABLISHED || p->rekeyed)
 				continue;
 			jw_obj_open(w, NULL);
-			status_sa(ike, p, w, now);
+			status_sa(p, w, now);
 			bool p_tls = p->conn && ike->io.tls && ike->io.tls(ike->io.arg, p->conn);
 			jw_str(w, "transport", ike_sa_datagram(p) ? "udp" : p_tls ? "tls" : "tcp");
 			status_children(ike, p, w);

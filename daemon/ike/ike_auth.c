@@ -328,16 +328,6 @@ static void initial_contact(struct ike_sa *sa, const struct ike_msg *m)
 	}
 }
 
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return a->ss_family == AF_INET6 && !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-						   &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
-}
-
 static bool same_str(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
 
 /*
@@ -358,7 +348,7 @@ static bool other_sa(const struct ike_sa *sa)
 				return true;
 			continue;
 		}
-		if (o->tun->p1 && same_str(o->tun->p1->localid, p1->localid) && same_host(&o->remote, &sa->remote))
+		if (o->tun->p1 && same_str(o->tun->p1->localid, p1->localid) && sockaddr_same(&o->remote, &sa->remote, false))
 			return true;
 	}
 	return false;

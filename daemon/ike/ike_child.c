@@ -252,22 +252,6 @@ int ike_child_create(struct ike_sa *sa, size_t p2)
 	return create_start(sa, NULL, p2);
 }
 
-/* The lower of two nonces as octet strings; a prefix is lower. */
-static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-static void nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t **m, size_t *mlen)
-{
-	bool a_low = nonce_cmp(a, alen, b, blen) <= 0;
-	*m = a_low ? a : b;
-	*mlen = a_low ? alen : blen;
-}
-
 /* INFORMATIONAL { D(ESP, spi_in) }: the peer removes its half, we ours when it answers. */
 static void delete_child(struct ike_sa *sa, struct ike_child *ch)
 {
@@ -381,8 +365,8 @@ void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
 		/* 2.8.1: both rekeyed it. The lowest of the four nonces loses. */
 		const uint8_t *mn;
 		size_t mlen;
-		nonce_min(sa->rk_ni, sizeof(sa->rk_ni), nonce->u.nonce.data, nonce->u.nonce.len, &mn, &mlen);
-		if (nonce_cmp(mn, mlen, old->peer_nmin, old->peer_nmin_len) < 0) {
+		ike_nonce_min(sa->rk_ni, sizeof(sa->rk_ni), nonce->u.nonce.data, nonce->u.nonce.len, &mn, &mlen);
+		if (ike_nonce_cmp(mn, mlen, old->peer_nmin, old->peer_nmin_len) < 0) {
 			log_info("%s: simultaneous rekey of CHILD SA %s %08x_i: ours lost, deleting %08x_i, keeping %08x_i",
 				 tname(sa), p2->name, old->spi_in, mine->spi_in, old->peer_new_spi);
 			old->rekey = CHILD_REPLACED; /* the winner deletes it */
@@ -550,7 +534,7 @@ void ike_child_request(struct ike_sa *sa, const struct ike_msg *m)
 		/* 2.8.1: we are rekeying it too; decided when our answer comes. */
 		const uint8_t *mn;
 		size_t mlen;
-		nonce_min(nonce->u.nonce.data, nonce->u.nonce.len, nr, sizeof(nr), &mn, &mlen);
+		ike_nonce_min(nonce->u.nonce.data, nonce->u.nonce.len, nr, sizeof(nr), &mn, &mlen);
 		old->peer_new_spi = spi_in;
 		mlen = mlen < sizeof(old->peer_nmin) ? mlen : sizeof(old->peer_nmin); /* 16..256 by the rules */
 		memcpy(old->peer_nmin, mn, mlen);

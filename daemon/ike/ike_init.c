@@ -82,6 +82,22 @@ static void check_natd(const struct ike_sa *sa, const struct ike_msg *m, uint64_
 			 sa->tun ? sa->tun->name : "responder");
 }
 
+/* IKE_SA_INIT's SA and KE payloads, either way (1.2). */
+static int enc_sa_ke(struct ike_enc *e, const struct prop_buf *pb, uint16_t group, const uint8_t *pub,
+		     size_t publen)
+{
+	struct ike_pl pl;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.type = IKE_PL_SA;
+	pl.u.sa = pb->sa;
+	int err = ike_pl_encode(e, &pl);
+	memset(&pl, 0, sizeof(pl));
+	pl.type = IKE_PL_KE;
+	pl.u.ke = (struct ike_ke_pl){ group, pub, publen };
+	return err ? err : ike_pl_encode(e, &pl);
+}
+
 static void set_addrs(struct ike_sa *sa)
 {
 	struct ike *ike = sa->ike;
@@ -106,14 +122,6 @@ static int derive(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
 	return err;
 }
 
-static uint8_t *dup_msg(const uint8_t *p, size_t n)
-{
-	uint8_t *c = malloc(n);
-	if (c)
-		memcpy(c, p, n);
-	return c;
-}
-
 /* ---- initiator --------------------------------------------------------------------- */
 
 int ike_init_start(struct ike_sa *sa)
@@ -124,7 +132,6 @@ int ike_init_start(struct ike_sa *sa)
 	uint8_t pub[1024];
 	size_t publen = sizeof(pub);
 	struct ike_enc e;
-	struct ike_pl pl;
 
 	/* A fresh start (or a restart after the stream came back). */
 	ike_sa_keys_free(&sa->keys);
@@ -165,14 +172,7 @@ int ike_init_start(struct ike_sa *sa)
 	ike_msg_begin(&e, ike->out, sizeof(ike->out), &h);
 	if (sa->cookie_len) /* 2.6: the cookie comes first */
 		ike_enc_notify(&e, IKE_PROTO_NONE, NULL, 0, COOKIE, sa->cookie, sa->cookie_len);
-	memset(&pl, 0, sizeof(pl));
-	pl.type = IKE_PL_SA;
-	pl.u.sa = pb.sa;
-	int err = ike_pl_encode(&e, &pl);
-	memset(&pl, 0, sizeof(pl));
-	pl.type = IKE_PL_KE;
-	pl.u.ke = (struct ike_ke_pl){ sa->suite.ke, pub, publen };
-	err = err ? err : ike_pl_encode(&e, &pl);
+	int err = enc_sa_ke(&e, &pb, sa->suite.ke, pub, publen);
 	ike_enc_data(&e, IKE_PL_NONCE, sa->ni, sa->ni_len);
 	enc_natd(&e, sa, 0);
 	ssize_t n = ike_msg_end(&e);
@@ -180,7 +180,7 @@ int ike_init_start(struct ike_sa *sa)
 		ike_fail(sa, "cannot build IKE_SA_INIT");
 		return -ENOSPC;
 	}
-	sa->init_req = dup_msg(ike->out, (size_t)n);
+	sa->init_req = ike_memdup(ike->out, (size_t)n);
 	if (!sa->init_req) {
 		ike_fail(sa, "out of memory");
 		return -ENOMEM;
@@ -287,7 +287,7 @@ void ike_init_response(struct ike_sa *sa, const struct ike_msg *m)
 	memcpy(sa->nr, nonce->u.nonce.data, nonce->u.nonce.len);
 	sa->nr_len = nonce->u.nonce.len;
 	check_natd(sa, m, sa->spi_r);
-	sa->init_rsp = dup_msg(m->buf, m->len);
+	sa->init_rsp = ike_memdup(m->buf, m->len);
 	if (!sa->init_rsp) {
 		ike_fail(sa, "out of memory");
 		return;
@@ -441,7 +441,6 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	size_t publen = sizeof(pub);
 	struct prop_buf pb;
 	struct ike_enc e;
-	struct ike_pl pl;
 
 	sa->spi_i = h->spi_i;
 	sa->spi_r = ike_sa_new_spi(ike);
@@ -452,7 +451,7 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	sa->ni_len = nonce->u.nonce.len;
 	sa->nr_len = IKE_NONCE_LEN;
 	sa->dh = ike_dh_new(s.ke);
-	sa->init_req = dup_msg(m->buf, m->len);
+	sa->init_req = ike_memdup(m->buf, m->len);
 	sa->init_req_len = m->len;
 	if (!sa->dh || !sa->init_req || RAND_bytes(sa->nr, IKE_NONCE_LEN) != 1 ||
 	    ike_dh_public(sa->dh, pub, &publen)) {
@@ -470,19 +469,12 @@ void ike_init_request(struct ike *ike, struct tcp_conn *c, const struct ike_msg 
 	struct ike_hdr rh = { .spi_i = sa->spi_i, .spi_r = sa->spi_r, .exchange = IKE_SA_INIT, .flags = IKE_FLAG_R };
 	ike_msg_begin(&e, ike->out, sizeof(ike->out), &rh);
 	ike_prop_answer_ike(&pb, num, &s);
-	memset(&pl, 0, sizeof(pl));
-	pl.type = IKE_PL_SA;
-	pl.u.sa = pb.sa;
-	int err = ike_pl_encode(&e, &pl);
-	memset(&pl, 0, sizeof(pl));
-	pl.type = IKE_PL_KE;
-	pl.u.ke = (struct ike_ke_pl){ s.ke, pub, publen };
-	err = err ? err : ike_pl_encode(&e, &pl);
+	int err = enc_sa_ke(&e, &pb, s.ke, pub, publen);
 	ike_enc_data(&e, IKE_PL_NONCE, sa->nr, sa->nr_len);
 	enc_certreqs(ike, &e, &peer);
 	enc_natd(&e, sa, sa->spi_r);
 	ssize_t n = ike_msg_end(&e);
-	if (err || n < 0 || !(sa->init_rsp = dup_msg(ike->out, (size_t)n))) {
+	if (err || n < 0 || !(sa->init_rsp = ike_memdup(ike->out, (size_t)n))) {
 		ike_sa_free(sa);
 		return;
 	}

@@ -159,22 +159,6 @@ void ike_rekey_retire(struct ike_sa *sa)
 		ike_sa_arm_timer(sa);
 }
 
-/* The lower of two nonces as octet strings; a prefix is lower. */
-static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-static void nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t **m, size_t *mlen)
-{
-	bool a_low = nonce_cmp(a, alen, b, blen) <= 0;
-	*m = a_low ? a : b;
-	*mlen = a_low ? alen : blen;
-}
-
 /* The new SA next to old: keys from the old SK_d (2.18), same tunnel, peer and stream. */
 static struct ike_sa *sa_make(struct ike_sa *old, bool initiator, uint64_t spi_i, uint64_t spi_r,
 			      const struct ike_suite *s, const struct secret *gir, const uint8_t *ni, size_t ni_len,
@@ -364,9 +348,9 @@ void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m)
 		/* 2.8.2: the peer rekeyed this SA too (its SA already holds the CHILD SAs). */
 		const uint8_t *mn;
 		size_t mlen;
-		nonce_min(sa->rk_ni, sizeof(sa->rk_ni), nonce->u.nonce.data, nonce->u.nonce.len, &mn, &mlen);
+		ike_nonce_min(sa->rk_ni, sizeof(sa->rk_ni), nonce->u.nonce.data, nonce->u.nonce.len, &mn, &mlen);
 		went_up(nsa, sa);
-		if (nonce_cmp(mn, mlen, sa->peer_rk_nmin, sa->peer_rk_nmin_len) < 0) {
+		if (ike_nonce_cmp(mn, mlen, sa->peer_rk_nmin, sa->peer_rk_nmin_len) < 0) {
 			log_info("%s: simultaneous IKE SA rekey: ours (%016llx_i) lost, deleting it, keeping %016llx_r",
 				 tname(sa), (unsigned long long)nsa->spi_i, (unsigned long long)theirs->spi_r);
 			ike_rekey_retire(nsa);
@@ -483,7 +467,7 @@ void ike_rekey_request(struct ike_sa *sa, const struct ike_msg *m)
 		/* 2.8.2: we are rekeying it too; decided when our answer comes. */
 		const uint8_t *mn;
 		size_t mlen;
-		nonce_min(nonce->u.nonce.data, nonce->u.nonce.len, nr, sizeof(nr), &mn, &mlen);
+		ike_nonce_min(nonce->u.nonce.data, nonce->u.nonce.len, nr, sizeof(nr), &mn, &mlen);
 		mlen = mlen < sizeof(sa->peer_rk_nmin) ? mlen : sizeof(sa->peer_rk_nmin);
 		memcpy(sa->peer_rk_nmin, mn, mlen);
 		sa->peer_rk_nmin_len = mlen;

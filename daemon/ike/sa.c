@@ -199,6 +199,29 @@ void ike_sa_arm_timer(struct ike_sa *sa)
 							 IKE_RTX_FIRST_MS : IKE_RESPONSE_TIMEOUT_MS);
 }
 
+uint8_t *ike_memdup(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n);
+	if (c)
+		memcpy(c, p, n);
+	return c;
+}
+
+int ike_nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+void ike_nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t **m, size_t *mlen)
+{
+	bool a_low = ike_nonce_cmp(a, alen, b, blen) <= 0;
+	*m = a_low ? a : b;
+	*mlen = a_low ? alen : blen;
+}
+
 void ike_spi_bytes(uint64_t spi, uint8_t out[8])
 {
 	for (int i = 7; i >= 0; i--, spi >>= 8)

@@ -19,7 +19,6 @@
 #include "ike/message.h"
 #include "ike/rules.h"
 #include "iketcp/addr.h"
-#include "iketcp/addr.h"
 #include "iketcp/log.h"
 #include "loop.h"
 
@@ -206,6 +205,10 @@ struct ike_tunnel *ike_tunnel_find(struct ike *ike, const char *name);
 void ike_sa_arm_timer(struct ike_sa *sa);
 bool ike_sa_datagram(const struct ike_sa *sa); /* its IKE messages travel in UDP datagrams */
 void ike_spi_bytes(uint64_t spi, uint8_t out[8]);
+uint8_t *ike_memdup(const uint8_t *p, size_t n); /* a malloc'd copy, NULL when out of memory */
+/* 2.8.1, 2.8.2: nonces compared as octet strings, a prefix being lower; ike_nonce_min: the lower one. */
+int ike_nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+void ike_nonce_min(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, const uint8_t **m, size_t *mlen);
 void ike_sa_established(struct ike_sa *sa);
 
 /* engine.c */

@@ -75,19 +75,6 @@ struct udp {
 	struct udp_txq txq[UDP_SOCKS];
 };
 
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
-	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
-}
-
 static unsigned path_hash(const struct udp_sock *s, const struct sockaddr_storage *peer)
 {
 	uint32_t h = 2166136261u ^ (uint32_t)(s - s->u->socks);
@@ -113,7 +100,7 @@ static unsigned path_hash(const struct udp_sock *s, const struct sockaddr_storag
 static struct tcp_conn *path_find(struct udp_sock *s, const struct sockaddr_storage *peer)
 {
 	for (struct tcp_conn *c = s->u->hash[path_hash(s, peer)]; c; c = c->hnext)
-		if (c->usock == s && same_addr(&c->peer, peer))
+		if (c->usock == s && sockaddr_same(&c->peer, peer, true))
 			return c;
 	return NULL;
 }
