@@ -25,6 +25,7 @@ INCS     := -Iinclude -Idaemon -I. -I$(BUILD)/skel
 CPPFLAGS := -D_GNU_SOURCE -DIKETCP_VERSION='"$(VERSION)"' -MMD -MP $(INCS)
 CFLAGS   := -std=gnu11 -O2 -g $(WARN) -fno-strict-aliasing -D_FORTIFY_SOURCE=2
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TSANFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 LIBS     := -lssl -lcrypto -lxdp -lbpf -lelf -lz -lpthread
 
 DAEMON_SRCS := $(sort $(shell find daemon -name '*.c' ! -path daemon/main.c))
@@ -41,6 +42,7 @@ SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/skel/%.skel.h)
 REL_OBJS  := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(DAEMON_SRCS:%.c=$(BUILD)/san/%.o) $(TESTLIB_SRCS:%.c=$(BUILD)/san/%.o)
 FUZ_OBJS  := $(DAEMON_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+TSAN_OBJS := $(DAEMON_SRCS:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/daemon/main.o
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/bpf_%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
@@ -68,6 +70,9 @@ $(BUILD)/obj/%.o: %.c | $(SKELS)
 $(BUILD)/san/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(call msg,CC-SAN,$@)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(SANFLAGS) -DIKETCP_TEST -c $< -o $@
+$(BUILD)/tsan/%.o: %.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(call msg,CC-TSAN,$@)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(TSANFLAGS) -DIKETCP_TEST -c $< -o $@
 $(BUILD)/fuzzobj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(call msg,CC-FUZZ,$@)$(CLANG) $(CPPFLAGS) -std=gnu11 $(WARN) -Wno-unused-command-line-argument \
@@ -85,6 +90,9 @@ $(BUILD)/iketcpd: $(BUILD)/obj/daemon/main.o $(BUILD)/libiketcp.a
 # The daemon under ASan+UBSan: netns tests run it, so leaks and UB at the system level fail them too.
 $(BUILD)/iketcpd-san: $(BUILD)/san/daemon/main.o $(BUILD)/libiketcp-san.a
 	$(call msg,LD,$@)$(CC) $(SANFLAGS) -o $@ $^ $(LIBS)
+# The daemon under ThreadSanitizer: the dataplane thread's test (tests/netns/test_dataplane_thread.sh) runs it.
+$(BUILD)/iketcpd-tsan: $(TSAN_OBJS)
+	$(call msg,LD,$@)$(CC) $(TSANFLAGS) -o $@ $^ $(LIBS)
 $(BUILD)/iketcpctl: $(CTL_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/libiketcp.a
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
 
@@ -121,7 +129,7 @@ bpf-test: $(BPFT_BINS) $(BPF_OBJS)
 fuzz-replay: $(FUZZ_BINS)
 	$(Q)scripts/run-fuzz.sh replay $(FUZZ_BINS)
 
-netns: all $(BUILD)/iketcpd-san
+netns: all $(BUILD)/iketcpd-san $(BUILD)/iketcpd-tsan
 	$(Q)tests/netns/run.sh
 
 fuzz: $(FUZZ_BINS)
@@ -155,4 +163,4 @@ clean:
 	rm -rf $(BUILD)
 
 # Dependency files only from our object folders (build/ also holds extracted peers, whose pam.d is a folder).
--include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/fuzzobj $(BUILD)/bpf -name '*.d' -type f 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/san $(BUILD)/tsan $(BUILD)/fuzzobj $(BUILD)/bpf -name '*.d' -type f 2>/dev/null)

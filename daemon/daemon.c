@@ -295,7 +295,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 		return 0;
 	if (s->dataplane == CONF_DATAPLANE_XDP && s->n_inner_interfaces) {
 		if (!ensure_bpffs(s->bpf_pin_path))
-			d->xdp = dataplane_afxdp_new(d->loop, (const char *const *)s->inner_interfaces,
+			d->xdp = dataplane_afxdp_new(d->dpt.loop, (const char *const *)s->inner_interfaces,
 						     s->n_inner_interfaces, s->bpf_pin_path, wiring_send_esp, d);
 		if (d->xdp) {
 			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
@@ -307,7 +307,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 	} else if (s->dataplane == CONF_DATAPLANE_XDP) {
 		log_warn("dataplane xdp needs inner-interface: using the TUN dataplane");
 	}
-	d->dp = dataplane_tun_new(d->loop, TUN_IFNAME, wiring_send_esp, d);
+	d->dp = dataplane_tun_new(d->dpt.loop, TUN_IFNAME, wiring_send_esp, d);
 	if (!d->dp) {
 		log_error("cannot create the TUN dataplane %s", TUN_IFNAME);
 		return -ENODEV;
@@ -322,11 +322,20 @@ static int start_ike(struct daemon *d)
 	struct ike_io io;
 
 	wiring_ike_io(d, &io);
-	if (d->xdp)
-		d->ike = ike_new(d->loop, &io, &afxdp_child_ops, d->xdp);
-	else
-		d->ike = ike_new(d->loop, &io, &dataplane_child_ops, d->dp);
+	d->ike = ike_new(d->loop, &io, &wiring_child_ops, d);
 	return d->ike ? 0 : -ENOMEM;
+}
+
+/* The transport runs on the dataplane thread's loop; what it frees, IKE may still hold (dpthread.h). */
+static int new_transport(struct daemon *d)
+{
+	struct transport_handlers th;
+
+	wiring_transport_handlers(d, &th);
+	if (!(d->tp = transport_new(d->dpt.loop, &th)))
+		return -ENOMEM;
+	transport_defer_frees(d->tp, &d->dpt.queued_seq);
+	return 0;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -363,12 +372,14 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 		goto fail;
 	daemon_config_warnings(conf, warn_to_log, NULL);
 
-	struct transport_handlers th;
-	wiring_transport_handlers(d, &th);
-	if (!(d->tp = transport_new(d->loop, &th))) {
-		err = -ENOMEM;
+	struct dpthread_sink sink;
+	wiring_dpthread_sink(d, &sink);
+	if ((err = dpthread_init(&d->dpt, d->loop, &sink))) {
+		log_error("cannot set up the dataplane thread: %s", strerror(-err));
 		goto fail;
 	}
+	if ((err = new_transport(d)))
+		goto fail;
 	if ((err = start_dataplane(d, conf)) || (err = start_ike(d)))
 		goto fail;
 	transport_config_from(conf, &tc);
@@ -384,6 +395,8 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 		err = -EIO;
 		goto fail;
 	}
+	if ((err = dpthread_start(&d->dpt)))
+		goto fail;
 	if ((err = ike_configure(d->ike, conf)))
 		goto fail;
 	log_info("iketcpd %s started: %zu phase1, %zu phase2 from %s, control socket %s", IKETCP_VERSION,
@@ -431,7 +444,9 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 			 "(the CHILD SAs' keys live in the running dataplane)");
 	transport_config_from(next, &tc);
 	if (n->ike_tcp_service || !o->ike_tcp_service) {
+		dpthread_lock(&d->dpt);
 		err = transport_configure(d->tp, &tc);
+		dpthread_unlock(&d->dpt);
 		if (err) {
 			d->reload_failures++;
 			log_error("reload: cannot apply the TCP/UDP settings (%s); still running the previous "
@@ -442,20 +457,25 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 		}
 	} else {
 		/* No more TCP: the IKE SAs on its streams go with it. */
-		struct transport_handlers th;
 		ike_shutdown(d->ike);
 		ike_free(d->ike);
 		d->ike = NULL;
+		dpthread_lock(&d->dpt);
 		transport_free(d->tp);
-		wiring_transport_handlers(d, &th);
-		d->tp = transport_new(d->loop, &th);
-		if (!d->tp || start_ike(d))
+		dpthread_purge(&d->dpt); /* what the old transport said is about connections now gone */
+		err = new_transport(d);
+		if (!err)
+			err = start_ike(d);
+		if (err)
 			log_error("reload: out of memory");
 		else if ((err = transport_configure(d->tp, &tc)))
 			log_error("reload: cannot open the UDP ports: %s", strerror(-err));
+		dpthread_unlock(&d->dpt);
 	}
+	dpthread_lock(&d->dpt);
 	if (start_dataplane(d, next))
 		log_error("reload: no dataplane: CHILD SAs cannot be installed");
+	dpthread_unlock(&d->dpt);
 	if (n->ike_tcp_service && (err = ensure_bpffs(n->bpf_pin_path)) == 0)
 		err = sync_wans(d, next);
 	else if (!n->ike_tcp_service)
@@ -488,6 +508,7 @@ void daemon_stop(struct daemon *d)
 
 	ctl_server_free(d->ctl);
 	d->ctl = NULL;
+	dpthread_stop(&d->dpt); /* from here on this thread owns everything */
 	if (d->ike)
 		ike_shutdown(d->ike); /* DELETEs go out while the streams are still there */
 	ike_free(d->ike);
@@ -500,6 +521,7 @@ void daemon_stop(struct daemon *d)
 	d->xdp = NULL;
 	while (d->n_wans)
 		detach_wan(d, d->n_wans - 1);
+	dpthread_free(&d->dpt);
 	if (d->sig_io.fd >= 0) {
 		loop_io_del(d->loop, &d->sig_io);
 		close(d->sig_io.fd);

@@ -7,6 +7,7 @@
 
 #include "conf/conf.h"
 #include "iketcp/json.h"
+#include "dpthread.h"
 #include "loop.h"
 
 #define DAEMON_MAX_WANS 16
@@ -19,7 +20,8 @@ struct dataplane;
 struct afxdp;
 
 struct daemon {
-	struct loop *loop;
+	struct loop *loop;         /* the IKE thread's: IKE, control socket, signals */
+	struct dpthread dpt;       /* the dataplane thread: its loop runs the transport and the dataplane */
 	struct config *conf;
 	char *conf_path;
 	struct transport *tp;

@@ -3,10 +3,12 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bpfsync/bpfsync.h"
+#include "dpthread.h"
 #include "daemon.h"
 #include "dataplane/afxdp.h"
 #include "dataplane/dataplane.h"
@@ -198,7 +200,9 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 		return 0;
 	}
 	if (!strcmp(cmd, "stats")) {
-		struct stats snap = stats;
+		struct stats snap;
+		dpthread_lock(&d->dpt); /* the dataplane thread's counters hold still */
+		snap = stats;
 		collect_xdp(d, &snap);
 		snap.ike.half_open = d->ike ? ike_half_open(d->ike) : 0;
 		if (d->xdp) {
@@ -222,6 +226,7 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			snap.esp.send_errors = dc.send_errors + dc.tun_write_errors;
 			snap.esp.expired = dc.expired;
 		}
+		dpthread_unlock(&d->dpt);
 		if (want_json(argc, argv)) {
 			jw_obj_open(body, NULL);
 			stats_write_json(&snap, body);
@@ -276,6 +281,19 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 		jw_printf(body, "%s rekeying the IKE SA\n", argv[1]);
 		return 0;
 	}
+#ifdef IKETCP_TEST
+	if (!strcmp(cmd, "debug-stall") && argc == 2) {
+		/* Test builds: keep the IKE thread busy for MS milliseconds, as a flood of key exchanges would. */
+		long ms = strtol(argv[1], NULL, 10);
+		if (ms <= 0 || ms > 60000) {
+			*err = "usage: debug-stall MS (1-60000)";
+			return -1;
+		}
+		usleep((useconds_t)ms * 1000);
+		jw_printf(body, "stalled %ld ms\n", ms);
+		return 0;
+	}
+#endif
 	*err = "unknown command (status, stats, up, down, rekey, reload)";
 	return -1;
 }

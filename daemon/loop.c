@@ -18,6 +18,14 @@ struct loop {
 	/* The batch being dispatched, so loop_io_del can cancel pending events. */
 	struct epoll_event batch[LOOP_BATCH];
 	int batch_len, batch_pos;
+	/* Shared loops (loop_set_wait_hooks): while its thread sleeps in epoll_wait another thread may
+	 * change the loop. A deleted or modified descriptor makes the batch being collected stale (it is
+	 * dropped: every descriptor is level-triggered, so what is still pending comes back); a timer due
+	 * before the sleep ends asks for a wake-up. */
+	void (*before_wait)(void *arg), (*after_wait)(void *arg);
+	void *wait_arg;
+	bool in_wait, batch_stale, wake_needed;
+	uint64_t wait_until_ms;
 };
 
 static uint64_t mono_ms(void)
@@ -74,12 +82,14 @@ int loop_io_mod(struct loop *loop, struct loop_io *io, uint32_t events)
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
 		return -errno;
 	io->events = events;
+	loop->batch_stale |= loop->in_wait;
 	return 0;
 }
 
 void loop_io_del(struct loop *loop, struct loop_io *io)
 {
 	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+	loop->batch_stale |= loop->in_wait;
 	for (int i = loop->batch_pos; i < loop->batch_len; i++)
 		if (loop->batch[i].data.ptr == io)
 			loop->batch[i].data.ptr = NULL;
@@ -162,6 +172,8 @@ int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms)
 	t->heap_idx = loop->heap_len;
 	loop->heap[loop->heap_len++] = t;
 	heap_up(loop, t->heap_idx);
+	if (loop->in_wait && t->when_ms < loop->wait_until_ms)
+		loop->wake_needed = true;
 	return 0;
 }
 
@@ -187,9 +199,26 @@ static int next_timeout(struct loop *loop, int cap_ms)
 
 int loop_once(struct loop *loop, int timeout_ms)
 {
-	int n = epoll_wait(loop->epfd, loop->batch, LOOP_BATCH, next_timeout(loop, timeout_ms));
-	if (n < 0 && errno != EINTR)
-		return -errno;
+	int timeout = next_timeout(loop, timeout_ms);
+	int n, err = 0;
+
+	if (loop->before_wait) {
+		loop->in_wait = true;
+		loop->batch_stale = loop->wake_needed = false;
+		loop->wait_until_ms = timeout < 0 ? UINT64_MAX : loop->now_ms + (uint64_t)timeout;
+		loop->before_wait(loop->wait_arg);
+	}
+	n = epoll_wait(loop->epfd, loop->batch, LOOP_BATCH, timeout);
+	if (n < 0)
+		err = errno;
+	if (loop->after_wait) {
+		loop->after_wait(loop->wait_arg);
+		loop->in_wait = false;
+		if (loop->batch_stale)
+			n = 0;
+	}
+	if (n < 0 && err != EINTR)
+		return -err;
 	loop->now_ms = mono_ms();
 	loop->batch_len = n > 0 ? n : 0;
 	for (loop->batch_pos = 0; loop->batch_pos < loop->batch_len;) {
@@ -215,3 +244,25 @@ int loop_run(struct loop *loop)
 }
 
 void loop_stop(struct loop *loop) { loop->stop = true; }
+
+void loop_set_wait_hooks(struct loop *loop, void (*before)(void *), void (*after)(void *), void *arg)
+{
+	loop->before_wait = before;
+	loop->after_wait = after;
+	loop->wait_arg = arg;
+}
+
+bool loop_sleeping(struct loop *loop)
+{
+	if (loop->in_wait)
+		loop->now_ms = mono_ms(); /* its own clock stopped when it went to sleep */
+	return loop->in_wait;
+}
+
+bool loop_take_wake(struct loop *loop)
+{
+	bool wake = loop->wake_needed;
+
+	loop->wake_needed = false;
+	return wake;
+}

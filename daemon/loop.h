@@ -49,4 +49,18 @@ void loop_stop(struct loop *loop);
 /* One iteration waiting at most timeout_ms (tests drive the loop with it). */
 int loop_once(struct loop *loop, int timeout_ms);
 
+/*
+ * A loop that another thread also changes (the dataplane thread's, daemon/dpthread.c): its thread holds
+ * a lock while it works and calls before (unlock) and after (lock) around epoll_wait; the other thread
+ * changes the loop only under that lock. The batch of a sleep during which a descriptor was deleted or
+ * modified is dropped (descriptors are level-triggered: what is still pending is reported again).
+ */
+void loop_set_wait_hooks(struct loop *loop, void (*before)(void *), void (*after)(void *), void *arg);
+/* Under the lock, from the other thread: true while the loop's thread sleeps (and its clock is then
+ * brought up to date, so timers armed now start from now). */
+bool loop_sleeping(struct loop *loop);
+/* Under the lock: a timer armed during the sleep is due before the sleep ends (the thread must be woken);
+ * clears the flag. */
+bool loop_take_wake(struct loop *loop);
+
 #endif

@@ -315,7 +315,7 @@ static void kick_tx(struct afx_xsk *x)
 
 static void reclaim_tx(struct afx_xsk *x)
 {
-	uint32_t idx;
+	uint32_t idx = 0; /* set by peek only when it returns > 0 */
 	unsigned n = xsk_ring_cons__peek(&x->comp, AFX_RING, &idx);
 
 	for (unsigned i = 0; i < n; i++)
@@ -396,7 +396,7 @@ static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8
 		    uint8_t family)
 {
 	struct afx_xsk *x = ifc->xsks[0];
-	uint32_t idx;
+	uint32_t idx = 0; /* set by peek only when it returns > 0 */
 
 	if (len > AFX_TX_MAX)
 		return -EMSGSIZE;
@@ -531,7 +531,7 @@ static int xsk_open(struct afxdp *dp, struct afx_if *ifc, uint32_t q)
 					 .bind_flags = XDP_USE_NEED_WAKEUP | XDP_ZEROCOPY };
 	size_t size = (size_t)AFX_FRAMES * AFX_FRAME_SIZE;
 	struct afx_xsk *x = calloc(1, sizeof(*x));
-	uint32_t idx;
+	uint32_t idx = 0; /* set by peek only when it returns > 0 */
 	int err;
 
 	if (!x)

@@ -9,8 +9,9 @@
  * resolved (or the route leaves elsewhere), through a raw IP socket so that
  * the kernel routes it and resolves the neighbour.
  *
- * Same contract as dataplane.h (which it mirrors): single-threaded in the event
- * loop, no allocation per packet, keeps stats.esp.* itself per packet.
+ * Same contract as dataplane.h (which it mirrors): runs in the loop it is given
+ * (the daemon's dataplane thread, daemon/dpthread.h; other threads call it under
+ * that thread's lock), no allocation per packet, keeps stats.esp.* itself per packet.
  */
 #ifndef IKETCP_DATAPLANE_AFXDP_H
 #define IKETCP_DATAPLANE_AFXDP_H

@@ -3,7 +3,8 @@
  * packets the kernel routes into the TUN device are sealed into their CHILD
  * SA's ESP and sent as frames on the SA's RFC 9329 stream; ESP from a stream
  * is opened, checked against the SA's selectors and written back to the TUN.
- * Single-threaded in the event loop; the per-packet path does not allocate.
+ * Runs in the loop it is given (the daemon's dataplane thread, daemon/dpthread.h;
+ * other threads call it under that thread's lock); the per-packet path does not allocate.
  *
  * Global counters: this module keeps stats.esp.* itself, per packet (do not
  * also add its SAs' esp_sa_stats with esp_sa_stats_add).

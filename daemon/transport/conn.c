@@ -95,7 +95,50 @@ static void conn_unlink_free(struct tcp_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	tp->n_conns--;
-	free(c);
+	conn_release(tp, c);
+}
+
+void conn_release(struct transport *tp, struct tcp_conn *c)
+{
+	if (!tp->bury_seq) {
+		free(c);
+		return;
+	}
+	c->dead = true;
+	c->buried_at = *tp->bury_seq;
+	c->gnext = tp->graveyard;
+	tp->graveyard = c;
+}
+
+void transport_defer_frees(struct transport *tp, const uint64_t *seq)
+{
+	tp->bury_seq = seq;
+}
+
+void transport_reap(struct transport *tp, uint64_t done_seq)
+{
+	for (struct tcp_conn **pp = &tp->graveyard; *pp;) {
+		struct tcp_conn *c = *pp;
+		if (c->buried_at <= done_seq) {
+			*pp = c->gnext;
+			free(c);
+		} else {
+			pp = &c->gnext;
+		}
+	}
+}
+
+bool transport_has_buried(const struct transport *tp)
+{
+	return tp->graveyard != NULL;
+}
+
+bool transport_conn_alive_due(struct tcp_conn *c, uint64_t now_ms)
+{
+	if (c->alive_ms && now_ms - c->alive_ms < 1000)
+		return false;
+	c->alive_ms = now_ms;
+	return true;
 }
 
 /* Off tp->flush_list (a connection going away has nothing left to flush). */
@@ -199,7 +242,7 @@ void conn_close(struct tcp_conn *c, enum conn_close_reason why)
 
 void transport_conn_close(struct tcp_conn *c)
 {
-	if (!c)
+	if (!c || c->dead)
 		return;
 	if (c->state == CONN_UDP)
 		return; /* paths are shared by every SA with that peer: the idle sweep reaps them */
@@ -406,6 +449,8 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 	size_t hdr_len, done = 0;
 	int err = frame_ok(c, kind, len);
 
+	if (c->dead)
+		return -ENOTCONN;
 	if (c->state == CONN_UDP)
 		return udp_send(c, kind, data, len);
 	if (err)
@@ -445,6 +490,8 @@ int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, 
 	uint8_t hdr[6];
 	int err = frame_ok(c, kind, len);
 
+	if (c->dead)
+		return -ENOTCONN;
 	if (c->state == CONN_UDP)
 		return udp_queue(c, kind, data, len); /* gathered for one sendmmsg */
 	if (err)
@@ -805,6 +852,8 @@ struct tcp_conn *transport_connect(struct transport *tp, const struct sockaddr *
 
 void transport_conn_hold(struct tcp_conn *c, bool carries_sa)
 {
+	if (c->dead)
+		return;
 	if (c->state == CONN_UDP)
 		udp_hold(c, carries_sa);
 	else
@@ -814,7 +863,10 @@ void transport_conn_set_user(struct tcp_conn *c, void *user) { c->user = user; }
 void *transport_conn_user(const struct tcp_conn *c) { return c->user; }
 bool transport_conn_is_tls(const struct tcp_conn *c) { return c->tls != NULL; }
 bool transport_conn_outbound(const struct tcp_conn *c) { return c->outbound; }
-bool transport_conn_up(const struct tcp_conn *c) { return c->state == CONN_STREAM || c->state == CONN_UDP; }
+bool transport_conn_up(const struct tcp_conn *c)
+{
+	return !c->dead && (c->state == CONN_STREAM || c->state == CONN_UDP);
+}
 const struct sockaddr_storage *transport_conn_local(const struct tcp_conn *c) { return &c->local; }
 const struct sockaddr_storage *transport_conn_peer(const struct tcp_conn *c) { return &c->peer; }
 unsigned transport_conn_count(const struct transport *tp) { return tp->n_conns; }

@@ -65,6 +65,11 @@ struct tcp_conn {
 	unsigned holds;                  /* IKE SAs that use the path */
 	uint32_t mtu;                    /* of the route to the peer; 0: not asked yet */
 	uint64_t last_tx_ms;
+	/* Two threads (transport_defer_frees): gone, but IKE may still hold the pointer */
+	bool dead;
+	uint64_t buried_at;              /* *tp->bury_seq when it died */
+	struct tcp_conn *gnext;          /* tp->graveyard */
+	uint64_t alive_ms;               /* transport_conn_alive_due */
 };
 
 struct udp;
@@ -82,10 +87,14 @@ struct transport {
 	struct tcp_conn *flush_list; /* connections with frames from transport_queue not yet written */
 	unsigned n_conns;
 	struct udp *udp;        /* udp.c: NULL while no phase1 uses UDP */
+	const uint64_t *bury_seq;   /* NULL: connections are freed when they go (one thread) */
+	struct tcp_conn *graveyard; /* gone, waiting for transport_reap */
 	uint8_t scratch[256 * 1024]; /* one read: many frames dispatched per syscall */
 };
 
 /* conn.c */
+/* The end of an unlinked connection or path: freed, or buried (transport_defer_frees). */
+void conn_release(struct transport *tp, struct tcp_conn *c);
 void conn_accepted(struct transport *tp, int fd, bool passthrough);
 void conn_close(struct tcp_conn *c, enum conn_close_reason why);
 int set_nonblock_cloexec(int fd);

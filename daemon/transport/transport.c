@@ -221,6 +221,7 @@ void transport_free(struct transport *tp)
 	tls_ctx_free(tp->tls_client);
 	for (size_t i = 0; i < tp->n_tls_retired; i++)
 		tls_ctx_free(tp->tls_retired[i]);
+	transport_reap(tp, UINT64_MAX);
 	free((char *)tp->cfg.tls_cert);
 	free((char *)tp->cfg.tls_key);
 	free(tp);

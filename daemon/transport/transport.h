@@ -110,6 +110,18 @@ bool transport_conn_is_natt(const struct tcp_conn *c); /* a UDP path on ike-natt
 /* The MTU of the route to a UDP path's peer (what an outer packet must fit); 0 for a stream, which
  * has no such limit. Asked of the kernel once per path. */
 size_t transport_conn_mtu(struct tcp_conn *c);
+
+/*
+ * With two threads (daemon/dpthread.c) the IKE thread hears of a connection's end through a queue and
+ * may still hold its pointer: a connection or path that goes is then buried, stamped with *seq (how many
+ * events were queued by then), and freed by transport_reap once the IKE thread has handled that many.
+ * A buried connection refuses sends (-ENOTCONN) and ignores close and hold.
+ */
+void transport_defer_frees(struct transport *tp, const uint64_t *seq);
+void transport_reap(struct transport *tp, uint64_t done_seq);
+bool transport_has_buried(const struct transport *tp);
+/* ESP arrived on c: true at most once a second per connection (the IKE thread's DPD hears of it). */
+bool transport_conn_alive_due(struct tcp_conn *c, uint64_t now_ms);
 const char *conn_close_reason_name(enum conn_close_reason r);
 
 #endif

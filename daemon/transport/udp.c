@@ -133,7 +133,7 @@ static void path_free(struct udp *u, struct tcp_conn *c)
 	if (u->tp->h.closed)
 		u->tp->h.closed(u->tp->h.arg, c);
 	path_unlink(u, c);
-	free(c);
+	conn_release(u->tp, c);
 }
 
 static struct tcp_conn *path_new(struct udp_sock *s, const struct sockaddr_storage *peer,
@@ -505,7 +505,7 @@ size_t transport_conn_mtu(struct tcp_conn *c)
 }
 
 bool transport_conn_is_udp(const struct tcp_conn *c) { return c && c->state == CONN_UDP; }
-bool transport_conn_is_natt(const struct tcp_conn *c) { return transport_conn_is_udp(c) && c->usock->natt; }
+bool transport_conn_is_natt(const struct tcp_conn *c) { return transport_conn_is_udp(c) && !c->dead && c->usock->natt; }
 
 /* ---- sockets and configuration ----------------------------------------------------- */
 

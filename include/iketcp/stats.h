@@ -58,6 +58,7 @@
 	X(messages_out)                                                              \
 	X(retransmits)      /* requests sent again over UDP (2.1) */                 \
 	X(half_open)        /* responder SAs waiting for IKE_AUTH now (a gauge) */   \
+	X(queue_drops)      /* messages dropped: the IKE thread was too far behind */ \
 	X(unknown_spi)
 
 #define STATS_ESP(X)                                                                  \

@@ -106,7 +106,7 @@ daemon_stop() {
 	kill -TERM "$pid" 2>/dev/null
 	local rc=0
 	wait "$pid" || rc=$?
-	if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$TMP/$name.log"; then
+	if grep -qE "AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:" "$TMP/$name.log"; then
 		sed -n '/Sanitizer\|runtime error/,+30p' "$TMP/$name.log" | head -60
 		fail "$name: sanitizer report"
 	fi

@@ -595,6 +595,67 @@ static void test_stop_reconnect_from_closed(void **state)
 	ctx_free(x);
 }
 
+/*
+ * Two threads (transport_defer_frees): a connection that goes is buried, stamped with the event count,
+ * and only freed once IKE has handled that many events. Meanwhile its pointer stays usable: sends are
+ * refused, close and hold do nothing. (ASan checks the memory: a premature free or a leak fails.)
+ */
+static void test_deferred_free(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint64_t seq = 7;
+
+	transport_defer_frees(x->t.tp, &seq);
+	struct tcp_conn *out = connect_self(x, false);
+	assert_true(th_run_until_int(&x->t, &x->connected, 1, 2000));
+	assert_int_equal(transport_send(out, ENCAP_IKE, "0123456789012345678901234567", 28), 0);
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 2000));
+	struct tcp_conn *in = x->t.last_conn;
+
+	seq = 9; /* two events queued since */
+	transport_conn_close(in);  /* the inbound side: gone for good, buried at 9 */
+	transport_conn_close(out); /* ours, for good: buried at 9 too */
+	assert_int_equal(x->t.closed, 2);
+	assert_true(transport_has_buried(x->t.tp));
+	assert_int_equal(transport_conn_count(x->t.tp), 0);
+	assert_false(transport_conn_up(in));
+	assert_int_equal(transport_send(in, ENCAP_IKE, "0123456789012345678901234567", 28), -ENOTCONN);
+	assert_int_equal(transport_queue(out, ENCAP_ESP, "01234567", 8), -ENOTCONN);
+	transport_conn_hold(in, true);
+	transport_conn_close(in);
+	assert_true(transport_conn_peer(in)->ss_family == AF_INET); /* still readable */
+
+	transport_reap(x->t.tp, 8); /* IKE has not seen the close yet */
+	assert_true(transport_has_buried(x->t.tp));
+	transport_reap(x->t.tp, 9);
+	assert_false(transport_has_buried(x->t.tp));
+
+	/* transport_free frees what is still buried. */
+	struct tcp_conn *again = connect_self(x, false);
+	assert_true(th_run_until_int(&x->t, &x->connected, 2, 2000));
+	transport_conn_close(again);
+	assert_true(transport_has_buried(x->t.tp));
+	ctx_free(x);
+}
+
+/* ESP on a connection tells IKE at most once a second. */
+static void test_alive_due(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	struct tcp_conn *out = connect_self(x, false);
+
+	assert_true(transport_conn_alive_due(out, 5000));
+	assert_false(transport_conn_alive_due(out, 5000));
+	assert_false(transport_conn_alive_due(out, 5999));
+	assert_true(transport_conn_alive_due(out, 6000));
+	transport_conn_close(out);
+	ctx_free(x);
+}
+
 /* Thousands of idle connections are held (bounded: no buffer until bytes arrive), then all released. */
 static void test_thousands_idle(void **state)
 {
@@ -666,6 +727,8 @@ int main(void)
 		cmocka_unit_test_setup(test_close_from_handler, th_setup),
 		cmocka_unit_test_setup(test_thousands_idle, th_setup),
 		cmocka_unit_test_setup(test_stop_reconnect_from_closed, th_setup),
+		cmocka_unit_test_setup(test_deferred_free, th_setup),
+		cmocka_unit_test_setup(test_alive_due, th_setup),
 	};
 	/* Our own network namespace: ports 443, 4500, 11443 on a loopback nobody else uses. */
 	struct rlimit rl = { 8192, 8192 }; /* 3,000 connections, both ends in this process */
