@@ -13,6 +13,7 @@
 #include "dataplane/afxdp.h"
 #include "dataplane/dataplane.h"
 #include "ike/ike.h"
+#include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "transport/transport.h"
 
@@ -289,6 +290,7 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			*err = "usage: debug-stall MS (1-60000)";
 			return -1;
 		}
+		log_info("debug-stall: the IKE thread sleeps %ld ms", ms);
 		usleep((useconds_t)ms * 1000);
 		jw_printf(body, "stalled %ld ms\n", ms);
 		return 0;

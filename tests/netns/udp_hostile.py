@@ -8,7 +8,7 @@ usage: udp_hostile.py garbage HOST
        udp_hostile.py esp HOST CASE --iface IF [--spi HEX] [--src ADDR]
        udp_hostile.py sniff-ike HOST --out FILE [--iface IF] [--exchange N]
        udp_hostile.py ike-replay HOST FILE [--src ADDR]
-       udp_hostile.py flood HOST --sources A,B,... --socks N --per-sock M --secs S [--answer-cookies]
+       udp_hostile.py flood HOST --sources A,B,... --socks N --per-sock M --secs S [--answer-cookies] [--group N]
 Every case expects silence (or, for the IKE cases, the answer ike_peer.py expects): exit 0 when that
 is what came back. The gateway's counters are the caller's job.
 """
@@ -296,7 +296,7 @@ def flood(a):
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, port)
         for _ in range(a.per_sock):
-            m = ike_peer.init_request()
+            m = ike_peer.init_request(groups=(a.group,), ke_group=a.group) if a.group else ike_peer.init_request()
             reqs[struct.unpack(">Q", m[:8])[0]] = m
             try:
                 s.sendto(ike_out(port, m), (a.host, port))
@@ -352,6 +352,7 @@ def main():
     f.add_argument("--per-sock", type=int, default=6)
     f.add_argument("--secs", type=float, default=3.0)
     f.add_argument("--answer-cookies", action="store_true")
+    f.add_argument("--group", type=int, default=0, help="offer and send a KE of only this DH group")
     a = p.parse_args()
     if a.cmd == "garbage":
         ok = garbage(a)
