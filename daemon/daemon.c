@@ -287,6 +287,14 @@ static bool same_dataplane(const struct conf_settings *a, const struct conf_sett
 	return true;
 }
 
+static void stop_dataplane(struct daemon *d)
+{
+	dataplane_free(d->dp);
+	d->dp = NULL;
+	afxdp_free(d->xdp);
+	d->xdp = NULL;
+}
+
 static int start_dataplane(struct daemon *d, const struct config *conf)
 {
 	const struct conf_settings *s = &conf->settings;
@@ -439,9 +447,6 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	const struct conf_settings *o = &d->conf->settings, *n = &next->settings;
 	if (strcmp(o->control_socket, n->control_socket) || strcmp(o->bpf_pin_path, n->bpf_pin_path))
 		log_warn("reload: control-socket and bpf-pin-path changes take effect at the next restart");
-	if ((d->dp || d->xdp) && !same_dataplane(o, n))
-		log_warn("reload: inner-interface and dataplane changes take effect at the next restart "
-			 "(the CHILD SAs' keys live in the running dataplane)");
 	transport_config_from(next, &tc);
 	if (n->ike_tcp_service || !o->ike_tcp_service) {
 		dpthread_lock(&d->dpt);
@@ -464,18 +469,31 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 		transport_free(d->tp);
 		dpthread_purge(&d->dpt); /* what the old transport said is about connections now gone */
 		err = new_transport(d);
-		if (!err)
-			err = start_ike(d);
 		if (err)
 			log_error("reload: out of memory");
 		else if ((err = transport_configure(d->tp, &tc)))
 			log_error("reload: cannot open the UDP ports: %s", strerror(-err));
 		dpthread_unlock(&d->dpt);
 	}
+	if ((d->dp || d->xdp) && !same_dataplane(o, n)) {
+		/* The CHILD SAs' keys live in the running dataplane: the IKE SAs go (DELETE sent) and come
+		 * back on the new one, static tunnels at once, the others when their peers return. */
+		log_warn("reload: dataplane or inner-interface changed: deleting every IKE SA; the tunnels come "
+			 "back on the new dataplane");
+		if (d->ike)
+			ike_shutdown(d->ike);
+		ike_free(d->ike);
+		d->ike = NULL;
+		dpthread_lock(&d->dpt);
+		stop_dataplane(d);
+		dpthread_unlock(&d->dpt);
+	}
 	dpthread_lock(&d->dpt);
 	if (start_dataplane(d, next))
 		log_error("reload: no dataplane: CHILD SAs cannot be installed");
 	dpthread_unlock(&d->dpt);
+	if (!d->ike && d->tp && start_ike(d))
+		log_error("reload: out of memory: no IKE");
 	if (n->ike_tcp_service && (err = ensure_bpffs(n->bpf_pin_path)) == 0)
 		err = sync_wans(d, next);
 	else if (!n->ike_tcp_service)
@@ -515,10 +533,7 @@ void daemon_stop(struct daemon *d)
 	d->ike = NULL;
 	transport_free(d->tp);
 	d->tp = NULL;
-	dataplane_free(d->dp);
-	d->dp = NULL;
-	afxdp_free(d->xdp);
-	d->xdp = NULL;
+	stop_dataplane(d);
 	while (d->n_wans)
 		detach_wan(d, d->n_wans - 1);
 	dpthread_free(&d->dpt);

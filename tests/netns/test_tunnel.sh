@@ -7,6 +7,7 @@
 # gwA (static, transport auto) and gwB (dynamic) run from the example configs. The IKE SA and its
 # CHILD SA come up over TCP 443 through the carrier's NAT; hostA and hostB exchange ping and TCP
 # traffic only through ESP-in-TCP; a capture on the carrier sees nothing but TCP to 203.0.113.2:443.
+# Reloads that switch each gateway's dataplane (AF_XDP <-> TUN) bring the tunnel back on the new one.
 # Then again with ike-tls-service enable on both gateways. SIGTERM deletes the SAs on both sides.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/scripts/topology.sh"
@@ -23,6 +24,30 @@ gw_conf() { # GW TLS(enable|disable)
 }
 ctl() { local gw=$1; shift; ip netns exec "$NSP-$gw" "$IKETCPCTL" -s "$TMP/$gw/iketcpd.sock" "$@"; }
 established() { ctl "$1" status --json | jq -e '.tunnels[0].state == "established" and (.tunnels[0].child_sas | length) >= 1' >/dev/null; }
+
+child_spi() { ctl gwA status --json | jq -r '.tunnels[0].child_sas[0].spi_in // empty'; }
+# A reload that changes the dataplane (AF_XDP -> TUN, then back): the CHILD SAs' keys live in the running
+# dataplane, so the IKE SAs are deleted and come back on the new one (the dynamic gwB's through gwA's
+# re-initiation), and traffic flows again.
+reload_dataplane() {
+	local gw want spi
+	for step in "gwB tun" "gwA tun" "gwB xdp"; do
+		read -r gw want <<<"$step"
+		spi=$(child_spi)
+		sed -i -e "/set dataplane/d" -e "/^config system settings/a\\    set dataplane $want" "$TMP/$gw.conf"
+		ctl $gw reload >/dev/null || fail "$gw: reload to dataplane $want"
+		local dp; dp=$(ctl $gw status --json | jq -r .daemon.dataplane)
+		[ "$dp" = "$([ $want = xdp ] && echo afxdp || echo tun)" ] || fail "$gw: dataplane $dp after reload to $want"
+		wait_for 20 bash -c "[ -n \"\$($IKETCPCTL -s $TMP/gwA/iketcpd.sock status --json 2>/dev/null | jq -r '.tunnels[0].child_sas[0].spi_in // empty')\" ] &&
+			[ \"\$($IKETCPCTL -s $TMP/gwA/iketcpd.sock status --json | jq -r '.tunnels[0].child_sas[0].spi_in')\" != $spi ]" ||
+			{ ctl gwA status; ctl gwB status; fail "$gw: no new CHILD SA after the reload to $want"; }
+		wait_for 10 established gwB || fail "gwB: tunnel not back after $gw's reload to $want"
+		nsx hostA ping -c 3 -i 0.2 -W 2 10.2.0.10 >/dev/null || fail "ping hostA -> hostB after $gw's reload to $want"
+		nsx hostB ping -c 3 -i 0.2 -W 2 10.1.0.10 >/dev/null || fail "ping hostB -> hostA after $gw's reload to $want"
+		log "$gw reloaded to dataplane $want: CHILD SA $spi replaced by $(child_spi), ping both ways"
+	done
+	grep -q "deleting every IKE SA" "$TMP/gwB.log" || fail "gwB did not log why its SAs went"
+}
 
 run_tunnel() { # TLS(enable|disable)
 	local tls=$1
@@ -81,6 +106,7 @@ run_tunnel() { # TLS(enable|disable)
 		[ "$(stat_of $gw "$TMP/$gw/iketcpd.sock" xdp to_xsk)" -gt 100 ] || fail "$gw: xdp.to_xsk did not move"
 	done
 
+	[ "$tls" = disable ] && reload_dataplane
 	daemon_stop gwA
 	wait_for 5 bash -c "! ip netns exec $NSP-gwB $IKETCPCTL -s $TMP/gwB/iketcpd.sock status --json | jq -e '.tunnels[0].state == \"established\"' >/dev/null" ||
 		fail "gwB kept the IKE SA after gwA's DELETE"
