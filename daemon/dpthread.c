@@ -106,7 +106,7 @@ static void queue_readable(struct loop *loop, struct loop_io *io, uint32_t event
 	t->head = t->tail = NULL;
 	t->n_msgs = 0;
 	t->bytes = 0;
-	seq = t->queued_seq;
+	seq = t->lost ? 0 : t->queued_seq;
 	dpthread_unlock(t);
 
 	for (; ev; ev = next) {
@@ -139,9 +139,13 @@ bool dpthread_post(struct dpthread *t, enum dp_event_kind kind, struct tcp_conn 
 			STAT_INC(ike, queue_drops);
 			return false;
 		}
-		/* A close or a connect IKE must hear of: wait for memory rather than lose it. */
-		while (!(ev = malloc(sizeof(*ev))))
-			sched_yield();
+		/* IKE may now hold a connection it will never hear is gone: from here on nothing buried is
+		 * freed (a leak, not a use after free), and DPD ends the SAs on dead connections. */
+		if (!t->lost)
+			log_error("dataplane thread: out of memory: a connection event was lost; connections "
+				  "are no longer freed");
+		t->lost = true;
+		return false;
 	}
 	ev->next = NULL;
 	ev->kind = kind;

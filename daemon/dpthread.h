@@ -55,6 +55,7 @@ struct dpthread {
 	atomic_uint want;       /* the IKE thread is waiting for mx: the dataplane thread lets it in */
 	pthread_t tid;
 	bool running, stopping;
+	bool lost;              /* a connection event was lost (no memory): nothing buried is freed any more */
 	int wake_fd;            /* eventfd: wakes the dataplane thread */
 	struct loop_io wake_io;
 	int queue_fd;           /* eventfd: wakes the IKE thread */
