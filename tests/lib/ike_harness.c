@@ -103,6 +103,8 @@ void ikeh_open(struct ikeh_pipe *p, struct tcp_conn *conn_a, struct tcp_conn *co
 	p->conn[1] = conn_b;
 	p->conf[0] = a;
 	p->conf[1] = b;
+	memset(p->rec, 0, sizeof(p->rec));
+	p->rec_seq = 0;
 	p->loop = loop_new();
 	assert_non_null(p->loop);
 	for (int i = 0; i < 2; i++) {
@@ -272,3 +274,53 @@ int ikeh_dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out)
 	memset(out, 0, sizeof(*out));
 	return 0;
 }
+
+/* ---- the recording dataplane ---------------------------------------------------- */
+
+struct ikeh_rec_sa *ikeh_rec_find(struct ikeh_rec *r, uint32_t spi_in)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->sa[i].present && r->sa[i].spi_in == spi_in)
+			return &r->sa[i];
+	return NULL;
+}
+
+unsigned ikeh_rec_present(const struct ikeh_rec *r)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < r->n; i++)
+		k += r->sa[i].present;
+	return k;
+}
+
+int ikeh_rec_install(void *arg, const struct child_sa *sa)
+{
+	struct ikeh_rec *r = &cur->rec[ikeh_side(arg)];
+	assert_null(ikeh_rec_find(r, sa->spi_in));
+	assert_true(r->n < IKEH_REC_MAX);
+	/* The keymat pointers are valid during the call only: keep copies. */
+	assert_true(sa->in.keymat_len <= IKEH_KEYMAT_MAX && sa->out.keymat_len == sa->in.keymat_len);
+	struct ikeh_rec_sa *d = &r->sa[r->n++];
+	d->present = true;
+	d->spi_in = sa->spi_in;
+	d->spi_out = sa->spi_out;
+	d->installed_at = ++cur->rec_seq;
+	memcpy(d->km_in, sa->in.keymat, sa->in.keymat_len);
+	memcpy(d->km_out, sa->out.keymat, sa->out.keymat_len);
+	d->km_in_len = sa->in.keymat_len;
+	d->km_out_len = sa->out.keymat_len;
+	r->installs++;
+	return 0;
+}
+
+void ikeh_rec_remove(void *arg, uint32_t spi_in)
+{
+	struct ikeh_rec *r = &cur->rec[ikeh_side(arg)];
+	struct ikeh_rec_sa *d = ikeh_rec_find(r, spi_in);
+	assert_non_null(d);
+	d->present = false;
+	d->removed_at = ++cur->rec_seq;
+	r->removes++;
+}
+
+const struct child_sa_ops ikeh_rec_ops = { ikeh_rec_install, ikeh_dp_update, ikeh_rec_remove, ikeh_dp_counters };

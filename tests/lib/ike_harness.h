@@ -1,8 +1,9 @@
 /*
  * Two IKE engines in one process: gwA (static initiator) and gwB (dynamic
  * responder) over an in-memory pipe, for the tests/unit/test_ike_*.c suites.
- * The pipe queues what each side sends and a pump delivers it in order; the
- * tests keep their own dataplane recorders and hand the engines their ops.
+ * The pipe queues what each side sends and a pump delivers it in order. The
+ * engines' CHILD SAs go to the test's child_sa_ops: its own, or ikeh_rec_ops,
+ * a dataplane that records each install and removal with its keys.
  */
 #ifndef IKETCP_TESTS_IKE_HARNESS_H
 #define IKETCP_TESTS_IKE_HARNESS_H
@@ -19,12 +20,30 @@ struct config;
 struct loop;
 
 #define IKEH_MAX_Q 64
+#define IKEH_REC_MAX 16     /* CHILD SAs one side may install in one test */
+#define IKEH_KEYMAT_MAX 160 /* one direction's keymat (AEAD: key | salt) */
 
 struct ikeh_msg {
 	int to;                /* 0: gwA, 1: gwB */
 	struct tcp_conn *conn; /* the handle it arrives on */
 	size_t len;
 	uint8_t buf[IKE_MSG_MAX_LEN];
+};
+
+/* One CHILD SA as ikeh_rec_ops.install received it: its SPIs and a copy of its keys. */
+struct ikeh_rec_sa {
+	bool present;                      /* installed and not removed */
+	uint32_t spi_in, spi_out;
+	unsigned installed_at, removed_at; /* ikeh_pipe.rec_seq at each event: their order across both sides */
+	uint8_t km_in[IKEH_KEYMAT_MAX], km_out[IKEH_KEYMAT_MAX];
+	size_t km_in_len, km_out_len;      /* equal: both directions use one suite */
+};
+
+/* One side's recording dataplane: every SA it was given, removed ones included, in install order. */
+struct ikeh_rec {
+	struct ikeh_rec_sa sa[IKEH_REC_MAX];
+	unsigned n;                        /* entries used in sa[] */
+	unsigned installs, removes;
 };
 
 struct ikeh_pipe {
@@ -42,6 +61,8 @@ struct ikeh_pipe {
 	unsigned connects;
 	unsigned updates[2];                /* child_sa_ops.update_conn calls, per side */
 	struct tcp_conn *last_update_conn[2];
+	struct ikeh_rec rec[2];             /* ikeh_rec_ops, per side; ikeh_open clears them */
+	unsigned rec_seq;                   /* ikeh_rec events so far, both sides */
 };
 
 /* One gateway's tunnel "to-hq" (gwA) or "branch" (gwB); NULL fields take the default. */
@@ -98,5 +119,17 @@ void ikeh_io_addrs(void *arg, struct tcp_conn *c, struct sockaddr_storage *local
 void ikeh_dp_update(void *arg, uint32_t spi_in, struct tcp_conn *c); /* counts into updates[] */
 void ikeh_dp_remove(void *arg, uint32_t spi_in);
 int ikeh_dp_counters(void *arg, uint32_t spi_in, struct child_sa_counters *out);
+
+/* ---- the recording dataplane (the pipe opened last, rec[side]) ---------------------- */
+/* Records a copy of the SA; fails the test on an SPI already present, a full table or odd keymat sizes. */
+int ikeh_rec_install(void *arg, const struct child_sa *sa);
+/* Marks the SA removed (its entry stays); fails the test on an SPI not present. */
+void ikeh_rec_remove(void *arg, uint32_t spi_in);
+/* { ikeh_rec_install, ikeh_dp_update, ikeh_rec_remove, ikeh_dp_counters } */
+extern const struct child_sa_ops ikeh_rec_ops;
+
+/* The present SA with this inbound SPI, or NULL. */
+struct ikeh_rec_sa *ikeh_rec_find(struct ikeh_rec *r, uint32_t spi_in);
+unsigned ikeh_rec_present(const struct ikeh_rec *r); /* SAs installed and not removed */
 
 #endif

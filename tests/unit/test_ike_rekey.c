@@ -1,8 +1,9 @@
 /*
  * CHILD SA rekeying and additional CHILD SAs with CREATE_CHILD_SA (RFC 7296
  * 1.3.1, 1.3.3, 2.8, 2.8.1). gwA (static initiator) and gwB (dynamic
- * responder) run in one process over an in-memory pipe; the dataplane is a
- * table that records every install and removal, in order, with its keys.
+ * responder) run in one process over an in-memory pipe; the dataplane is the
+ * harness's recorder (ikeh_rec_ops): every install and removal, in order,
+ * with its keys.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,27 +25,10 @@
 #include "loop.h"
 #include "tests/lib/ike_harness.h"
 
-/* ---- the pipe and the recording dataplane ------------------------------------------ */
-
-#define MAX_DP 16
-
-struct dp_sa {
-	bool present;
-	uint32_t spi_in, spi_out;
-	unsigned installed_at, removed_at; /* global event sequence */
-	uint8_t km_in[160], km_out[160];
-	size_t km_in_len, km_out_len;
-};
-
-struct side {
-	struct dp_sa dp[MAX_DP];
-	unsigned ndp, installs, removes;
-};
+/* ---- the pipe ------------------------------------------------------------------------ */
 
 struct net {
-	struct ikeh_pipe p;
-	struct side s[2];
-	unsigned seq;
+	struct ikeh_pipe p;   /* p.rec[side]: that side's recorded CHILD SAs */
 	unsigned ccsa_req[2]; /* CREATE_CHILD_SA requests sent by each side */
 };
 
@@ -70,44 +54,6 @@ static int io_send(void *arg, struct tcp_conn *c, const uint8_t *buf, size_t len
 	return 0;
 }
 
-static struct dp_sa *dp_find(struct side *s, uint32_t spi_in)
-{
-	for (unsigned i = 0; i < s->ndp; i++)
-		if (s->dp[i].present && s->dp[i].spi_in == spi_in)
-			return &s->dp[i];
-	return NULL;
-}
-
-static int dp_install(void *arg, const struct child_sa *sa)
-{
-	struct side *s = &g_net->s[ikeh_side(arg)];
-	assert_null(dp_find(s, sa->spi_in));
-	assert_true(s->ndp < MAX_DP);
-	struct dp_sa *d = &s->dp[s->ndp++];
-	d->present = true;
-	d->spi_in = sa->spi_in;
-	d->spi_out = sa->spi_out;
-	d->installed_at = ++g_net->seq;
-	assert_true(sa->in.keymat_len <= sizeof(d->km_in) && sa->out.keymat_len <= sizeof(d->km_out));
-	memcpy(d->km_in, sa->in.keymat, sa->in.keymat_len);
-	memcpy(d->km_out, sa->out.keymat, sa->out.keymat_len);
-	d->km_in_len = sa->in.keymat_len;
-	d->km_out_len = sa->out.keymat_len;
-	s->installs++;
-	return 0;
-}
-
-static void dp_remove(void *arg, uint32_t spi_in)
-{
-	struct side *s = &g_net->s[ikeh_side(arg)];
-	struct dp_sa *d = dp_find(s, spi_in);
-	assert_non_null(d);
-	d->present = false;
-	d->removed_at = ++g_net->seq;
-	s->removes++;
-}
-
-static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, ikeh_dp_counters };
 static const struct ike_io io = { .connect = ikeh_io_connect, .send = io_send, .close = ikeh_io_close,
 				  .hold = ikeh_io_hold, .addrs = ikeh_io_addrs, .arg = NULL };
 
@@ -139,7 +85,7 @@ static struct net *net_new_p2(const char *a_extra, const char *b_extra)
 	assert_non_null(n);
 	n->p.guard = 200;
 	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, "aes128gcm", a_extra),
-		  gw_conf(false, "aes128gcm", b_extra), &io, &dp_ops);
+		  gw_conf(false, "aes128gcm", b_extra), &io, &ikeh_rec_ops);
 	pump(n);
 	return n;
 }
@@ -188,14 +134,6 @@ static const struct ike_child *only_child(struct net *n, int side)
 	return ch;
 }
 
-static unsigned dp_present(struct side *s)
-{
-	unsigned c = 0;
-	for (unsigned i = 0; i < s->ndp; i++)
-		c += s->dp[i].present;
-	return c;
-}
-
 /* Both ends agree: one pair, A's out is B's in with the same keys, and each
  * side's IKE state matches its dataplane. */
 static void assert_pair(struct net *n)
@@ -203,9 +141,10 @@ static void assert_pair(struct net *n)
 	const struct ike_child *a = only_child(n, 0), *b = only_child(n, 1);
 	assert_int_equal(a->spi_in, b->spi_out);
 	assert_int_equal(a->spi_out, b->spi_in);
-	assert_int_equal(dp_present(&n->s[0]), 1);
-	assert_int_equal(dp_present(&n->s[1]), 1);
-	struct dp_sa *da = dp_find(&n->s[0], a->spi_in), *db = dp_find(&n->s[1], b->spi_in);
+	assert_int_equal(ikeh_rec_present(&n->p.rec[0]), 1);
+	assert_int_equal(ikeh_rec_present(&n->p.rec[1]), 1);
+	struct ikeh_rec_sa *da = ikeh_rec_find(&n->p.rec[0], a->spi_in);
+	struct ikeh_rec_sa *db = ikeh_rec_find(&n->p.rec[1], b->spi_in);
 	assert_non_null(da);
 	assert_non_null(db);
 	assert_int_equal(da->km_out_len, db->km_in_len);
@@ -223,7 +162,8 @@ static void test_rekey(void **state)
 	struct net *n = net_new();
 	assert_pair(n);
 	struct ike_child a0 = *only_child(n, 0), b0 = *only_child(n, 1);
-	struct dp_sa olda = *dp_find(&n->s[0], a0.spi_in), oldb = *dp_find(&n->s[1], b0.spi_in);
+	struct ikeh_rec_sa olda = *ikeh_rec_find(&n->p.rec[0], a0.spi_in);
+	struct ikeh_rec_sa oldb = *ikeh_rec_find(&n->p.rec[1], b0.spi_in);
 
 	/* CREATE_CHILD_SA { N(REKEY_SA) SA Ni TSi TSr } -->  <-- { SA Nr TSi TSr }
 	 * INFORMATIONAL { D(ESP old) } -->  <-- { D(ESP old) } */
@@ -236,26 +176,27 @@ static void test_rekey(void **state)
 	assert_int_not_equal(a1->spi_out, a0.spi_out);
 	assert_string_equal(a1->phase2, "to-hq-lan");
 	assert_string_equal(b1->phase2, "branch-lan");
-	assert_int_equal(n->s[0].installs, 2);
-	assert_int_equal(n->s[1].installs, 2);
-	assert_int_equal(n->s[0].removes, 1);
-	assert_int_equal(n->s[1].removes, 1);
+	assert_int_equal(n->p.rec[0].installs, 2);
+	assert_int_equal(n->p.rec[1].installs, 2);
+	assert_int_equal(n->p.rec[0].removes, 1);
+	assert_int_equal(n->p.rec[1].removes, 1);
 
 	/* Fresh keys in both directions. */
-	struct dp_sa *na = dp_find(&n->s[0], a1->spi_in), *nb = dp_find(&n->s[1], b1->spi_in);
+	struct ikeh_rec_sa *na = ikeh_rec_find(&n->p.rec[0], a1->spi_in);
+	struct ikeh_rec_sa *nb = ikeh_rec_find(&n->p.rec[1], b1->spi_in);
 	assert_memory_not_equal(na->km_in, olda.km_in, na->km_in_len);
 	assert_memory_not_equal(na->km_out, olda.km_out, na->km_out_len);
 	assert_memory_not_equal(nb->km_in, oldb.km_in, nb->km_in_len);
 
 	/* Make before break: each side installed the new pair before the old went, and
 	 * the old one went only after both sides had the new one. */
-	struct dp_sa *gone_a = NULL, *gone_b = NULL;
-	for (unsigned i = 0; i < n->s[0].ndp; i++)
-		if (n->s[0].dp[i].spi_in == a0.spi_in)
-			gone_a = &n->s[0].dp[i];
-	for (unsigned i = 0; i < n->s[1].ndp; i++)
-		if (n->s[1].dp[i].spi_in == b0.spi_in)
-			gone_b = &n->s[1].dp[i];
+	struct ikeh_rec_sa *gone_a = NULL, *gone_b = NULL;
+	for (unsigned i = 0; i < n->p.rec[0].n; i++)
+		if (n->p.rec[0].sa[i].spi_in == a0.spi_in)
+			gone_a = &n->p.rec[0].sa[i];
+	for (unsigned i = 0; i < n->p.rec[1].n; i++)
+		if (n->p.rec[1].sa[i].spi_in == b0.spi_in)
+			gone_b = &n->p.rec[1].sa[i];
 	assert_non_null(gone_a);
 	assert_non_null(gone_b);
 	assert_false(gone_a->present || gone_b->present);
@@ -268,8 +209,8 @@ static void test_rekey(void **state)
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), a1->spi_in), 0);
 	pump(n);
 	assert_pair(n);
-	assert_int_equal(n->s[0].installs, 3);
-	assert_int_equal(n->s[1].removes, 2);
+	assert_int_equal(n->p.rec[0].installs, 3);
+	assert_int_equal(n->p.rec[1].removes, 2);
 	net_free(n);
 }
 
@@ -282,8 +223,8 @@ static void test_responder_rekeys(void **state)
 	pump(n);
 	assert_pair(n);
 	assert_int_not_equal(only_child(n, 1)->spi_in, old);
-	assert_int_equal(n->s[0].removes, 1);
-	assert_int_equal(n->s[1].removes, 1);
+	assert_int_equal(n->p.rec[0].removes, 1);
+	assert_int_equal(n->p.rec[1].removes, 1);
 	net_free(n);
 }
 
@@ -299,9 +240,9 @@ static void test_rekey_by_timer(void **state)
 	run_for(n, 2600);
 	assert_pair(n);
 	assert_int_not_equal(only_child(n, 0)->spi_in, first);
-	assert_true(n->s[0].installs >= 3); /* at least two rekeys in 4.1 s */
-	assert_int_equal(n->s[0].installs - n->s[0].removes, 1);
-	assert_int_equal(n->s[1].installs - n->s[1].removes, 1);
+	assert_true(n->p.rec[0].installs >= 3); /* at least two rekeys in 4.1 s */
+	assert_int_equal(n->p.rec[0].installs - n->p.rec[0].removes, 1);
+	assert_int_equal(n->p.rec[1].installs - n->p.rec[1].removes, 1);
 	assert_int_equal(stats.ike.invalid_messages, 0);
 	net_free(n);
 }
@@ -320,10 +261,10 @@ static void test_simultaneous_rekey(void **state)
 		assert_int_not_equal(only_child(n, 0)->spi_in, a0);
 		assert_int_not_equal(only_child(n, 1)->spi_in, b0);
 		/* two new pairs were made, one survives; the old one and the loser are gone */
-		assert_int_equal(n->s[0].installs, 3);
-		assert_int_equal(n->s[1].installs, 3);
-		assert_int_equal(n->s[0].removes, 2);
-		assert_int_equal(n->s[1].removes, 2);
+		assert_int_equal(n->p.rec[0].installs, 3);
+		assert_int_equal(n->p.rec[1].installs, 3);
+		assert_int_equal(n->p.rec[0].removes, 2);
+		assert_int_equal(n->p.rec[1].removes, 2);
 		assert_false(the_sa(n, 0)->req_out || the_sa(n, 1)->req_out);
 		assert_int_equal(stats.ike.invalid_messages, 0);
 		net_free(n);
@@ -346,8 +287,8 @@ static void test_child_sa_not_found(void **state)
 	assert_int_equal(only_child(n, 0)->spi_in, a0);
 	assert_int_equal(only_child(n, 0)->rekey, CHILD_LIVE);
 	assert_true(only_child(n, 0)->rekey_ms > loop_now_ms(n->p.loop));
-	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
-	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+	assert_int_equal(n->p.rec[0].installs + n->p.rec[1].installs, 2);
+	assert_int_equal(n->p.rec[0].removes + n->p.rec[1].removes, 0);
 	assert_false(the_sa(n, 0)->rk_out);
 	net_free(n);
 }
@@ -367,8 +308,8 @@ static void test_no_proposal_chosen_keeps_old(void **state)
 	assert_int_equal(only_child(n, 0)->spi_in, a0);
 	assert_int_equal(only_child(n, 1)->spi_in, b0);
 	assert_int_equal(only_child(n, 0)->rekey, CHILD_LIVE);
-	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
-	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+	assert_int_equal(n->p.rec[0].installs + n->p.rec[1].installs, 2);
+	assert_int_equal(n->p.rec[0].removes + n->p.rec[1].removes, 0);
 	/* the IKE SA is fine: the next exchange works */
 	struct ike_enc inner;
 	ike_inner_begin(n->p.ike[0], &inner);
@@ -418,22 +359,22 @@ static void test_additional_child(void **state)
 	pump(n);
 	assert_int_equal(nchildren(n, 0), 2);
 	assert_int_equal(nchildren(n, 1), 2);
-	assert_int_equal(dp_present(&n->s[1]), 2);
+	assert_int_equal(ikeh_rec_present(&n->p.rec[1]), 2);
 	bool found = false;
 	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++) {
 		const struct ike_child *b = &the_sa(n, 1)->child[i];
 		if (b->used && !strcmp(b->phase2, "branch-dmz")) {
 			found = true;
 			assert_string_equal(b->proposal, "AES_GCM_16_256");
-			struct dp_sa *db = dp_find(&n->s[1], b->spi_in);
-			struct dp_sa *da = dp_find(&n->s[0], b->spi_out);
+			struct ikeh_rec_sa *db = ikeh_rec_find(&n->p.rec[1], b->spi_in);
+			struct ikeh_rec_sa *da = ikeh_rec_find(&n->p.rec[0], b->spi_out);
 			assert_non_null(db);
 			assert_non_null(da);
 			assert_memory_equal(da->km_out, db->km_in, da->km_out_len);
 		}
 	}
 	assert_true(found);
-	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+	assert_int_equal(n->p.rec[0].removes + n->p.rec[1].removes, 0);
 
 	/* a selector gwB has no phase2 for: TS_UNACCEPTABLE, nothing installed */
 	struct ike_sa *sa = the_sa(n, 0);
@@ -444,7 +385,7 @@ static void test_additional_child(void **state)
 	n->p.conf[1]->phase2[1].phase1_index = 0;
 	(void)saved;
 	assert_int_equal(nchildren(n, 0), 2);
-	assert_int_equal(n->s[1].installs, 2);
+	assert_int_equal(n->p.rec[1].installs, 2);
 	net_free(n);
 }
 
@@ -454,11 +395,11 @@ static void test_rekey_pfs(void **state)
 	(void)state;
 	g_pfs[0] = g_pfs[1] = "set pfs enable\n        set dhgrp 19";
 	struct net *n = net_new();
-	struct dp_sa old = *dp_find(&n->s[0], only_child(n, 0)->spi_in);
+	struct ikeh_rec_sa old = *ikeh_rec_find(&n->p.rec[0], only_child(n, 0)->spi_in);
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), old.spi_in), 0);
 	pump(n);
 	assert_pair(n);
-	struct dp_sa *now = dp_find(&n->s[0], only_child(n, 0)->spi_in);
+	struct ikeh_rec_sa *now = ikeh_rec_find(&n->p.rec[0], only_child(n, 0)->spi_in);
 	assert_int_not_equal(now->spi_in, old.spi_in);
 	assert_memory_not_equal(now->km_in, old.km_in, now->km_in_len);
 	assert_int_equal(n->ccsa_req[0], 1);
@@ -467,7 +408,7 @@ static void test_rekey_pfs(void **state)
 	assert_int_equal(ike_child_rekey(the_sa(n, 1), only_child(n, 1)->spi_in), 0);
 	pump(n);
 	assert_pair(n);
-	assert_int_equal(n->s[1].installs, 3);
+	assert_int_equal(n->p.rec[1].installs, 3);
 	net_free(n);
 }
 
@@ -483,8 +424,8 @@ static void test_pfs_mismatch(void **state)
 		pump(n);
 		assert_int_equal(only_child(n, 0)->spi_in, a0);
 		assert_int_equal(only_child(n, 0)->rekey, CHILD_LIVE);
-		assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
-		assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+		assert_int_equal(n->p.rec[0].installs + n->p.rec[1].installs, 2);
+		assert_int_equal(n->p.rec[0].removes + n->p.rec[1].removes, 0);
 		net_free(n);
 	}
 }
@@ -502,8 +443,8 @@ static void test_pfs_invalid_ke_retry(void **state)
 	assert_int_equal(n->ccsa_req[0], 2);
 	assert_pair(n);
 	assert_int_not_equal(only_child(n, 0)->spi_in, a0);
-	assert_int_equal(n->s[0].removes, 1);
-	assert_int_equal(n->s[1].removes, 1);
+	assert_int_equal(n->p.rec[0].removes, 1);
+	assert_int_equal(n->p.rec[1].removes, 1);
 	net_free(n);
 
 	/* No group in common: NO_PROPOSAL_CHOSEN (3.10.1: INVALID_KE only names an acceptable group), no second try. */
@@ -515,7 +456,7 @@ static void test_pfs_invalid_ke_retry(void **state)
 	pump(n);
 	assert_int_equal(n->ccsa_req[0], 1);
 	assert_int_equal(only_child(n, 0)->spi_in, a0);
-	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
+	assert_int_equal(n->p.rec[0].installs + n->p.rec[1].installs, 2);
 	net_free(n);
 }
 
@@ -530,7 +471,7 @@ static void hostile(struct net *n, uint8_t rk_proto, uint8_t rk_spi_size, bool w
 	struct child_ts l[CHILD_MAX_TS], r[CHILD_MAX_TS];
 	uint8_t spi[8] = { (uint8_t)(ch->spi_in >> 24), (uint8_t)(ch->spi_in >> 16), (uint8_t)(ch->spi_in >> 8),
 			   (uint8_t)ch->spi_in }, nonce[32] = { 1 }, ke[64];
-	unsigned installs = n->s[1].installs;
+	unsigned installs = n->p.rec[1].installs;
 
 	ike_inner_begin(n->p.ike[0], &inner);
 	if (rk_proto)
@@ -553,7 +494,7 @@ static void hostile(struct net *n, uint8_t rk_proto, uint8_t rk_spi_size, bool w
 	assert_int_equal(ike_request(sa, CREATE_CHILD_SA, &inner), 0);
 	pump(n);
 	assert_false(the_sa(n, 0)->req_out);
-	assert_int_equal(n->s[1].installs, installs);
+	assert_int_equal(n->p.rec[1].installs, installs);
 	assert_int_equal(nchildren(n, 1), 1);
 	assert_int_equal(only_child(n, 1)->rekey, CHILD_LIVE);
 }
@@ -572,7 +513,7 @@ static void test_hostile_requests(void **state)
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), only_child(n, 0)->spi_in), 0);
 	pump(n);
 	assert_pair(n);
-	assert_int_equal(n->s[1].installs, 2);
+	assert_int_equal(n->p.rec[1].installs, 2);
 	net_free(n);
 }
 

@@ -3,7 +3,8 @@
  * 2.18, 2.25), INITIAL_CONTACT (3.10.1) and the cleanup after an initiator
  * rejects the responder's AUTH (2.21.2). gwA (static initiator) and gwB
  * (dynamic responder) run in one process over an in-memory pipe; the
- * dataplane is a table that records every install and removal.
+ * dataplane is the harness's recorder (ikeh_rec_ops): every install and
+ * removal.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,27 +25,16 @@
 #include "loop.h"
 #include "tests/lib/ike_harness.h"
 
-/* ---- the pipe and the recording dataplane ------------------------------------------ */
-
-#define MAX_DP 16
-
-struct dp_sa {
-	bool present;
-	uint32_t spi_in, spi_out;
-	uint8_t km_in[160], km_out[160];
-	size_t km_len;
-};
+/* ---- the pipe ------------------------------------------------------------------------ */
 
 struct side {
-	struct dp_sa dp[MAX_DP];
-	unsigned ndp, installs, removes;
 	bool held;                 /* what io.hold last said of the side's stream */
 	unsigned ccsa_req;         /* CREATE_CHILD_SA requests sent */
 	unsigned info_req;         /* INFORMATIONAL requests sent */
 };
 
 struct net {
-	struct ikeh_pipe p;
+	struct ikeh_pipe p; /* p.rec[side]: that side's recorded CHILD SAs */
 	struct side s[2];
 };
 
@@ -80,41 +70,6 @@ static void io_hold(void *arg, struct tcp_conn *c, bool carries)
 	g_net->s[ikeh_side(arg)].held = carries;
 }
 
-static struct dp_sa *dp_find(struct side *s, uint32_t spi_in)
-{
-	for (unsigned i = 0; i < s->ndp; i++)
-		if (s->dp[i].present && s->dp[i].spi_in == spi_in)
-			return &s->dp[i];
-	return NULL;
-}
-
-static int dp_install(void *arg, const struct child_sa *sa)
-{
-	struct side *s = &g_net->s[ikeh_side(arg)];
-	assert_null(dp_find(s, sa->spi_in));
-	assert_true(s->ndp < MAX_DP);
-	struct dp_sa *d = &s->dp[s->ndp++];
-	d->present = true;
-	d->spi_in = sa->spi_in;
-	d->spi_out = sa->spi_out;
-	assert_true(sa->in.keymat_len <= sizeof(d->km_in) && sa->out.keymat_len == sa->in.keymat_len);
-	memcpy(d->km_in, sa->in.keymat, sa->in.keymat_len);
-	memcpy(d->km_out, sa->out.keymat, sa->out.keymat_len);
-	d->km_len = sa->in.keymat_len;
-	s->installs++;
-	return 0;
-}
-
-static void dp_remove(void *arg, uint32_t spi_in)
-{
-	struct side *s = &g_net->s[ikeh_side(arg)];
-	struct dp_sa *d = dp_find(s, spi_in);
-	assert_non_null(d);
-	d->present = false;
-	s->removes++;
-}
-
-static const struct child_sa_ops dp_ops = { dp_install, ikeh_dp_update, dp_remove, ikeh_dp_counters };
 static const struct ike_io io = { .connect = ikeh_io_connect, .send = io_send, .close = ikeh_io_close,
 				  .hold = io_hold, .addrs = ikeh_io_addrs, .arg = NULL };
 
@@ -142,7 +97,8 @@ static struct net *net_new(void)
 	struct net *n = g_net = calloc(1, sizeof(*n));
 	assert_non_null(n);
 	n->p.guard = 200;
-	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, g_dh[0], NULL), gw_conf(false, g_dh[1], NULL), &io, &dp_ops);
+	ikeh_open(&n->p, CONN_A, CONN_B, gw_conf(true, g_dh[0], NULL), gw_conf(false, g_dh[1], NULL), &io,
+		  &ikeh_rec_ops);
 	pump(n);
 	return n;
 }
@@ -231,9 +187,9 @@ static void assert_rekeyed(struct net *n, const struct snap *old, bool a_initiat
 	/* the CHILD SAs came along untouched */
 	assert_int_equal(only_child(n, 0)->spi_in, old->a_in);
 	assert_int_equal(only_child(n, 1)->spi_in, old->b_in);
-	assert_int_equal(n->s[0].installs, 1);
-	assert_int_equal(n->s[1].installs, 1);
-	assert_int_equal(n->s[0].removes + n->s[1].removes, 0);
+	assert_int_equal(n->p.rec[0].installs, 1);
+	assert_int_equal(n->p.rec[1].installs, 1);
+	assert_int_equal(n->p.rec[0].removes + n->p.rec[1].removes, 0);
 	assert_true(n->s[0].held && n->s[1].held);
 	assert_string_equal(a->tun->name, "to-hq");
 	assert_string_equal(b->tun->name, "branch");
@@ -254,17 +210,17 @@ static void assert_usable(struct net *n)
 		assert_int_equal(the_sa(n, !side)->peer_msg_id, id + 1);
 	}
 	uint32_t a0 = only_child(n, 0)->spi_in;
-	unsigned inst = n->s[1].installs;
+	unsigned inst = n->p.rec[1].installs;
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), a0), 0);
 	pump(n);
 	assert_int_not_equal(only_child(n, 0)->spi_in, a0);
 	assert_int_equal(only_child(n, 0)->spi_in, only_child(n, 1)->spi_out);
-	assert_int_equal(n->s[1].installs, inst + 1);
-	struct dp_sa *da = dp_find(&n->s[0], only_child(n, 0)->spi_in);
-	struct dp_sa *db = dp_find(&n->s[1], only_child(n, 1)->spi_in);
+	assert_int_equal(n->p.rec[1].installs, inst + 1);
+	struct ikeh_rec_sa *da = ikeh_rec_find(&n->p.rec[0], only_child(n, 0)->spi_in);
+	struct ikeh_rec_sa *db = ikeh_rec_find(&n->p.rec[1], only_child(n, 1)->spi_in);
 	assert_non_null(da);
 	assert_non_null(db);
-	assert_memory_equal(da->km_out, db->km_in, da->km_len);
+	assert_memory_equal(da->km_out, db->km_in, da->km_out_len);
 }
 
 /* ---- rekeys ---------------------------------------------------------------------------- */
@@ -323,8 +279,8 @@ static void test_rekey_by_responder(void **state)
 	assert_int_equal(ike_down(n->p.ike[0], "to-hq", &err), 0);
 	pump(n);
 	assert_int_equal(nsas(n, 0) + nsas(n, 1), 0);
-	assert_int_equal(n->s[0].removes, n->s[0].installs);
-	assert_int_equal(n->s[1].removes, n->s[1].installs);
+	assert_int_equal(n->p.rec[0].removes, n->p.rec[0].installs);
+	assert_int_equal(n->p.rec[1].removes, n->p.rec[1].installs);
 	net_free(n);
 }
 
@@ -402,7 +358,7 @@ static void test_no_proposal_keeps_old(void **state)
 	assert_non_null(ike_msg_find_notify(&n->p.ike[0]->msg, NO_PROPOSAL_CHOSEN));
 	assert_int_equal(the_sa(n, 0)->spi_i, old.spi_i);
 	assert_int_equal(nsas(n, 1), 1);
-	assert_int_equal(n->s[0].installs + n->s[1].installs, 2);
+	assert_int_equal(n->p.rec[0].installs + n->p.rec[1].installs, 2);
 	assert_usable(n);
 	net_free(n);
 }
@@ -444,7 +400,7 @@ static void test_expiry_without_rekey(void **state)
 	assert_true(stats.ike.sa_expired >= 1); /* both ends have the timer: one or both */
 	assert_int_equal(nsas(n, 0), 0);
 	assert_int_equal(nsas(n, 1), 0); /* the DELETE reached gwB */
-	assert_int_equal(n->s[0].installs, n->s[0].removes);
+	assert_int_equal(n->p.rec[0].installs, n->p.rec[0].removes);
 	net_free(n);
 }
 
@@ -466,7 +422,7 @@ static void test_window_and_collisions(void **state)
 
 	/* gwA rekeys a CHILD SA while gwB rekeys the IKE SA: both get TEMPORARY_FAILURE, nothing changes */
 	old = snap(n);
-	unsigned inst = n->s[0].installs;
+	unsigned inst = n->p.rec[0].installs;
 	assert_int_equal(ike_child_rekey(the_sa(n, 0), old.a_in), 0);
 	assert_int_equal(ike_rekey_ike(the_sa(n, 1)), 0);
 	n->p.hold_queue = true;
@@ -483,7 +439,7 @@ static void test_window_and_collisions(void **state)
 	assert_int_equal(the_sa(n, 0)->spi_i, old.spi_i);
 	assert_int_equal(only_child(n, 0)->spi_in, old.a_in);
 	assert_int_equal(only_child(n, 0)->rekey, CHILD_LIVE);
-	assert_int_equal(n->s[0].installs, inst);
+	assert_int_equal(n->p.rec[0].installs, inst);
 	assert_true(loop_timer_armed(&the_sa(n, 1)->ike_rekey_timer));
 	/* then, one at a time, both work */
 	assert_int_equal(ike_rekey_ike(the_sa(n, 1)), 0);
@@ -491,7 +447,7 @@ static void test_window_and_collisions(void **state)
 	assert_true(the_sa(n, 0)->spi_i != old.spi_i && the_sa(n, 1)->spi_i == the_sa(n, 0)->spi_i);
 	assert_true(the_sa(n, 1)->initiator);
 	assert_int_equal(only_child(n, 0)->spi_in, old.a_in);
-	assert_int_equal(n->s[0].installs, inst);
+	assert_int_equal(n->p.rec[0].installs, inst);
 	net_free(n);
 }
 
@@ -556,7 +512,7 @@ static void test_hostile_ike_rekeys(void **state)
 	hostile(n, BAD_KE_LEN, INVALID_SYNTAX);    /* KEi one octet short */
 	hostile(n, BAD_KE_POINT, INVALID_SYNTAX);  /* KEi not on the curve */
 	hostile(n, BAD_REKEY_SA, INVALID_SYNTAX);  /* N(REKEY_SA) without TS */
-	assert_int_equal(n->s[1].installs, 1);
+	assert_int_equal(n->p.rec[1].installs, 1);
 	/* and a real rekey still works afterwards */
 	struct snap old = snap(n);
 	n->s[0].ccsa_req = 0;
@@ -618,7 +574,7 @@ static void test_lost_delete(void **state)
 	assert_int_equal(nsas(n, 1), 1);
 	assert_true(the_sa(n, 1)->spi_i != old.spi_i);
 	assert_int_equal(only_child(n, 1)->spi_in, old.b_in);
-	assert_int_equal(n->s[1].removes, 0);
+	assert_int_equal(n->p.rec[1].removes, 0);
 	assert_true(n->s[1].held);
 	net_free(n);
 }
@@ -639,9 +595,9 @@ static void test_initial_contact(void **state)
 	struct ike_sa *b = the_sa(n, 1); /* only the new one */
 	assert_true(b->spi_i != old.spi_i);
 	assert_true(b->spi_i == the_sa(n, 0)->spi_i && b->spi_r == the_sa(n, 0)->spi_r);
-	assert_null(dp_find(&n->s[1], old.b_in));
-	assert_int_equal(n->s[1].removes, 1);
-	assert_int_equal(n->s[1].installs, 2);
+	assert_null(ikeh_rec_find(&n->p.rec[1], old.b_in));
+	assert_int_equal(n->p.rec[1].removes, 1);
+	assert_int_equal(n->p.rec[1].installs, 2);
 	assert_usable(n);
 
 	/* A second IKE SA next to a live one carries no INITIAL_CONTACT: gwB keeps both. */
@@ -670,9 +626,9 @@ static void test_initiator_rejects_auth(void **state)
 	struct net *n = net_new();
 	assert_int_equal(nsas(n, 0), 0);
 	assert_int_equal(nsas(n, 1), 0);
-	assert_int_equal(n->s[1].installs, 1); /* gwB had installed its CHILD SA */
-	assert_int_equal(n->s[1].removes, 1);
-	assert_int_equal(n->s[0].installs, 0);
+	assert_int_equal(n->p.rec[1].installs, 1); /* gwB had installed its CHILD SA */
+	assert_int_equal(n->p.rec[1].removes, 1);
+	assert_int_equal(n->p.rec[0].installs, 0);
 	assert_int_equal(n->s[0].info_req, 1);
 	assert_int_equal(stats.ike.auth_failures, 2); /* one on each side */
 	net_free(n);
