@@ -123,7 +123,7 @@ int gso_csum_complete(uint8_t *pkt, size_t len, uint16_t csum_start, uint16_t cs
 {
 	size_t at = (size_t)csum_start + csum_offset;
 
-	if (csum_start >= len || at > len - 2 || len < 2)
+	if (len < 2 || csum_start >= len || at > len - 2)
 		return -EBADMSG;
 	uint16_t c = (uint16_t)~csum_add(pkt + csum_start, len - csum_start, 0);
 	wr_put_be16(pkt + at, c ? c : 0xffff); /* as skb_checksum_help: 0 and 0xffff are one value */
