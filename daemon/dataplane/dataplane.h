@@ -28,7 +28,7 @@ typedef void (*dataplane_flush_fn)(void *arg);
 
 /*
  * Create the TUN device (IFF_TUN | IFF_NO_PI, and IFF_VNET_HDR with TCP
- * segmentation offload when the kernel has it), MTU 1400, up, watched in
+ * segmentation offload when the kernel has it), MTU 1500, up, watched in
  * loop. NULL on failure (logged).
  */
 struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, dataplane_send_fn send,

@@ -28,7 +28,7 @@
 #include "dataplane/sa_set.h"
 #include "loop.h"
 
-#define DP_TUN_MTU 1400
+#define DP_TUN_MTU 1500
 #define DP_BATCH 64 /* reads per wakeup, so one busy TUN cannot starve the streams */
 #define DP_PKT_MAX 65535
 #define DP_FLUSH_BYTES (256 * 1024) /* sealed bytes queued before a flush: below the stream's queue limit */
