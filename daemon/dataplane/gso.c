@@ -201,7 +201,7 @@ static int tcp_parse(const uint8_t *p, size_t len, struct tcp_view *t)
 
 /* ---- segmentation ----------------------------------------------------------- */
 
-int gso_split_init(struct gso_split *s, const struct gso_hdr *h, const uint8_t *pkt, size_t len, size_t max_len)
+int gso_split_init(struct gso_split *s, const struct gso_hdr *h, uint8_t *pkt, size_t len, size_t max_len)
 {
 	struct tcp_view t;
 	int err;
@@ -217,36 +217,41 @@ int gso_split_init(struct gso_split *s, const struct gso_hdr *h, const uint8_t *
 		return -EBADMSG;
 	if (t.flags & (TH_SYN | TH_RST | TH_URG)) /* TCP never sends these as one superpacket */
 		return -EBADMSG;
+	_Static_assert(GSO_HDR_MAX >= 60 + 60, "the longest IPv4 and TCP headers fit the copy kept");
 	*s = (struct gso_split){
 		.pkt = pkt, .len = t.total, .ip_hlen = t.ip_hlen, .hlen = t.hlen, .mss = h->gso_size,
 		.off = t.hlen, .seq = t.seq, .id = t.id, .tcp_flags = t.flags, .v6 = t.v6,
 	};
+	memcpy(s->hdr, pkt, t.hlen);
 	if (max_len > t.hlen && max_len - t.hlen < s->mss)
 		s->mss = max_len - t.hlen;
 	return 0;
 }
 
-ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap)
+/* Payload bytes of the next segment; false when all are made. A payload-less superpacket (a FIN, say) is still one segment. */
+static bool next_payload(const struct gso_split *s, size_t *pay)
 {
-	/* A superpacket without payload is still one packet (a FIN, say). */
 	if (s->off >= s->len && (s->n || s->off > s->len))
-		return 0;
-	size_t pay = MIN(s->mss, s->len - s->off);
+		return false;
+	*pay = MIN(s->mss, s->len - s->off);
+	return true;
+}
+
+/* The next segment's headers at seg, its pay payload bytes already after them; then on to the next. */
+static size_t seg_finish(struct gso_split *s, uint8_t *seg, size_t pay)
+{
 	size_t n = s->hlen + pay;
 	bool last = s->off + pay >= s->len;
 
-	if (n > cap)
-		return -ENOSPC;
-	memcpy(out, s->pkt, s->hlen);
-	memcpy(out + s->hlen, s->pkt + s->off, pay);
+	memcpy(seg, s->hdr, s->hlen);
 	if (s->v6) {
-		wr_put_be16(out + 4, (uint16_t)(n - IP6_HLEN));
+		wr_put_be16(seg + 4, (uint16_t)(n - IP6_HLEN));
 	} else {
-		wr_put_be16(out + 2, (uint16_t)n);
-		wr_put_be16(out + 4, (uint16_t)(s->id + s->n));
-		ip4_fix_csum(out, s->ip_hlen);
+		wr_put_be16(seg + 2, (uint16_t)n);
+		wr_put_be16(seg + 4, (uint16_t)(s->id + s->n));
+		ip4_fix_csum(seg, s->ip_hlen);
 	}
-	uint8_t *tcp = out + s->ip_hlen;
+	uint8_t *tcp = seg + s->ip_hlen;
 	wr_put_be32(tcp + 4, s->seq + (uint32_t)(s->off - s->hlen));
 	uint8_t flags = s->tcp_flags;
 	if (!last)
@@ -256,12 +261,36 @@ ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap)
 	tcp[13] = flags;
 	tcp[TCP_CSUM_AT] = tcp[TCP_CSUM_AT + 1] = 0;
 	size_t tcp_len = n - s->ip_hlen;
-	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~csum_add(tcp, tcp_len, pseudo_sum(out, s->v6, tcp_len)));
+	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~csum_add(tcp, tcp_len, pseudo_sum(seg, s->v6, tcp_len)));
 	s->off += pay;
 	if (!pay)
 		s->off++; /* the one empty segment is made */
 	s->n++;
-	return (ssize_t)n;
+	return n;
+}
+
+ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap)
+{
+	size_t pay;
+
+	if (!next_payload(s, &pay))
+		return 0;
+	if (s->hlen + pay > cap)
+		return -ENOSPC;
+	memcpy(out + s->hlen, s->pkt + s->off, pay);
+	return (ssize_t)seg_finish(s, out, pay);
+}
+
+uint8_t *gso_split_next_inplace(struct gso_split *s, size_t *len)
+{
+	size_t pay;
+
+	if (!next_payload(s, &pay))
+		return NULL;
+	/* off >= hlen: the headers land on the superpacket's own or on a segment already used. */
+	uint8_t *seg = s->pkt + s->off - s->hlen;
+	*len = seg_finish(s, seg, pay);
+	return seg;
 }
 
 /* ---- coalescing ------------------------------------------------------------- */

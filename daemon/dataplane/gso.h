@@ -25,6 +25,7 @@
 
 #define GSO_VNET_HDR_LEN 10 /* sizeof(struct virtio_net_hdr) */
 #define GSO_PKT_MAX 65535   /* an IPv4 total length, an IPv6 header plus payload length we accept */
+#define GSO_HDR_MAX 120     /* IPv4 with options and TCP with options */
 
 /* linux/virtio_net.h values, named once here. */
 #define GSO_F_NEEDS_CSUM 1
@@ -55,7 +56,7 @@ must_check int gso_csum_complete(uint8_t *pkt, size_t len, uint16_t csum_start, 
 /* ---- segmentation (read side) ------------------------------------------ */
 
 struct gso_split {
-	const uint8_t *pkt;
+	uint8_t *pkt;
 	size_t len;         /* by the IP header's own length */
 	size_t ip_hlen;     /* IPv4 with options, or 40 */
 	size_t hlen;        /* IP and TCP headers */
@@ -66,6 +67,7 @@ struct gso_split {
 	uint8_t tcp_flags;  /* of the superpacket */
 	bool v6;
 	unsigned n;         /* segments made so far */
+	uint8_t hdr[GSO_HDR_MAX]; /* the superpacket's headers, kept: in place they are overwritten */
 };
 
 /*
@@ -75,7 +77,7 @@ struct gso_split {
  * most gso_size payload bytes, and fewer when max_len (0: no limit) caps a
  * whole segment. 0, -EBADMSG (malformed) or -EPROTONOSUPPORT (another type).
  */
-must_check int gso_split_init(struct gso_split *s, const struct gso_hdr *h, const uint8_t *pkt, size_t len,
+must_check int gso_split_init(struct gso_split *s, const struct gso_hdr *h, uint8_t *pkt, size_t len,
 			      size_t max_len);
 /*
  * The next segment into out: IPv4 total length, ID (+1 each) and header
@@ -84,6 +86,13 @@ must_check int gso_split_init(struct gso_split *s, const struct gso_hdr *h, cons
  * Its length, 0 when all are made, -ENOSPC when cap is too small.
  */
 ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap);
+/*
+ * The same segment made in place, without copying its payload: its headers
+ * are written just before its payload in the superpacket, over the bytes of
+ * the segment before it (use each segment before asking for the next, and
+ * one of the two ways per superpacket). NULL when all are made.
+ */
+uint8_t *gso_split_next_inplace(struct gso_split *s, size_t *len);
 
 /* ---- coalescing (write side) ------------------------------------------- */
 

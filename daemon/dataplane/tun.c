@@ -170,7 +170,7 @@ static void tun_packet(struct dataplane *dp, size_t len)
 
 /*
  * One read from a TUN with vnet headers (dp->in, n bytes): a superpacket is
- * split into segments in dp->pkt, each sealed on its own; its segments share
+ * split into segments in place, each sealed on its own; its segments share
  * their addresses, so one lookup serves them all.
  */
 static void tun_vnet_packet(struct dataplane *dp, size_t n)
@@ -179,8 +179,8 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 	struct gso_split sp;
 	struct sa_set_sa *sa;
 	uint8_t *pkt = dp->in + GSO_VNET_HDR_LEN;
-	size_t len;
-	ssize_t seg;
+	size_t len, slen;
+	uint8_t *seg;
 
 	if (gso_hdr_parse(dp->in, n, &h)) {
 		dp->ctr.gso_drops++;
@@ -203,9 +203,9 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 		return;
 	}
 	dp->ctr.gso_reads++;
-	while ((seg = gso_split_next(&sp, dp->pkt, sizeof(dp->pkt))) > 0) {
+	while ((seg = gso_split_next_inplace(&sp, &slen))) {
 		dp->ctr.gso_segments++;
-		tun_packet_sa(dp, sa, dp->pkt, (size_t)seg);
+		tun_packet_sa(dp, sa, seg, slen);
 	}
 }
 

@@ -47,18 +47,32 @@ static void check_joined(const struct gso_hdr *h, size_t len)
 		abort();
 }
 
-static void split(const struct gso_hdr *h, const uint8_t *pkt, size_t len, size_t max_len)
+static void split(const struct gso_hdr *h, uint8_t *pkt, size_t len, size_t max_len)
 {
-	struct gso_split sp;
+	struct gso_split sp, ip;
+	uint8_t *work = malloc(len ? len : 1), *in_place;
+	size_t ilen;
 	struct gso_coalesce c;
 	struct gso_hdr jh;
 	size_t payload = 0, jlen;
 	ssize_t n;
 
-	if (gso_split_init(&sp, h, pkt, len, max_len))
+	memcpy(work, pkt, len);
+	if (gso_split_init(&sp, h, pkt, len, max_len)) {
+		if (!gso_split_init(&ip, h, work, len, max_len))
+			abort();
+		free(work);
 		return;
+	}
+	if (gso_split_init(&ip, h, work, len, max_len))
+		abort();
 	gso_coalesce_init(&c, joined);
 	while ((n = gso_split_next(&sp, seg, sizeof(seg))) > 0) {
+		/* In place: the same bytes, inside the superpacket. */
+		in_place = gso_split_next_inplace(&ip, &ilen);
+		if (!in_place || ilen != (size_t)n || memcmp(in_place, seg, ilen) || in_place < work ||
+		    in_place + ilen > work + len)
+			abort();
 		size_t ih = ip_hlen(seg);
 		if ((size_t)n < sp.hlen || (size_t)n - sp.hlen > sp.mss || sp.mss > h->gso_size)
 			abort();
@@ -79,8 +93,9 @@ static void split(const struct gso_hdr *h, const uint8_t *pkt, size_t len, size_
 				abort(); /* an empty builder takes any segment it would hold */
 		}
 	}
-	if (n < 0 || payload != sp.len - sp.hlen)
+	if (n < 0 || payload != sp.len - sp.hlen || gso_split_next_inplace(&ip, &ilen))
 		abort();
+	free(work);
 	if (gso_coalesce_finish(&c, &jh, &jlen))
 		check_joined(&jh, jlen);
 }

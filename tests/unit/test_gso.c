@@ -127,7 +127,7 @@ static size_t mk_tcp(uint8_t *p, const struct tcp_spec *s)
 	return len;
 }
 
-static uint8_t super[70000], seg[70000], out[70000], joined[GSO_PKT_MAX];
+static uint8_t super[70000], work[70000], seg[70000], out[70000], joined[GSO_PKT_MAX];
 
 static struct gso_hdr tso(bool v6, uint16_t gso_size, uint16_t hdr_len)
 {
@@ -156,10 +156,15 @@ static void test_hdr_roundtrip(void **state)
 
 /* ---- segmentation ------------------------------------------------------------ */
 
-/* Splits super (len) and checks every segment against the superpacket it came from. */
+/*
+ * Splits super (len) and checks every segment against the superpacket it came
+ * from; a copy of it split in place gives the same segments.
+ */
 static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len, size_t want_mss)
 {
-	struct gso_split sp;
+	struct gso_split sp, ip;
+	uint8_t *in_place;
+	size_t ilen;
 	size_t ih = ip_hlen(super), hl = ih + (size_t)(super[ih + 12] >> 4) * 4, off = hl;
 	bool v6 = super[0] >> 4 == 6;
 	uint8_t flags = super[ih + 13];
@@ -167,7 +172,14 @@ static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len,
 	ssize_t r;
 
 	assert_int_equal(gso_split_init(&sp, h, super, len, max_len), 0);
+	memcpy(work, super, len);
+	assert_int_equal(gso_split_init(&ip, h, work, len, max_len), 0);
 	while ((r = gso_split_next(&sp, seg, sizeof(seg))) > 0) {
+		in_place = gso_split_next_inplace(&ip, &ilen);
+		assert_non_null(in_place);
+		assert_int_equal(ilen, r);
+		assert_memory_equal(in_place, seg, ilen);
+		assert_true(in_place >= work && in_place + ilen <= work + len);
 		size_t pay = MIN(want_mss, len - off);
 		bool last = off + pay == len;
 		assert_int_equal(r, hl + pay);
@@ -200,8 +212,10 @@ static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len,
 		n++;
 	}
 	assert_int_equal(r, 0);
+	assert_null(gso_split_next_inplace(&ip, &ilen));
 	assert_int_equal(off, len);
 	assert_int_equal(gso_split_next(&sp, seg, sizeof(seg)), 0); /* stays done */
+	assert_null(gso_split_next_inplace(&ip, &ilen));
 	return n;
 }
 
