@@ -11,6 +11,7 @@
 #ifndef IKETCP_DATAPLANE_H
 #define IKETCP_DATAPLANE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,8 +81,11 @@ unsigned dataplane_sa_count(const struct dataplane *dp);
 
 #if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
 /* Test hooks: a dataplane with no device and no routes that writes opened
- * packets to fd (it takes fd over), and a packet as if read from the TUN. */
+ * packets to fd (it takes fd over), and a packet as if read from the TUN
+ * (then the batch is flushed). With vnet on, fd's reads and writes are
+ * framed as a TUN with IFF_VNET_HDR frames them (a virtio_net_hdr first). */
 struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void *send_arg);
+void dataplane_vnet_for_test(struct dataplane *dp, bool on);
 void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len);
 #endif
 

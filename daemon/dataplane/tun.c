@@ -495,10 +495,22 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	return dp;
 }
 
+void dataplane_vnet_for_test(struct dataplane *dp, bool on)
+{
+	dp->vnet = on;
+}
+
 void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len)
 {
-	len = MIN(len, sizeof(dp->pkt));
-	memcpy(dp->pkt, pkt, len);
-	tun_packet(dp, len);
+	if (dp->vnet) {
+		len = MIN(len, sizeof(dp->in));
+		memcpy(dp->in, pkt, len);
+		tun_vnet_packet(dp, len);
+	} else {
+		len = MIN(len, sizeof(dp->pkt));
+		memcpy(dp->pkt, pkt, len);
+		tun_packet(dp, len);
+	}
+	tx_flush_streams(dp);
 }
 #endif
