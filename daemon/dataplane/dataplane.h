@@ -70,7 +70,7 @@ struct dataplane_counters {
 	/* virtio-net offloads (gso.h) */
 	uint64_t gso_reads;          /* TCP superpackets read from the TUN */
 	uint64_t gso_segments;       /* the segments they were split into */
-	uint64_t gso_drops;          /* reads with a malformed vnet header or packet, or an unoffered type */
+	uint64_t gso_drops;          /* reads with a malformed vnet header or packet, an unoffered type, or too long */
 	uint64_t coalesced;          /* superpackets written to the TUN */
 	uint64_t coalesced_segments; /* the opened segments joined into them */
 };

@@ -52,7 +52,7 @@ struct dataplane {
 	struct gso_coalesce co; /* opened TCP segments of this stream read, joined (in cobuf) */
 	/* Per-packet buffers, allocated once: a read (vnet header and superpacket), clear packet (a
 	 * segment or opened), sealed packet, the superpacket being coalesced. */
-	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 1];
+	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 64]; /* a GSO skb is <= 64 KiB; margin, not trust */
 	uint8_t pkt[DP_PKT_MAX];
 	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
 	uint8_t cobuf[GSO_PKT_MAX];
@@ -222,6 +222,11 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 				continue;
 			if (errno == EAGAIN)
 				break;
+			if (errno == EFAULT || errno == EINVAL) {
+				/* A packet longer than our buffer (tun_put_user): the kernel dropped it, go on. */
+				dp->ctr.gso_drops++;
+				continue;
+			}
 			/* EBADFD: the device was deleted under us; epoll would report it forever. */
 			log_error("dataplane: %s: read: %s; no longer reading the TUN", dp->ifname,
 				  strerror(errno));
