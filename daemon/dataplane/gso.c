@@ -328,15 +328,27 @@ static bool same_headers(const struct gso_coalesce *c, const uint8_t *p, const s
 	       !memcmp(a + TCP_HLEN, b + TCP_HLEN, t->hlen - t->ip_hlen - TCP_HLEN);
 }
 
+/* The headers allow joining: TCP with data, only ACK (and PSH), no IPv4 options, nothing after it. */
+static bool candidate(const uint8_t *p, size_t len, struct tcp_view *t)
+{
+	if (tcp_parse(p, len, t) || t->total != len)
+		return false;
+	if ((t->flags & ~(TH_ACK | TH_PSH)) || !(t->flags & TH_ACK) || t->hlen == t->total)
+		return false; /* SYN, FIN, RST, URG, ECN signals, pure ACKs: as they are */
+	return t->v6 || t->ip_hlen == IP4_HLEN;
+}
+
+bool gso_coalesce_candidate(const uint8_t *p, size_t len)
+{
+	struct tcp_view t;
+	return candidate(p, len, &t);
+}
+
 enum gso_add gso_coalesce_add(struct gso_coalesce *c, const uint8_t *p, size_t len)
 {
 	struct tcp_view t;
 
-	if (tcp_parse(p, len, &t) || t.total != len)
-		return GSO_AS_IS;
-	if ((t.flags & ~(TH_ACK | TH_PSH)) || !(t.flags & TH_ACK) || t.hlen == t.total)
-		return GSO_AS_IS; /* SYN, FIN, RST, URG, ECN signals, pure ACKs: as they are */
-	if (!t.v6 && t.ip_hlen != IP4_HLEN)
+	if (!candidate(p, len, &t))
 		return GSO_AS_IS;
 	if (!tcp_csum_ok(p, &t))
 		return GSO_AS_IS; /* the receiver must see it is damaged: no offload vouches for it */
@@ -372,6 +384,18 @@ enum gso_add gso_coalesce_add(struct gso_coalesce *c, const uint8_t *p, size_t l
 	if (pay < c->mss)
 		c->closed = true;
 	return GSO_ADDED;
+}
+
+bool gso_coalesce_same_flow(const struct gso_coalesce *c, const uint8_t *p, size_t len)
+{
+	struct tcp_view t;
+	const uint8_t *q = c->buf;
+
+	if (!c->len || tcp_parse(p, len, &t) || t.v6 != c->v6)
+		return false;
+	if (t.v6 ? memcmp(p + 8, q + 8, 32) : memcmp(p + 12, q + 12, 8))
+		return false;
+	return !memcmp(p + t.ip_hlen, q + c->ip_hlen, 4);
 }
 
 bool gso_coalesce_finish(struct gso_coalesce *c, struct gso_hdr *h, size_t *len)

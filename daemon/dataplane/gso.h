@@ -127,6 +127,10 @@ void gso_coalesce_init(struct gso_coalesce *c, uint8_t *buf);
  * last one; at most GSO_PKT_MAX bytes in all.
  */
 enum gso_add gso_coalesce_add(struct gso_coalesce *c, const uint8_t *pkt, size_t len);
+/* pkt could start a superpacket (its headers only; the checksum is left to gso_coalesce_add). */
+bool gso_coalesce_candidate(const uint8_t *pkt, size_t len);
+/* pkt is TCP of the flow c holds (family, addresses, ports): false when c is empty or it is not. */
+bool gso_coalesce_same_flow(const struct gso_coalesce *c, const uint8_t *pkt, size_t len);
 /*
  * The superpacket to write (*len bytes at c->buf, vnet header in *h) and the
  * builder emptied. One segment goes as it came (GSO_TYPE_NONE); more get their

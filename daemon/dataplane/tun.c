@@ -32,6 +32,7 @@
 #define DP_BATCH 64 /* reads per wakeup, so one busy TUN cannot starve the streams */
 #define DP_PKT_MAX 65535
 #define DP_FLUSH_BYTES (256 * 1024) /* sealed bytes queued before a flush: below the stream's queue limit */
+#define DP_FLOWS 4 /* TCP flows joined at once in one stream read: the rest take turns */
 
 _Static_assert(DP_PKT_MAX >= GSO_PKT_MAX, "a superpacket fits the packet buffers");
 
@@ -49,13 +50,14 @@ struct dataplane {
 	size_t queued; /* bytes given to queue since the last flush */
 	struct route_sock rs;
 	struct dataplane_counters ctr;
-	struct gso_coalesce co; /* opened TCP segments of this stream read, joined (in cobuf) */
+	struct gso_coalesce co[DP_FLOWS]; /* opened TCP segments of this stream read, joined (in cobuf) */
+	unsigned co_next;                 /* the builder a new flow takes when all are busy */
 	/* Per-packet buffers, allocated once: a read (vnet header and superpacket), clear packet (a
 	 * segment or opened), sealed packet, the superpacket being coalesced. */
 	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 64]; /* a GSO skb is <= 64 KiB; margin, not trust */
 	uint8_t pkt[DP_PKT_MAX];
 	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
-	uint8_t cobuf[GSO_PKT_MAX];
+	uint8_t cobuf[DP_FLOWS][GSO_PKT_MAX];
 };
 
 /* ---- routes: the selector projection ---------------------------------- */
@@ -244,26 +246,74 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	tx_flush_streams(dp);
 }
 
-/* Writes the superpacket being coalesced, if any. */
-static void co_flush(struct dataplane *dp)
+/* Writes the superpacket builder c holds, if any. */
+static void co_flush(struct dataplane *dp, struct gso_coalesce *c)
 {
 	struct gso_hdr h;
 	size_t len;
-	unsigned segs = dp->co.segs;
+	unsigned segs = c->segs;
 
-	if (!gso_coalesce_finish(&dp->co, &h, &len))
+	if (!gso_coalesce_finish(c, &h, &len))
 		return;
 	if (segs > 1) {
 		dp->ctr.coalesced++;
 		dp->ctr.coalesced_segments += segs;
 	}
-	tun_write(dp, &h, dp->cobuf, len);
+	tun_write(dp, &h, c->buf, len);
 }
 
 void dataplane_tx_flush(struct dataplane *dp)
 {
-	if (dp)
-		co_flush(dp);
+	if (!dp)
+		return;
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		co_flush(dp, &dp->co[i]);
+}
+
+/*
+ * An opened packet (dp->pkt) with offloads: a TCP segment joins the
+ * superpacket of its flow, or starts one; anything else, or a segment that
+ * cannot join, is written after what its flow holds. Each flow keeps its
+ * order; between flows order does not matter.
+ */
+static void co_input(struct dataplane *dp, size_t n)
+{
+	struct gso_coalesce *c, *empty = NULL;
+
+	for (unsigned i = 0; i < DP_FLOWS; i++) {
+		c = &dp->co[i];
+		if (!c->len) {
+			empty = empty ? empty : c;
+			continue;
+		}
+		if (!gso_coalesce_same_flow(c, dp->pkt, n))
+			continue;
+		switch (gso_coalesce_add(c, dp->pkt, n)) {
+		case GSO_ADDED:
+			return;
+		case GSO_FLUSH: /* a gap, a size change, PSH before: the flow's superpacket goes, this one starts anew */
+			co_flush(dp, c);
+			if (gso_coalesce_add(c, dp->pkt, n) == GSO_ADDED)
+				return;
+			break;
+		case GSO_AS_IS:
+			co_flush(dp, c);
+			break;
+		}
+		tun_write(dp, NULL, dp->pkt, n);
+		return;
+	}
+	if (!empty && !gso_coalesce_candidate(dp->pkt, n)) {
+		tun_write(dp, NULL, dp->pkt, n); /* no builder is given up for what cannot be joined */
+		return;
+	}
+	if (!empty) { /* more flows than builders: the next in turn makes room */
+		empty = &dp->co[dp->co_next];
+		dp->co_next = (dp->co_next + 1) % DP_FLOWS;
+		co_flush(dp, empty);
+	}
+	if (gso_coalesce_add(empty, dp->pkt, n) != GSO_ADDED)
+		tun_write(dp, NULL, dp->pkt, n);
 }
 
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
@@ -283,20 +333,8 @@ void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t
 		tun_write(dp, NULL, dp->pkt, (size_t)n);
 		return;
 	}
-	/* TCP segments wait for dataplane_tx_flush, joined; anything else keeps its place in the order. */
-	switch (gso_coalesce_add(&dp->co, dp->pkt, (size_t)n)) {
-	case GSO_ADDED:
-		return;
-	case GSO_FLUSH:
-		co_flush(dp);
-		if (gso_coalesce_add(&dp->co, dp->pkt, (size_t)n) == GSO_ADDED)
-			return;
-		break;
-	case GSO_AS_IS:
-		co_flush(dp);
-		break;
-	}
-	tun_write(dp, NULL, dp->pkt, (size_t)n);
+	/* TCP segments wait for dataplane_tx_flush, joined; anything else keeps its place in its flow. */
+	co_input(dp, (size_t)n);
 }
 
 void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
@@ -431,7 +469,8 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 		goto fail;
 	}
 	dp->watching = true;
-	gso_coalesce_init(&dp->co, dp->cobuf);
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
 	log_info("dataplane: TUN %s up (ifindex %d, MTU %d%s)", dp->ifname, dp->ifindex, DP_TUN_MTU,
 		 dp->vnet ? ", TCP segmentation offload" : "");
 	return dp;
@@ -491,7 +530,8 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	dp->rs.fd = -1;
 	dp->tun_fd = fd;
 	snprintf(dp->ifname, sizeof(dp->ifname), "test");
-	gso_coalesce_init(&dp->co, dp->cobuf);
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
 	if (sa_set_init(&dp->set, "dataplane", &route_hooks, dp)) {
 		dataplane_free(dp);
 		return NULL;

@@ -126,6 +126,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct gso_hdr jh;
 		size_t jlen;
 		gso_coalesce_init(&c, joined);
+		bool cand = gso_coalesce_candidate(pkt, len);
+		if (gso_coalesce_same_flow(&c, pkt, len))
+			abort(); /* an empty builder holds no flow */
+		enum gso_add first = gso_coalesce_add(&c, pkt, len);
+		if ((first == GSO_ADDED && !cand) || first == GSO_FLUSH)
+			abort();
+		if (first == GSO_ADDED && !gso_coalesce_same_flow(&c, pkt, len))
+			abort();
 		for (int i = 0; i < 2; i++)
 			if (gso_coalesce_add(&c, pkt, len) == GSO_FLUSH && gso_coalesce_finish(&c, &jh, &jlen))
 				check_joined(&jh, jlen);

@@ -254,8 +254,16 @@ static void test_hostile_read(void **state)
 
 /* ---- write side: opened segments joined until the batch ends ------------------- */
 
+/* The peer's segment i of a flow 10.2.0.10:sport -> 10.1.0.10:5001 (sport 0: 40000). */
+static void peer_segment_port(struct fix *f, const struct tcp_spec *base, unsigned i, size_t mss, uint16_t sport);
+
 /* The peer's segment i of a flow 10.2.0.10 -> 10.1.0.10 (the addresses of mk_tcp swapped: sums unchanged). */
 static void peer_segment(struct fix *f, const struct tcp_spec *base, unsigned i, size_t mss)
+{
+	peer_segment_port(f, base, i, mss, 0);
+}
+
+static void peer_segment_port(struct fix *f, const struct tcp_spec *base, unsigned i, size_t mss, uint16_t sport)
 {
 	static uint8_t pkt[2000];
 	struct tcp_spec s = *base;
@@ -268,6 +276,10 @@ static void peer_segment(struct fix *f, const struct tcp_spec *base, unsigned i,
 	memcpy(tmp, pkt + a, n);
 	memcpy(pkt + a, pkt + a + n, n);
 	memcpy(pkt + a + n, tmp, n);
+	if (sport) {
+		put16(pkt + (s.v6 ? 40 : 20), sport);
+		fix_csums(pkt, len);
+	}
 	ssize_t e = esp_encap(&f->peer_out, pkt, len, esp, sizeof(esp));
 	assert_true(e > 0);
 	dataplane_esp_input(f->dp, CONN_A, esp, (size_t)e);
@@ -366,6 +378,64 @@ static void test_single_segment(void **state)
 	assert_int_equal(ctrs(f).coalesced, 0);
 }
 
+/*
+ * Interleaved flows: each joined with its own, up to as many builders as the
+ * dataplane keeps; beyond that they take turns, and every flow still gets its
+ * bytes complete and in order.
+ */
+static void interleaved(struct fix *f, unsigned flows, unsigned rounds, bool ack_between)
+{
+	const struct tcp_spec s = { .seq = 1000, .flags = TH_ACK, .id = 1, .df = true, .fill = 5 };
+	uint32_t next[8];
+	struct gso_hdr h;
+	size_t n;
+
+	for (unsigned i = 0; i < rounds; i++) {
+		for (unsigned fl = 0; fl < flows; fl++) {
+			peer_segment_port(f, &s, i, 600, (uint16_t)(41000 + fl));
+			if (ack_between && fl == 1) { /* a pure ACK of yet another flow */
+				struct tcp_spec a = s;
+				a.payload = 0;
+				peer_segment_port(f, &a, 0, 0, 50000);
+			}
+		}
+	}
+	dataplane_tx_flush(f->dp);
+	for (unsigned fl = 0; fl < flows; fl++)
+		next[fl] = 1000;
+	while ((n = tun_written(f, &h))) {
+		const uint8_t *p = rd + GSO_VNET_HDR_LEN;
+		unsigned fl = be16(p + 20) - 41000u;
+		if (be16(p + 20) == 50000) {
+			assert_int_equal(n, 40);
+			continue;
+		}
+		assert_true(fl < flows);
+		assert_int_equal(be32(p + 24), next[fl]);
+		assert_int_equal((n - 40) % 600, 0);
+		assert_int_equal(h.gso_type, n > 640 ? GSO_TYPE_TCPV4 : GSO_TYPE_NONE);
+		for (size_t b = 0; b < n - 40; b++)
+			assert_int_equal(p[40 + b], (uint8_t)(5 + (next[fl] - 1000) + b));
+		next[fl] += (uint32_t)(n - 40);
+	}
+	for (unsigned fl = 0; fl < flows; fl++)
+		assert_int_equal(next[fl], 1000 + rounds * 600);
+}
+
+static void test_interleaved_flows(void **state)
+{
+	struct fix *f = *state;
+
+	interleaved(f, 4, 3, true); /* four builders: each flow one superpacket, the ACKs evict none */
+	assert_int_equal(ctrs(f).coalesced, 4);
+	assert_int_equal(ctrs(f).coalesced_segments, 12);
+}
+
+static void test_interleaved_more_flows(void **state)
+{
+	interleaved(*state, 6, 3, false); /* more flows than builders: correct, if less joined */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +446,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coalesce_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interleaved_flows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interleaved_more_flows, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

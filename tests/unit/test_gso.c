@@ -563,6 +563,59 @@ static void test_coalesce_refused_more(void **state)
 	}
 }
 
+/* Which flow a packet is of, and whether it could start a superpacket at all. */
+static void test_coalesce_flow_and_candidate(void **state)
+{
+	(void)state;
+	struct flow f = { .s = { .seq = 7, .flags = TH_ACK, .id = 1, .df = true }, .mss = 500 };
+	struct gso_coalesce c;
+	uint8_t other[1000];
+	size_t len = flow_seg(&f, 0, seg);
+
+	gso_coalesce_init(&c, joined);
+	assert_false(gso_coalesce_same_flow(&c, seg, len)); /* empty */
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_ADDED);
+	/* The same flow whatever its sequence number, flags or payload. */
+	len = flow_seg(&f, 5, other);
+	assert_true(gso_coalesce_same_flow(&c, other, len));
+	struct tcp_spec s = f.s;
+	s.flags = TH_ACK | TH_FIN, s.payload = 0;
+	len = mk_tcp(other, &s);
+	assert_true(gso_coalesce_same_flow(&c, other, len));
+	/* Another port, address or family; not TCP; not a whole packet. */
+	static const size_t at[] = { 21, 23, 15, 19 };
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++) {
+		len = flow_seg(&f, 1, other);
+		other[at[i]] ^= 1;
+		assert_false(gso_coalesce_same_flow(&c, other, len));
+	}
+	s = f.s, s.v6 = true, s.payload = 500;
+	len = mk_tcp(other, &s);
+	assert_false(gso_coalesce_same_flow(&c, other, len));
+	len = flow_seg(&f, 1, other);
+	other[9] = IPPROTO_UDP;
+	assert_false(gso_coalesce_same_flow(&c, other, len));
+	assert_false(gso_coalesce_same_flow(&c, other, 10));
+
+	/* Candidates: data with ACK (and PSH) only, no IPv4 options, nothing after it. */
+	len = flow_seg(&f, 1, other);
+	assert_true(gso_coalesce_candidate(other, len));
+	assert_false(gso_coalesce_candidate(other, len - 1));
+	other[33] |= TH_PSH;
+	assert_true(gso_coalesce_candidate(other, len));
+	other[33] |= TH_FIN;
+	assert_false(gso_coalesce_candidate(other, len));
+	s = f.s, s.payload = 0;
+	assert_false(gso_coalesce_candidate(other, mk_tcp(other, &s))); /* a pure ACK */
+	s.payload = 10, s.flags = TH_PSH;
+	assert_false(gso_coalesce_candidate(other, mk_tcp(other, &s))); /* no ACK */
+	len = flow_seg(&f, 1, other);
+	other[0] = 0x46;
+	assert_false(gso_coalesce_candidate(other, len));
+	for (size_t n = 0; n < 60; n++)
+		assert_false(gso_coalesce_candidate(other, n));
+}
+
 /* Whatever bytes come, every truncation: never held beyond what was given, never a crash. */
 static void test_coalesce_truncated(void **state)
 {
@@ -593,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_ends),
 		cmocka_unit_test(test_coalesce_refused),
 		cmocka_unit_test(test_coalesce_refused_more),
+		cmocka_unit_test(test_coalesce_flow_and_candidate),
 		cmocka_unit_test(test_coalesce_truncated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
