@@ -321,6 +321,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 		return -ENODEV;
 	}
 	sa_set_path_mtu_fn(d->dp, transport_conn_mtu);
+	dataplane_set_batch(d->dp, wiring_queue_esp, wiring_flush_esp);
 	log_info("ESP dataplane: TUN device %s", dataplane_ifname(d->dp));
 	return 0;
 }

@@ -42,13 +42,15 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 	STAT_INC(esp, unknown_spi); /* no dataplane: no SA can exist */
 }
 
-/* One AF_XDP wakeup for the ESP of one stream read. */
+/* One AF_XDP wakeup, or one TUN write of joined TCP segments, for the ESP of one stream read. */
 static void on_rx_batch_end(void *arg)
 {
 	struct daemon *d = arg;
 
 	if (d->xdp)
 		afxdp_tx_flush(d->xdp);
+	if (d->dp)
+		dataplane_tx_flush(d->dp);
 }
 
 static void on_connected(void *arg, struct tcp_conn *c)

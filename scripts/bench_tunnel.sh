@@ -7,6 +7,9 @@
 # Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
 # kernel's ceiling for an AF_XDP dataplane on veth (see below).
 #
+# Each tunnel row runs with each dataplane in BENCH_DATAPLANE (xdp, tun; default both): AF_XDP rows as
+# before, TUN rows (`set dataplane tun`, virtio-net offloads) labelled SUITE/tun.
+#
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport; udp:
 # ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
@@ -24,6 +27,7 @@ SUITES=${BENCH_SUITES:-aes128gcm aes256gcm chacha20poly1305}
 TLSES=${BENCH_TLS:-disable enable udp}
 STREAMS=${BENCH_STREAMS:-1 4}
 PERFDIR=${BENCH_PERF:-}
+DATAPLANES=${BENCH_DATAPLANE:-xdp tun}
 
 topo_up "$NSP" >/dev/null || fail "topology"
 NSS+=("$NSP-hostA" "$NSP-gwA" "$NSP-carrier" "$NSP-gwB" "$NSP-hostB")
@@ -58,6 +62,16 @@ if [ -e "$BUILD/bpf/clear.bpf.o" ]; then
 	xdp_floor=$(iperf 1)
 	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv off; done
 fi
+# The same for the WAN: the daemons' steering program (steer.bpf.o, empty maps: everything passes) on
+# the gateways' WAN veths, as every tunnel row runs it. It takes the carrier's GSO away from the outer
+# stream as the LAN one does from the clear traffic: a floor for both dataplanes.
+xdp_wan=0
+if [ -e "$BUILD/bpf/steer.bpf.o" ]; then
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpdrv obj "$BUILD/bpf/steer.bpf.o" sec xdp; done
+	sleep 0.5
+	xdp_wan=$(iperf 1)
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpdrv off; done
+fi
 ip -n "$NSP-gwA" route del 10.2.0.0/24
 ip -n "$NSP-carrier" route del 10.1.0.0/24
 ip -n "$NSP-carrier" route del 10.2.0.0/24
@@ -71,10 +85,16 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' suite via "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit" "RTT ms"
 printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000" "-" "${plain_rtt:-?}"
 printf '%-20s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
+printf '%-20s %-4s %8s %8s\n' "plain, XDP on WANs" "-" "$xdp_wan" "$(awk -v a="$xdp_wan" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
+	for dp in $DATAPLANES; do
+		label=$suite
+		[ "$dp" = tun ] && label=$suite/tun
+		tag=$suite-$tls
+		[ "$dp" = tun ] && tag=$suite-$tls-tun
 		for gw in gwA gwB; do
 			mkdir -p "$TMP/$gw"
 			topo_gateway_conf "$TOP/tests/conf/$gw.conf" "$TMP/$gw.conf" "$TMP/$gw" "/sys/fs/bpf/$NSP-$gw"
@@ -84,6 +104,7 @@ for suite in $SUITES; do
 				sed -i "s/set ike-tls-service disable/set ike-tls-service $tls/" "$TMP/$gw.conf"
 			fi
 			sed -i "s/set proposal aes128gcm aes256gcm/set proposal $suite/" "$TMP/$gw.conf"
+			[ "$dp" = tun ] && sed -i '/^config system settings/a\    set dataplane tun' "$TMP/$gw.conf"
 		done
 		[ "$tls" = udp ] && nsx carrier iptables -D FORWARD -p udp -j DROP
 		daemon_start gwB "$TMP/gwB.conf" gwB >/dev/null
@@ -96,14 +117,14 @@ for suite in $SUITES; do
 			mkdir -p "$PERFDIR"
 			for gw in gwA gwB; do
 				pid_var=${gw}_PID
-				perf record -g -o "$PERFDIR/$suite-$tls-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
+				perf record -g -o "$PERFDIR/$tag-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
 					>/dev/null 2>&1 &
 				perfpids+=($!)
 				perf stat -e 'syscalls:sys_enter_sendto,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches' \
-					-o "$PERFDIR/$suite-$tls-$gw.stat" -p "${!pid_var}" -- sleep "$SECS" >/dev/null 2>&1 &
+					-o "$PERFDIR/$tag-$gw.stat" -p "${!pid_var}" -- sleep "$SECS" >/dev/null 2>&1 &
 				perfpids+=($!)
 			done
-			perf record -a -o "$PERFDIR/$suite-$tls-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
+			perf record -a -o "$PERFDIR/$tag-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
 			perfpids+=($!)
 		fi
 		tun_rtt=$(rtt)
@@ -116,7 +137,7 @@ for suite in $SUITES; do
 		if [ -n "$PERFDIR" ]; then
 			for gw in gwA gwB; do
 				ip netns exec "$NSP-$gw" "$IKETCPCTL" -s "$TMP/$gw/iketcpd.sock" stats --json \
-					>"$PERFDIR/$suite-$tls-$gw.stats.json" 2>/dev/null
+					>"$PERFDIR/$tag-$gw.stats.json" 2>/dev/null
 			done
 		fi
 		# CPU seconds of both daemons per Gbit/s carried, single-stream run.
@@ -125,12 +146,13 @@ for suite in $SUITES; do
 		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		[ "$tls" = udp ] && nsx carrier iptables -A FORWARD -p udp -j DROP
 		via=$(case $tls in enable) echo tls ;; udp) echo udp ;; *) echo tcp ;; esac)
-		printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' "$suite" "$via" "$t1" "$r1" "$t4" "$r4" "$cpu" "${tun_rtt:-?}"
+		printf '%-20s %-4s %8s %8s %8s %8s %12s %8s\n' "$label" "$via" "$t1" "$r1" "$t4" "$r4" "$cpu" "${tun_rtt:-?}"
 		[ $first -eq 1 ] || json+=","
 		first=0
-		json+="{\"suite\":\"$suite\",\"transport\":\"$via\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu,\"rtt_ms\":${tun_rtt:-0}}"
+		json+="{\"suite\":\"$suite\",\"dataplane\":\"$dp\",\"transport\":\"$via\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu,\"rtt_ms\":${tun_rtt:-0}}"
 		daemon_stop gwA
 		daemon_stop gwB
+	done
 	done
 done
 c128=0 c256=0 cchacha=0

@@ -12,6 +12,7 @@
 #ifndef IKETCP_DATAPLANE_H
 #define IKETCP_DATAPLANE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,17 +25,38 @@ struct dataplane;
 /* Sends one ESP packet as a frame on a stream; production: transport_send(c, ENCAP_ESP, ...). */
 typedef int (*dataplane_send_fn)(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len);
 
-/* Create the TUN device (IFF_TUN | IFF_NO_PI), MTU 1400, up, watched in loop. NULL on failure (logged). */
+/* Runs once after a batch of queued frames: production transport_flush. */
+typedef void (*dataplane_flush_fn)(void *arg);
+
+/*
+ * Create the TUN device (IFF_TUN | IFF_NO_PI, and IFF_VNET_HDR with TCP
+ * segmentation offload when the kernel has it), MTU 1500, up, watched in
+ * loop. NULL on failure (logged).
+ */
 struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, dataplane_send_fn send,
 				    void *send_arg);
+/*
+ * Batched sending, as afxdp_set_batch: each sealed frame goes to queue
+ * (production: transport_queue) and flush(send_arg) runs after each pass over
+ * the TUN (transport_flush). Both NULL: send each frame at once (the default).
+ */
+void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush);
 /* Removes its routes, destroys its SAs (keys wiped), closes the TUN. NULL is a no-op. */
 void dataplane_free(struct dataplane *dp);
 
 /* arg: the struct dataplane *. */
 extern const struct child_sa_ops dataplane_child_ops;
 
-/* An ESP frame from a stream (SPI first). Unknown SPI, ICV failure, replay, malformed: dropped and counted. */
+/*
+ * An ESP frame from a stream (SPI first). Unknown SPI, ICV failure, replay,
+ * malformed: dropped and counted. With offloads, in-order TCP segments of one
+ * flow are held and joined into one superpacket, written by
+ * dataplane_tx_flush (call it once per stream read); any other packet is
+ * written at once, after what was held.
+ */
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
+/* Writes the held superpacket to the TUN. NULL is a no-op. */
+void dataplane_tx_flush(struct dataplane *dp);
 
 const char *dataplane_ifname(const struct dataplane *dp);
 
@@ -46,6 +68,12 @@ struct dataplane_counters {
 	uint64_t policy_drops;     /* decrypted packet outside the SA's selectors */
 	uint64_t tun_write_errors; /* the TUN refused a decrypted packet */
 	uint64_t expired;          /* the SA is past its hard lifetime or out of sequence numbers */
+	/* virtio-net offloads (gso.h) */
+	uint64_t gso_reads;          /* TCP superpackets read from the TUN */
+	uint64_t gso_segments;       /* the segments they were split into */
+	uint64_t gso_drops;          /* reads with a malformed vnet header or packet, an unoffered type, or too long */
+	uint64_t coalesced;          /* superpackets written to the TUN */
+	uint64_t coalesced_segments; /* the opened segments joined into them */
 };
 void dataplane_counters(const struct dataplane *dp, struct dataplane_counters *out);
 
@@ -54,8 +82,11 @@ unsigned dataplane_sa_count(const struct dataplane *dp);
 
 #if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
 /* Test hooks: a dataplane with no device and no routes that writes opened
- * packets to fd (it takes fd over), and a packet as if read from the TUN. */
+ * packets to fd (it takes fd over), and a packet as if read from the TUN
+ * (then the batch is flushed). With vnet on, fd's reads and writes are
+ * framed as a TUN with IFF_VNET_HDR frames them (a virtio_net_hdr first). */
 struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void *send_arg);
+void dataplane_vnet_for_test(struct dataplane *dp, bool on);
 void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len);
 #endif
 

@@ -5,6 +5,7 @@
  * the SA's selectors (RFC 4301 section 5.2) and written back to the TUN.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
@@ -21,13 +23,18 @@
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/gso.h"
 #include "dataplane/route.h"
 #include "dataplane/sa_set.h"
 #include "loop.h"
 
-#define DP_TUN_MTU 1400
+#define DP_TUN_MTU 1500
 #define DP_BATCH 64 /* reads per wakeup, so one busy TUN cannot starve the streams */
 #define DP_PKT_MAX 65535
+#define DP_FLUSH_BYTES (256 * 1024) /* sealed bytes queued before a flush: below the stream's queue limit */
+#define DP_FLOWS 4 /* TCP flows joined at once in one stream read: the rest take turns */
+
+_Static_assert(DP_PKT_MAX >= GSO_PKT_MAX, "a superpacket fits the packet buffers");
 
 struct dataplane {
 	struct sa_set set; /* first: the child_sa_ops arg is both */
@@ -36,13 +43,21 @@ struct dataplane {
 	bool watching;
 	int tun_fd, ifindex;
 	char ifname[IFNAMSIZ];
-	dataplane_send_fn send;
+	bool vnet; /* IFF_VNET_HDR: every read and write starts with a virtio_net_hdr (gso.h) */
+	dataplane_send_fn send, queue;
+	dataplane_flush_fn flush;
 	void *send_arg;
+	size_t queued; /* bytes given to queue since the last flush */
 	struct route_sock rs;
 	struct dataplane_counters ctr;
-	/* Per-packet buffers, allocated once: clear packet (read or opened), sealed packet. */
+	struct gso_coalesce co[DP_FLOWS]; /* opened TCP segments of this stream read, joined (in cobuf) */
+	unsigned co_next;                 /* the builder a new flow takes when all are busy */
+	/* Per-packet buffers, allocated once: a read (vnet header and superpacket), clear packet (a
+	 * segment or opened), sealed packet, the superpacket being coalesced. */
+	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 64]; /* a GSO skb is <= 64 KiB; margin, not trust */
 	uint8_t pkt[DP_PKT_MAX];
 	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
+	uint8_t cobuf[DP_FLOWS][GSO_PKT_MAX];
 };
 
 /* ---- routes: the selector projection ---------------------------------- */
@@ -78,28 +93,45 @@ static const struct sa_set_hooks route_hooks = { .add = route_add, .release = ro
 
 /* ---- packets ------------------------------------------------------------- */
 
-/* One clear packet from the TUN: seal it and send it on its SA's stream. */
-static void tun_packet(struct dataplane *dp, size_t len)
+/* A packet to the TUN, behind a vnet header (h, or none: GSO_TYPE_NONE) when the device has them. */
+static void tun_write(struct dataplane *dp, const struct gso_hdr *h, const uint8_t *pkt, size_t len)
 {
-	struct ip_addrs a;
-	struct sa_set_sa *sa;
+	static const struct gso_hdr plain = { .gso_type = GSO_TYPE_NONE };
+	uint8_t vh[GSO_VNET_HDR_LEN];
+	struct iovec iov[2] = { { vh, sizeof(vh) }, { (void *)pkt, len } };
+	ssize_t want = (ssize_t)len;
 
-	if (!ip_addrs_parse(dp->pkt, len, &a, NULL) || !(sa = sa_set_lookup(&dp->set, &a))) {
-		dp->ctr.no_sa++;
-		return;
+	if (dp->vnet) {
+		gso_hdr_write(vh, h ? h : &plain);
+		want += (ssize_t)sizeof(vh);
 	}
+	if (writev(dp->tun_fd, dp->vnet ? iov : iov + 1, dp->vnet ? 2 : 1) != want)
+		dp->ctr.tun_write_errors++;
+}
+
+/* Sends what the batch queued, one write per stream. */
+static void tx_flush_streams(struct dataplane *dp)
+{
+	if (dp->flush && dp->queued) {
+		dp->flush(dp->send_arg);
+		dp->queued = 0;
+	}
+}
+
+/* One clear packet (in pkt, a whole IP packet, checksums complete) for sa: seal it and send it on its stream. */
+static void tun_packet_sa(struct dataplane *dp, struct sa_set_sa *sa, uint8_t *pkt, size_t len)
+{
 	if (!sa->conn) {
 		dp->ctr.no_stream++;
 		return;
 	}
 	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back in through the TUN. */
-	ssize_t icmp = sa_set_fit(sa, dp->pkt, len, dp->esp, sizeof(dp->esp));
+	ssize_t icmp = sa_set_fit(sa, pkt, len, dp->esp, sizeof(dp->esp));
 	if (icmp > 0) {
-		if (write(dp->tun_fd, dp->esp, (size_t)icmp) != icmp)
-			dp->ctr.send_errors++;
+		tun_write(dp, NULL, dp->esp, (size_t)icmp);
 		return;
 	}
-	ssize_t n = sa_set_seal(&dp->set, sa, dp->pkt, len, dp->esp, sizeof(dp->esp));
+	ssize_t n = sa_set_seal(&dp->set, sa, pkt, len, dp->esp, sizeof(dp->esp));
 	if (n < 0) {
 		if (n == -EKEYEXPIRED)
 			dp->ctr.expired++;
@@ -107,8 +139,76 @@ static void tun_packet(struct dataplane *dp, size_t len)
 			dp->ctr.send_errors++;
 		return;
 	}
-	if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+	if (dp->queue) {
+		if (dp->queue(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+			dp->ctr.send_errors++;
+		else if ((dp->queued += (size_t)n) >= DP_FLUSH_BYTES)
+			tx_flush_streams(dp);
+	} else if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0) {
 		dp->ctr.send_errors++;
+	}
+}
+
+static struct sa_set_sa *tun_lookup(struct dataplane *dp, const uint8_t *pkt, size_t len)
+{
+	struct ip_addrs a;
+	struct sa_set_sa *sa;
+
+	if (!ip_addrs_parse(pkt, len, &a, NULL) || !(sa = sa_set_lookup(&dp->set, &a))) {
+		dp->ctr.no_sa++;
+		return NULL;
+	}
+	return sa;
+}
+
+/* One packet as read from a TUN without vnet headers, in dp->pkt. */
+static void tun_packet(struct dataplane *dp, size_t len)
+{
+	struct sa_set_sa *sa = tun_lookup(dp, dp->pkt, len);
+
+	if (sa)
+		tun_packet_sa(dp, sa, dp->pkt, len);
+}
+
+/*
+ * One read from a TUN with vnet headers (dp->in, n bytes): a superpacket is
+ * split into segments in place, each sealed on its own; its segments share
+ * their addresses, so one lookup serves them all.
+ */
+static void tun_vnet_packet(struct dataplane *dp, size_t n)
+{
+	struct gso_hdr h;
+	struct gso_split sp;
+	struct sa_set_sa *sa;
+	uint8_t *pkt = dp->in + GSO_VNET_HDR_LEN;
+	size_t len, slen;
+	uint8_t *seg;
+
+	if (gso_hdr_parse(dp->in, n, &h)) {
+		dp->ctr.gso_drops++;
+		return;
+	}
+	len = n - GSO_VNET_HDR_LEN;
+	if (h.gso_type == GSO_TYPE_NONE) {
+		if ((h.flags & GSO_F_NEEDS_CSUM) && gso_csum_complete(pkt, len, h.csum_start, h.csum_offset)) {
+			dp->ctr.gso_drops++;
+			return;
+		}
+		if ((sa = tun_lookup(dp, pkt, len)))
+			tun_packet_sa(dp, sa, pkt, len);
+		return;
+	}
+	if (!(sa = tun_lookup(dp, pkt, len)))
+		return;
+	if (gso_split_init(&sp, &h, pkt, len, sa->inner_max)) {
+		dp->ctr.gso_drops++;
+		return;
+	}
+	dp->ctr.gso_reads++;
+	while ((seg = gso_split_next_inplace(&sp, &slen))) {
+		dp->ctr.gso_segments++;
+		tun_packet_sa(dp, sa, seg, slen);
+	}
 }
 
 static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -117,23 +217,103 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 
 	(void)events;
 	for (int i = 0; i < DP_BATCH; i++) {
-		ssize_t n = read(dp->tun_fd, dp->pkt, sizeof(dp->pkt));
+		ssize_t n = dp->vnet ? read(dp->tun_fd, dp->in, sizeof(dp->in))
+				     : read(dp->tun_fd, dp->pkt, sizeof(dp->pkt));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				return;
+				break;
+			if (errno == EFAULT || errno == EINVAL) {
+				/* A packet longer than our buffer (tun_put_user): the kernel dropped it, go on. */
+				dp->ctr.gso_drops++;
+				continue;
+			}
 			/* EBADFD: the device was deleted under us; epoll would report it forever. */
 			log_error("dataplane: %s: read: %s; no longer reading the TUN", dp->ifname,
 				  strerror(errno));
 			loop_io_del(loop, &dp->io);
 			dp->watching = false;
-			return;
+			break;
 		}
 		if (n == 0)
-			return;
-		tun_packet(dp, (size_t)n);
+			break;
+		if (dp->vnet)
+			tun_vnet_packet(dp, (size_t)n);
+		else
+			tun_packet(dp, (size_t)n);
 	}
+	tx_flush_streams(dp);
+}
+
+/* Writes the superpacket builder c holds, if any. */
+static void co_flush(struct dataplane *dp, struct gso_coalesce *c)
+{
+	struct gso_hdr h;
+	size_t len;
+	unsigned segs = c->segs;
+
+	if (!gso_coalesce_finish(c, &h, &len))
+		return;
+	if (segs > 1) {
+		dp->ctr.coalesced++;
+		dp->ctr.coalesced_segments += segs;
+	}
+	tun_write(dp, &h, c->buf, len);
+}
+
+void dataplane_tx_flush(struct dataplane *dp)
+{
+	if (!dp)
+		return;
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		co_flush(dp, &dp->co[i]);
+}
+
+/*
+ * An opened packet (dp->pkt) with offloads: a TCP segment joins the
+ * superpacket of its flow, or starts one; anything else, or a segment that
+ * cannot join, is written after what its flow holds. Each flow keeps its
+ * order; between flows order does not matter.
+ */
+static void co_input(struct dataplane *dp, size_t n)
+{
+	struct gso_coalesce *c, *empty = NULL;
+
+	for (unsigned i = 0; i < DP_FLOWS; i++) {
+		c = &dp->co[i];
+		if (!c->len) {
+			empty = empty ? empty : c;
+			continue;
+		}
+		if (!gso_coalesce_same_flow(c, dp->pkt, n))
+			continue;
+		switch (gso_coalesce_add(c, dp->pkt, n)) {
+		case GSO_ADDED:
+			return;
+		case GSO_FLUSH: /* a gap, a size change, PSH before: the flow's superpacket goes, this one starts anew */
+			co_flush(dp, c);
+			if (gso_coalesce_add(c, dp->pkt, n) == GSO_ADDED)
+				return;
+			break;
+		case GSO_AS_IS:
+			co_flush(dp, c);
+			break;
+		}
+		tun_write(dp, NULL, dp->pkt, n);
+		return;
+	}
+	if (!empty && !gso_coalesce_candidate(dp->pkt, n)) {
+		tun_write(dp, NULL, dp->pkt, n); /* no builder is given up for what cannot be joined */
+		return;
+	}
+	if (!empty) { /* more flows than builders: the next in turn makes room */
+		empty = &dp->co[dp->co_next];
+		dp->co_next = (dp->co_next + 1) % DP_FLOWS;
+		co_flush(dp, empty);
+	}
+	if (gso_coalesce_add(empty, dp->pkt, n) != GSO_ADDED)
+		tun_write(dp, NULL, dp->pkt, n);
 }
 
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
@@ -149,8 +329,18 @@ void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t
 		dp->ctr.policy_drops++;
 	if (n <= 0)
 		return;
-	if (write(dp->tun_fd, dp->pkt, (size_t)n) != n)
-		dp->ctr.tun_write_errors++;
+	if (!dp->vnet) {
+		tun_write(dp, NULL, dp->pkt, (size_t)n);
+		return;
+	}
+	/* TCP segments wait for dataplane_tx_flush, joined; anything else keeps its place in its flow. */
+	co_input(dp, (size_t)n);
+}
+
+void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
+{
+	dp->queue = flush ? queue : NULL;
+	dp->flush = queue ? flush : NULL;
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
@@ -160,20 +350,64 @@ const struct child_sa_ops dataplane_child_ops = SA_SET_CHILD_OPS;
 
 /* ---- the device ---------------------------------------------------------- */
 
+/*
+ * virtio-net headers on the TUN, in little-endian order, and the offloads
+ * that make the kernel hand us TCP superpackets (TSO) with checksums left to
+ * us: 0 or -errno (then the caller goes without).
+ */
+static int tun_vnet(int fd)
+{
+	int sz = GSO_VNET_HDR_LEN, le = 1;
+
+	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETVNETLE, &le) < 0 ||
+	    ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The TUN attached to dp->tun_fd: with vnet headers and offloads if the kernel has them. 0 or -errno. */
+static int tun_attach(struct dataplane *dp, struct ifreq *ifr)
+{
+	const char *why = "TUNSETIFF";
+	int err;
+
+	for (int vnet = 1; vnet >= 0; vnet--) {
+		struct ifreq r = *ifr;
+		r.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
+		dp->tun_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (dp->tun_fd < 0)
+			return -errno;
+		err = ioctl(dp->tun_fd, TUNSETIFF, &r) < 0 ? -errno : 0;
+		if (!err && vnet) {
+			why = "offloads";
+			err = tun_vnet(dp->tun_fd);
+		}
+		if (!err) {
+			dp->vnet = vnet;
+			*ifr = r;
+			return 0;
+		}
+		close(dp->tun_fd);
+		dp->tun_fd = -1;
+		if (vnet)
+			log_warn("dataplane: %s: no virtio-net offloads (%s: %s): one packet per read and write",
+				 ifr->ifr_name, why, strerror(-err));
+	}
+	return err;
+}
+
 /* A TUN device without packet information, MTU DP_TUN_MTU, up. 0 or -errno. */
 static int tun_open(struct dataplane *dp, const char *name)
 {
-	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+	struct ifreq ifr = { 0 };
 	int s = -1, err = 0;
 
 	if (strlen(name) >= IFNAMSIZ)
 		return -ENAMETOOLONG;
 	memcpy(ifr.ifr_name, name, strlen(name));
-	dp->tun_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (dp->tun_fd < 0)
-		return -errno;
-	if (ioctl(dp->tun_fd, TUNSETIFF, &ifr) < 0)
-		goto fail_errno;
+	err = tun_attach(dp, &ifr);
+	if (err)
+		return err;
 	memcpy(dp->ifname, ifr.ifr_name, IFNAMSIZ);
 	dp->ifname[IFNAMSIZ - 1] = '\0';
 
@@ -235,7 +469,10 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 		goto fail;
 	}
 	dp->watching = true;
-	log_info("dataplane: TUN %s up (ifindex %d, MTU %d)", dp->ifname, dp->ifindex, DP_TUN_MTU);
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
+	log_info("dataplane: TUN %s up (ifindex %d, MTU %d%s)", dp->ifname, dp->ifindex, DP_TUN_MTU,
+		 dp->vnet ? ", TCP segmentation offload" : "");
 	return dp;
 
 fail:
@@ -247,6 +484,12 @@ void dataplane_free(struct dataplane *dp)
 {
 	if (!dp)
 		return;
+	if (dp->ifindex && dp->vnet) /* the netns test reads this line: the offloads were used */
+		log_info("dataplane: %s: %" PRIu64 " superpackets read, split into %" PRIu64
+			 " segments; %" PRIu64 " written, joined from %" PRIu64 " segments; %" PRIu64
+			 " refused",
+			 dp->ifname, dp->ctr.gso_reads, dp->ctr.gso_segments, dp->ctr.coalesced,
+			 dp->ctr.coalesced_segments, dp->ctr.gso_drops);
 	sa_set_free(&dp->set); /* its routes need the rtnetlink socket */
 	if (dp->watching)
 		loop_io_del(dp->loop, &dp->io);
@@ -255,6 +498,8 @@ void dataplane_free(struct dataplane *dp)
 	route_sock_close(&dp->rs);
 	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
 	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
+	OPENSSL_cleanse(dp->in, sizeof(dp->in));
+	OPENSSL_cleanse(dp->cobuf, sizeof(dp->cobuf));
 	free(dp);
 }
 
@@ -285,6 +530,8 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	dp->rs.fd = -1;
 	dp->tun_fd = fd;
 	snprintf(dp->ifname, sizeof(dp->ifname), "test");
+	for (unsigned i = 0; i < DP_FLOWS; i++)
+		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
 	if (sa_set_init(&dp->set, "dataplane", &route_hooks, dp)) {
 		dataplane_free(dp);
 		return NULL;
@@ -293,10 +540,22 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	return dp;
 }
 
+void dataplane_vnet_for_test(struct dataplane *dp, bool on)
+{
+	dp->vnet = on;
+}
+
 void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len)
 {
-	len = MIN(len, sizeof(dp->pkt));
-	memcpy(dp->pkt, pkt, len);
-	tun_packet(dp, len);
+	if (dp->vnet) {
+		len = MIN(len, sizeof(dp->in));
+		memcpy(dp->in, pkt, len);
+		tun_vnet_packet(dp, len);
+	} else {
+		len = MIN(len, sizeof(dp->pkt));
+		memcpy(dp->pkt, pkt, len);
+		tun_packet(dp, len);
+	}
+	tx_flush_streams(dp);
 }
 #endif

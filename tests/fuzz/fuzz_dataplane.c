@@ -8,6 +8,13 @@
  *           Oracle: whatever reaches the TUN is from the remote selector to the local one.
  *   mode 2: the bytes are a packet read from the TUN: selector lookup and seal.
  *           Oracle: a sent frame opens to the packet, which matched the selectors.
+ *   mode 0x10: the bytes are a read from a TUN with virtio-net headers (vnet header, then
+ *           maybe a TCP superpacket): split, sealed. Oracle: every sent frame opens to a
+ *           packet from our selector to theirs.
+ *   mode 0x11: the bytes are [length (2) | plaintext with its trailer]..., each sealed by the
+ *           peer and opened with offloads on, joined until the batch ends. Oracle: every
+ *           write to the TUN is from their selector to ours, and a superpacket's checksum,
+ *           completed as the kernel will, is right.
  * Other modes: mode 0 with the SA's SPI written over the first 4 bytes.
  */
 #include <errno.h>
@@ -17,9 +24,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "dataplane/dataplane.h"
+#include "dataplane/gso.h"
 #include "esp/esp.h"
+#include "tests/lib/inet_csum.h"
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
 #define SPI_IN 0xa0000001u
@@ -31,6 +42,7 @@ static uint8_t wire[ESP_MAX_INNER + ESP_MAX_OVERHEAD], opened[ESP_MAX_INNER + ES
 static struct esp_sa peer_in;
 static const uint8_t *cur;
 static size_t cur_len;
+static bool vnet;
 
 static struct esp_sa_params gcm(uint32_t spi, bool outbound, const uint8_t *key)
 {
@@ -63,6 +75,12 @@ static int on_send(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len
 
 	(void)arg;
 	CHECK(c == (struct tcp_conn *)&stream);
+	if (vnet) { /* a segment of what was read (the peer may refuse one whose header lies about its length) */
+		ssize_t n = esp_decap(&peer_in, esp, len, opened, sizeof(opened), &nh);
+		if (n > 0)
+			CHECK(flows(opened, (size_t)n, 1, 2));
+		return 0;
+	}
 	/* Only a packet from our selector to theirs is sealed. */
 	CHECK(flows(cur, cur_len, 1, 2));
 	ssize_t n = esp_decap(&peer_in, esp, len, opened, sizeof(opened), &nh);
@@ -86,8 +104,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		key_out[i] = (uint8_t)(0x10 + i);
 		key_in[i] = (uint8_t)(0x80 + 3 * i);
 	}
-	CHECK(pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) == 0);
-	fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	vnet = mode == 0x10 || mode == 0x11;
+	if (vnet) { /* one datagram a write, as a TUN reads out */
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pipefd) == 0);
+		int big = 4 << 20;
+		setsockopt(pipefd[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	} else {
+		CHECK(pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) == 0);
+		fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
+	}
 	struct dataplane *dp = dataplane_fd_new_for_test(pipefd[1], on_send, NULL);
 	CHECK(dp);
 	struct child_sa sa = {
@@ -112,6 +137,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ssize_t n = esp_seal_raw_for_test(&peer_out, 1, iv, data, size, wire, sizeof(wire));
 		if (n > 0)
 			dataplane_esp_input(dp, (struct tcp_conn *)&stream, wire, (size_t)n);
+	} else if (mode == 0x10) {
+		dataplane_vnet_for_test(dp, true);
+		dataplane_tun_input_for_test(dp, data, size);
+	} else if (mode == 0x11) {
+		static const uint8_t iv[8];
+		dataplane_vnet_for_test(dp, true);
+		for (uint64_t seq = 1; size >= 2; seq++) {
+			size_t n = (size_t)(data[0] << 8 | data[1]);
+			data += 2, size -= 2;
+			n = n < size ? n : size;
+			ssize_t e = esp_seal_raw_for_test(&peer_out, seq, iv, data, n, wire, sizeof(wire));
+			if (e > 0)
+				dataplane_esp_input(dp, (struct tcp_conn *)&stream, wire, (size_t)e);
+			data += n, size -= n;
+		}
+		dataplane_tx_flush(dp);
+		for (ssize_t got; (got = recv(pipefd[0], opened, sizeof(opened), 0)) > 0;) {
+			struct gso_hdr h;
+			CHECK(gso_hdr_parse(opened, (size_t)got, &h) == 0);
+			uint8_t *p = opened + GSO_VNET_HDR_LEN;
+			size_t len = (size_t)got - GSO_VNET_HDR_LEN;
+			CHECK(flows(p, len, 2, 1));
+			if (h.gso_type != GSO_TYPE_NONE) {
+				CHECK(h.gso_type == (p[0] >> 4 == 4 ? GSO_TYPE_TCPV4 : GSO_TYPE_TCPV6));
+				CHECK(h.hdr_len < len && h.gso_size && len - h.hdr_len > h.gso_size);
+				CHECK(gso_csum_complete(p, len, h.csum_start, h.csum_offset) == 0);
+				CHECK(l4_sum_ok(p, len, IPPROTO_TCP));
+			}
+		}
 	} else if (mode == 2) {
 		cur = data;
 		cur_len = size;
@@ -131,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ssize_t got = read(pipefd[0], opened, sizeof(opened));
 	if (got > 0)
 		CHECK(mode == 1 && flows(opened, (size_t)got, 2, 1));
+	vnet = false;
 	close(pipefd[0]);
 	dataplane_free(dp); /* closes pipefd[1] */
 	esp_sa_destroy(&peer_in);

@@ -340,6 +340,19 @@ static size_t ip6_udp(uint8_t *p, const char *src, uint16_t sport, const char *d
 	return 40 + ulen;
 }
 
+/*
+ * The UDP checksum of a sealed inner packet is right and present: the TUN offers
+ * checksum offload, so the kernel hands over packets whose checksum A completes.
+ */
+static bool udp_csum_ok(const uint8_t *ip, size_t len)
+{
+	bool v6 = ip[0] >> 4 == 6;
+	size_t off = v6 ? 40 : (size_t)(ip[0] & 0x0f) * 4;
+	uint32_t sum = csum_add(0, ip + (v6 ? 8 : 12), v6 ? 32 : 8) + IPPROTO_UDP + (uint32_t)(len - off);
+
+	return (ip[off + 6] | ip[off + 7]) && csum_fold(csum_add(sum, ip + off, len - off)) == 0;
+}
+
 /* The peer seals an inner packet for A. */
 static size_t peer_seal(struct fix *f, const uint8_t *ip, size_t len, uint8_t *esp)
 {
@@ -376,6 +389,7 @@ static void test_outbound_ipv4(void **state)
 	assert_memory_equal(inner + 16, a, 4);
 	assert_int_equal(inner[22] << 8 | inner[23], 9);
 	assert_memory_equal(inner + 28, msg, strlen(msg));
+	assert_true(udp_csum_ok(inner, (size_t)n));
 
 	assert_int_equal(stats.esp.packets_out - before.esp.packets_out, 1);
 	assert_int_equal(dataplane_child_ops.counters(f->dp, SPI_A_IN, &sc), 0);
@@ -404,6 +418,7 @@ static void test_outbound_ipv6(void **state)
 	inet_pton(AF_INET6, "fd02::10", a);
 	assert_memory_equal(inner + 24, a, 16);
 	assert_memory_equal(inner + 48, msg, strlen(msg));
+	assert_true(udp_csum_ok(inner, (size_t)n));
 }
 
 /* Traffic outside every selector (here: from an address not in local_ts) is not sealed. */
