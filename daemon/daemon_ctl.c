@@ -226,6 +226,11 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			snap.esp.policy_drops = dc.policy_drops;
 			snap.esp.send_errors = dc.send_errors + dc.tun_write_errors;
 			snap.esp.expired = dc.expired;
+			snap.tun.gso_reads = dc.gso_reads;
+			snap.tun.gso_segments = dc.gso_segments;
+			snap.tun.gso_drops = dc.gso_drops;
+			snap.tun.coalesced = dc.coalesced;
+			snap.tun.coalesced_segments = dc.coalesced_segments;
 		}
 		dpthread_unlock(&d->dpt);
 		if (want_json(argc, argv)) {

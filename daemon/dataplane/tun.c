@@ -484,7 +484,7 @@ void dataplane_free(struct dataplane *dp)
 {
 	if (!dp)
 		return;
-	if (dp->ifindex && dp->vnet) /* the netns test reads this line: the offloads were used */
+	if (dp->ifindex && dp->vnet) /* what the offloads did, also in iketcpctl stats (tun) */
 		log_info("dataplane: %s: %" PRIu64 " superpackets read, split into %" PRIu64
 			 " segments; %" PRIu64 " written, joined from %" PRIu64 " segments; %" PRIu64
 			 " refused",

@@ -76,6 +76,14 @@
 	X(mss_clamped)      /* TCP SYNs whose MSS was lowered to fit a UDP path */   \
 	X(too_big)          /* ICMP "fragmentation needed" / "packet too big" sent */
 
+/* The TUN dataplane's virtio-net offloads (dataplane tun; zero with AF_XDP). */
+#define STATS_TUN(X)                                                                  \
+	X(gso_reads)          /* TCP superpackets read from the TUN */               \
+	X(gso_segments)       /* the segments they were split into before sealing */ \
+	X(gso_drops)          /* reads with a bad vnet header, an unoffered type */  \
+	X(coalesced)          /* superpackets written to the TUN */                  \
+	X(coalesced_segments) /* the opened segments joined into them */
+
 /* Summed from the BPF per-CPU counter maps when asked for. */
 #define STATS_XDP(X)                                                                  \
 	X(steered_in)                                                                \
@@ -85,7 +93,7 @@
 	X(malformed)                                                                 \
 	X(to_xsk)
 
-#define STATS_SECTIONS(S) S(tcp, STATS_TCP) S(udp, STATS_UDP) S(ike, STATS_IKE) S(esp, STATS_ESP) S(xdp, STATS_XDP)
+#define STATS_SECTIONS(S) S(tcp, STATS_TCP) S(udp, STATS_UDP) S(ike, STATS_IKE) S(esp, STATS_ESP) S(tun, STATS_TUN) S(xdp, STATS_XDP)
 
 #define STATS_FIELD(name) uint64_t name;
 #define STATS_STRUCT(sec, LIST) struct { LIST(STATS_FIELD) } sec;

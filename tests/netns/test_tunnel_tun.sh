@@ -95,21 +95,18 @@ run_tunnel() { # TRANSPORT(tcp|udp)
 	log "ESP packets ($tp): gwA out $pout, gwB in $pin"
 	[ "$pout" -gt 10000 ] && [ "$pin" -gt 10000 ] || fail "ESP counters did not move (gwA out $pout, gwB in $pin)"
 
-	# The dataplane's offload counters are in its closing line (not in iketcpctl stats):
-	#   dataplane: iketcp0: R superpackets read, split into S segments; W written, joined from J segments; D refused
+	# The dataplane's offload counters (iketcpctl stats, section tun).
+	local gw r s w j d
+	for gw in gwA gwB; do
+		read -r r s d w j < <(ctl $gw stats --json | jq -r '.tun | "\(.gso_reads) \(.gso_segments) \(.gso_drops) \(.coalesced) \(.coalesced_segments)"')
+		log "$gw ($tp): $r superpackets read, split into $s segments; $w written, joined from $j segments; $d refused"
+		# Each gateway sends 16 MB of one flow: most of it must have gone through both offloads.
+		[ "$r" -gt 100 ] && [ "$s" -gt $((2 * r)) ] || fail "$gw: superpackets were not split ($tp: $r -> $s)"
+		[ "$w" -gt 100 ] && [ "$j" -gt $((2 * w)) ] || fail "$gw: opened segments were not joined ($tp: $j -> $w)"
+		[ "$d" -eq 0 ] || fail "$gw: $d superpackets refused ($tp)"
+	done
 	daemon_stop gwA
 	daemon_stop gwB
-	local gw line r s w j d
-	for gw in gwA gwB; do
-		line=$(grep -o "dataplane: iketcp0: [0-9]* superpackets read.*" "$TMP/$gw.log" | tail -1)
-		[ -n "$line" ] || fail "$gw: no closing dataplane counters ($tp)"
-		log "$gw ($tp): $line"
-		read -r r s w j d < <(echo "$line" | awk '{ print $3, $8, $10, $14, $16 }')
-		# Each gateway sends 16 MB of one flow: most of it must have gone through both offloads.
-		[ "$r" -gt 100 ] && [ "$s" -gt $((2 * r)) ] || fail "$gw: superpackets were not split ($tp: $line)"
-		[ "$w" -gt 100 ] && [ "$j" -gt $((2 * w)) ] || fail "$gw: opened segments were not joined ($tp: $line)"
-		[ "$d" -eq 0 ] || fail "$gw: superpackets refused ($tp: $line)"
-	done
 	mv "$TMP/gwA.log" "$TMP/gwA-$tp.log"
 	mv "$TMP/gwB.log" "$TMP/gwB-$tp.log"
 	[ "$tp" = udp ] && nsx carrier iptables -A FORWARD -p udp -j DROP
