@@ -37,6 +37,7 @@
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "dataplane/afxdp.h"
+#include "dataplane/inet_csum.h"
 #include "dataplane/neigh.h"
 #include "dataplane/route.h"
 #include "dataplane/sa_set.h"
@@ -99,56 +100,6 @@ struct afxdp {
 	uint8_t esp[AFX_PKT_MAX + ESP_MAX_OVERHEAD];
 };
 
-/* ---- checksums ----------------------------------------------------------- */
-
-/* a + b in ones' complement arithmetic on 64 bits: the carry wraps around. */
-static inline uint64_t add_wrap(uint64_t a, uint64_t b)
-{
-	uint64_t s = a + b;
-	return s + (s < b);
-}
-
-/*
- * The ones' complement sum of big-endian 16-bit words, added to sum. Eight
- * bytes at a time in native order with the carries wrapped around (RFC 1071
- * section 2: the sum does not depend on byte order or grouping, so the native
- * sum only needs one byte swap at the end); this runs over every packet the
- * tunnel carries.
- */
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
-{
-	uint64_t a0 = 0, a1 = 0, w0, w1, w2, w3;
-	size_t i = 0;
-
-	for (; i + 32 <= n; i += 32) {
-		memcpy(&w0, p + i, 8), memcpy(&w1, p + i + 8, 8);
-		memcpy(&w2, p + i + 16, 8), memcpy(&w3, p + i + 24, 8);
-		a0 = add_wrap(a0, w0), a1 = add_wrap(a1, w1);
-		a0 = add_wrap(a0, w2), a1 = add_wrap(a1, w3);
-	}
-	a0 = add_wrap(a0, a1);
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w0, p + i, 8);
-		a0 = add_wrap(a0, w0);
-	}
-	uint64_t acc = (a0 & 0xffffffffu) + (a0 >> 32);
-	for (; i + 4 <= n; i += 4) {
-		uint32_t v;
-		memcpy(&v, p + i, 4);
-		acc += v;
-	}
-	while (acc >> 32)
-		acc = (acc & 0xffffffffu) + (acc >> 32);
-	uint32_t folded = (uint32_t)(acc & 0xffff) + (uint32_t)(acc >> 16);
-	folded = (folded & 0xffff) + (folded >> 16);
-	sum += ntohs((uint16_t)folded);
-	for (; i + 1 < n; i += 2) /* i is even: the remaining bytes are whole words, then maybe one */
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)(p[n - 1] << 8);
-	return sum;
-}
-
 /*
  * Completes the TCP or UDP checksum of an unfragmented packet. A sender on a
  * veth or virtio link leaves it to "hardware" (CHECKSUM_PARTIAL: the field
@@ -189,14 +140,11 @@ static void l4_csum_complete(uint8_t *ip, size_t ip_len, const struct ip_addrs *
 	if (proto == IPPROTO_UDP && a->family == AF_INET && l4[6] == 0 && l4[7] == 0)
 		return; /* IPv4 UDP without a checksum (RFC 768) */
 	unsigned alen = a->family == AF_INET ? 4 : 16;
-	uint32_t sum = sum16(0, a->src, alen);
-	sum = sum16(sum, a->dst, alen);
+	uint32_t sum = inet_csum_add(a->src, alen, 0);
+	sum = inet_csum_add(a->dst, alen, sum);
 	sum += proto + (uint32_t)(l4_len >> 16) + (uint32_t)(l4_len & 0xffff);
 	l4[at] = 0, l4[at + 1] = 0;
-	sum = sum16(sum, l4, l4_len);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	uint16_t c = (uint16_t)~sum;
+	uint16_t c = inet_csum_final(inet_csum_add(l4, l4_len, sum));
 	if (c == 0 && proto == IPPROTO_UDP)
 		c = 0xffff;
 	l4[at] = (uint8_t)(c >> 8), l4[at + 1] = (uint8_t)c;

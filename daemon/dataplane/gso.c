@@ -11,6 +11,7 @@
 
 #include "iketcp/buf.h"
 #include "dataplane/gso.h"
+#include "dataplane/inet_csum.h"
 
 #define IP4_HLEN 20
 #define IP6_HLEN 40
@@ -28,70 +29,18 @@
 
 #define IP4_DF 0x4000
 
-/* ---- the Internet checksum (RFC 1071) ------------------------------------ */
-
-/* a + b with the carry out added back in: one's complement addition on 64-bit words. */
-static inline uint64_t add_c(uint64_t a, uint64_t b)
-{
-	uint64_t s;
-	return __builtin_add_overflow(a, b, &s) ? s + 1 : s;
-}
-
-/*
- * The one's complement sum of n bytes as big-endian words (an odd last byte
- * padded), plus sum, folded to 16 bits. The sum commutes with byte swapping
- * (RFC 1071 section 2 B), so 64-bit words are added in host order, two
- * accumulators apart, and the result swapped once. Hot: every segment made
- * and every segment joined passes through here whole.
- */
-static uint16_t csum_add(const uint8_t *p, size_t n, uint32_t sum)
-{
-	uint64_t s0 = 0, s1 = 0, w0, w1;
-
-	for (; n >= 32; p += 32, n -= 32) {
-		memcpy(&w0, p, 8);
-		memcpy(&w1, p + 8, 8);
-		s0 = add_c(s0, w0);
-		s1 = add_c(s1, w1);
-		memcpy(&w0, p + 16, 8);
-		memcpy(&w1, p + 24, 8);
-		s0 = add_c(s0, w0);
-		s1 = add_c(s1, w1);
-	}
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w0, p, 8);
-		s0 = add_c(s0, w0);
-	}
-	if (n) {
-		uint8_t tail[8] = { 0 }; /* the odd byte padded with zero, as a big-endian word's high byte */
-		memcpy(tail, p, n);
-		memcpy(&w0, tail, 8);
-		s1 = add_c(s1, w0);
-	}
-	s0 = add_c(s0, s1);
-	s0 = (s0 & 0xffffffff) + (s0 >> 32);
-	s0 = (s0 & 0xffffffff) + (s0 >> 32);
-	s0 = (s0 & 0xffff) + (s0 >> 16);
-	s0 = (s0 & 0xffff) + (s0 >> 16);
-	s0 = (s0 & 0xffff) + (s0 >> 16);
-	uint32_t r = (uint32_t)ntohs((uint16_t)s0) + sum;
-	r = (r & 0xffff) + (r >> 16);
-	r = (r & 0xffff) + (r >> 16);
-	return (uint16_t)r;
-}
-
 /* The TCP pseudo-header sum (RFC 9293 3.1, RFC 8200 8.1), unfolded. */
 static uint32_t pseudo_sum(const uint8_t *ip, bool v6, size_t tcp_len)
 {
 	uint32_t sum = IPPROTO_TCP + (uint32_t)tcp_len;
 
-	return sum + csum_add(v6 ? ip + 8 : ip + 12, v6 ? 32 : 8, 0);
+	return sum + inet_csum_add(v6 ? ip + 8 : ip + 12, v6 ? 32 : 8, 0);
 }
 
 static void ip4_fix_csum(uint8_t *ip, size_t ip_hlen)
 {
 	ip[10] = ip[11] = 0;
-	wr_put_be16(ip + 10, (uint16_t)~csum_add(ip, ip_hlen, 0));
+	wr_put_be16(ip + 10, (uint16_t)~inet_csum_add(ip, ip_hlen, 0));
 }
 
 /* ---- the vnet header ------------------------------------------------------ */
@@ -137,7 +86,7 @@ int gso_csum_complete(uint8_t *pkt, size_t len, uint16_t csum_start, uint16_t cs
 
 	if (len < 2 || csum_start >= len || at > len - 2)
 		return -EBADMSG;
-	uint16_t c = (uint16_t)~csum_add(pkt + csum_start, len - csum_start, 0);
+	uint16_t c = (uint16_t)~inet_csum_add(pkt + csum_start, len - csum_start, 0);
 	wr_put_be16(pkt + at, c ? c : 0xffff); /* as skb_checksum_help: 0 and 0xffff are one value */
 	return 0;
 }
@@ -261,7 +210,7 @@ static size_t seg_finish(struct gso_split *s, uint8_t *seg, size_t pay)
 	tcp[13] = flags;
 	tcp[TCP_CSUM_AT] = tcp[TCP_CSUM_AT + 1] = 0;
 	size_t tcp_len = n - s->ip_hlen;
-	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~csum_add(tcp, tcp_len, pseudo_sum(seg, s->v6, tcp_len)));
+	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~inet_csum_add(tcp, tcp_len, pseudo_sum(seg, s->v6, tcp_len)));
 	s->off += pay;
 	if (!pay)
 		s->off++; /* the one empty segment is made */
@@ -303,7 +252,7 @@ void gso_coalesce_init(struct gso_coalesce *c, uint8_t *buf)
 static bool tcp_csum_ok(const uint8_t *p, const struct tcp_view *t)
 {
 	size_t tcp_len = t->total - t->ip_hlen;
-	return csum_add(p + t->ip_hlen, tcp_len, pseudo_sum(p, t->v6, tcp_len)) == 0xffff;
+	return inet_csum_add(p + t->ip_hlen, tcp_len, pseudo_sum(p, t->v6, tcp_len)) == 0xffff;
 }
 
 /* The same flow, and nothing in the headers that one superpacket's header could not say for both. */

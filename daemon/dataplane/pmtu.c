@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "dataplane/inet_csum.h"
 #include "dataplane/pmtu.h"
 #include "esp/esp.h"
 #include "iketcp/buf.h"
@@ -218,22 +219,6 @@ bool pmtu_wants_too_big(const uint8_t *ip, size_t len)
 	return false;
 }
 
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)(p[n - 1] << 8);
-	return sum;
-}
-
 ssize_t pmtu_too_big(const uint8_t *ip, size_t len, uint16_t mtu, uint8_t *out, size_t cap)
 {
 	if (!pmtu_wants_too_big(ip, len))
@@ -257,7 +242,7 @@ ssize_t pmtu_too_big(const uint8_t *ip, size_t len, uint16_t mtu, uint8_t *out, 
 		size_t csum_at = wr_hole16(&w);
 		wr_bytes(&w, ip + 16, 4);  /* source: its destination */
 		wr_bytes(&w, ip + 12, 4);  /* destination: its source */
-		wr_fill16(&w, csum_at, fold(sum16(out, IP4_HLEN_MIN, 0)));
+		wr_fill16(&w, csum_at, inet_csum_final(inet_csum_add(out, IP4_HLEN_MIN, 0)));
 		size_t icmp = IP4_HLEN_MIN;
 		wr_u8(&w, 3);              /* destination unreachable */
 		wr_u8(&w, 4);              /* fragmentation needed and DF set (RFC 1191) */
@@ -265,7 +250,7 @@ ssize_t pmtu_too_big(const uint8_t *ip, size_t len, uint16_t mtu, uint8_t *out, 
 		wr_be16(&w, 0);
 		wr_be16(&w, mtu);
 		wr_bytes(&w, ip, quote);
-		wr_fill16(&w, icsum_at, fold(sum16(out + icmp, ICMP_HLEN + quote, 0)));
+		wr_fill16(&w, icsum_at, inet_csum_final(inet_csum_add(out + icmp, ICMP_HLEN + quote, 0)));
 	} else {
 		if (mtu < IPV6_MIN_MTU)
 			mtu = IPV6_MIN_MTU;
@@ -282,8 +267,8 @@ ssize_t pmtu_too_big(const uint8_t *ip, size_t len, uint16_t mtu, uint8_t *out, 
 		wr_be32(&w, mtu);
 		wr_bytes(&w, ip, quote);
 		/* Pseudo-header: addresses, upper-layer length, next header. */
-		uint32_t sum = sum16(out + 8, 32, 0) + (uint32_t)(ICMP_HLEN + quote) + IPPROTO_ICMPV6;
-		wr_fill16(&w, icsum_at, fold(sum16(out + icmp, ICMP_HLEN + quote, sum)));
+		uint32_t sum = inet_csum_add(out + 8, 32, 0) + (uint32_t)(ICMP_HLEN + quote) + IPPROTO_ICMPV6;
+		wr_fill16(&w, icsum_at, inet_csum_final(inet_csum_add(out + icmp, ICMP_HLEN + quote, sum)));
 	}
 	return wr_ok(&w) ? (ssize_t)total : -ENOSPC;
 }
