@@ -26,7 +26,7 @@ CPPFLAGS := -D_GNU_SOURCE -DIKETCP_VERSION='"$(VERSION)"' -MMD -MP $(INCS)
 CFLAGS   := -std=gnu11 -O2 -g $(WARN) -fno-strict-aliasing -D_FORTIFY_SOURCE=2
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TSANFLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
-LIBS     := -lssl -lcrypto -lxdp -lbpf -lelf -lz -lpthread
+LIBS     := -lssl -lcrypto -lIPSec_MB -lxdp -lbpf -lelf -lz -lpthread
 
 DAEMON_SRCS := $(sort $(shell find daemon -name '*.c' ! -path daemon/main.c))
 CTL_SRCS    := $(sort $(wildcard iketcpctl/*.c))

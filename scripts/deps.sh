@@ -8,6 +8,7 @@ PACKAGES=(
 	clang llvm libclang-rt-14-dev          # BPF objects, libFuzzer
 	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
 	libssl-dev openssl libcmocka-dev
+	libipsec-mb-dev                        # AES-GCM for ESP (intel-ipsec-mb)
 	iproute2 iptables ethtool tcpdump tshark procps psmisc
 	python3 curl nginx-light iperf3 socat jq iputils-ping
 	# libreswan's runtime libraries: the interop test unpacks libreswan itself, since the package

@@ -33,6 +33,8 @@
 #include "iketcp/compiler.h"
 #include "esp/replay.h"
 
+struct aesgcm;
+
 #define ESP_HDR_LEN 8        /* SPI | sequence number */
 #define ESP_AEAD_IV_LEN 8    /* RFC 4106 / RFC 7634 explicit IV */
 #define ESP_AEAD_ICV_LEN 16
@@ -89,7 +91,8 @@ struct esp_sa {
 	enum esp_cipher cipher;
 	uint8_t iv_len, icv_len, block; /* block: ciphertext alignment (4 or 16) */
 	uint8_t salt[ESP_SALT_LEN];
-	EVP_CIPHER_CTX *ctx;     /* AEAD or AES-CBC, keyed once */
+	struct aesgcm *gcm;      /* AES-GCM through intel-ipsec-mb, keyed once (then ctx is NULL) */
+	EVP_CIPHER_CTX *ctx;     /* otherwise: AEAD or AES-CBC, keyed once */
 	EVP_CIPHER_CTX *iv_ctx;  /* CBC outbound: AES-ECB under the same key makes IVs */
 	EVP_MAC_CTX *mac;        /* CBC: HMAC keyed once, re-initialised per packet */
 	uint64_t seq;            /* outbound: last number sent (0: none yet) */

@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include "iketcp/buf.h"
+#include "esp/aesgcm.h"
 #include "esp/esp.h"
 
 static bool is_aead(const struct esp_sa *sa)
@@ -134,7 +135,11 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	if (l2)
 		memcpy(ct + l1, p2, l2);
 
-	if (is_aead(sa)) {
+	if (sa->gcm) {
+		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
+		size_t aad_len = aead_aad(sa, seq, aad);
+		aesgcm_seal(sa->gcm, nonce, aad, aad_len, ct, ct_len, ct + ct_len);
+	} else if (is_aead(sa)) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
 		OSSL_PARAM tag[2] = { aead_tag_param(ct + ct_len), OSSL_PARAM_END };
@@ -305,7 +310,14 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 		return -EALREADY;
 	}
 
-	if (is_aead(sa)) {
+	if (sa->gcm) {
+		aead_nonce(sa, iv, nonce);
+		size_t aad_len = aead_aad(sa, seq, aad);
+		if (!aesgcm_open(sa->gcm, nonce, aad, aad_len, out, ct, ct_len, icv)) {
+			sa->stats.auth_failures++;
+			return -EKEYREJECTED;
+		}
+	} else if (is_aead(sa)) {
 		aead_nonce(sa, iv, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
 		/*

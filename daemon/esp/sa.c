@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include "iketcp/stats.h"
+#include "esp/aesgcm.h"
 #include "esp/esp.h"
 
 struct suite_shape {
@@ -129,6 +130,12 @@ int esp_sa_init(struct esp_sa *sa, const struct esp_sa_params *p)
 			goto fail;
 	}
 
+	if (p->cipher == ESP_AES_GCM_16) {
+		memcpy(sa->salt, p->keymat + s.enc_key, ESP_SALT_LEN);
+		sa->gcm = aesgcm_new(p->keymat, s.enc_key);
+		if (sa->gcm)
+			return 0;
+	}
 	sa->ctx = EVP_CIPHER_CTX_new();
 	if (!sa->ctx) {
 		err = -ENOMEM;
@@ -157,7 +164,8 @@ fail:
 
 void esp_sa_destroy(struct esp_sa *sa)
 {
-	/* The contexts hold the expanded keys; OpenSSL cleanses them when freed. */
+	/* The contexts hold the expanded keys; they are cleansed when freed. */
+	aesgcm_free(sa->gcm);
 	EVP_CIPHER_CTX_free(sa->ctx);
 	EVP_CIPHER_CTX_free(sa->iv_ctx);
 	EVP_MAC_CTX_free(sa->mac);

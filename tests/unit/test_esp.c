@@ -1,4 +1,8 @@
-/* ESP packet core: published vectors, round trips, tampering, truncation, replay, limits, SPI table. */
+/*
+ * ESP packet core: published vectors, round trips, tampering, truncation, replay, limits, SPI table.
+ * Everything runs twice: with AES-GCM through intel-ipsec-mb (the default where it runs) and through
+ * OpenSSL's EVP (the fallback); the two engines must also produce and accept each other's packets.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "iketcp/stats.h"
+#include "esp/aesgcm.h"
 #include "esp/esp.h"
 #include "esp/spi_table.h"
 
@@ -807,6 +812,78 @@ static void test_spi_table(void **state)
 	spi_table_free(&t);
 }
 
+/* ---- the two AES-GCM engines ------------------------------------------------ */
+
+static int engine_fast(void **state)
+{
+	(void)state;
+	aesgcm_disable_for_test(false);
+	return 0;
+}
+
+static int engine_evp(void **state)
+{
+	(void)state;
+	aesgcm_disable_for_test(true);
+	return 0;
+}
+
+static void test_gcm_engines_agree(void **state)
+{
+	static uint8_t ip[9000], w_fast[9100], w_evp[9100], out[9100];
+	(void)state;
+	for (size_t si = 0; si < 2; si++) { /* aes128gcm16, aes256gcm16 */
+		for (int esn = 0; esn <= 1; esn++) {
+			struct esp_sa fo, fi, eo, ei;
+			uint8_t nh;
+			aesgcm_disable_for_test(false);
+			pair(&suites[si], esn, &fo, &fi);
+			assert_non_null(fo.gcm); /* x86-64 with AES-NI: the fast engine is the one tested here */
+			assert_null(fo.ctx);
+			aesgcm_disable_for_test(true);
+			pair(&suites[si], esn, &eo, &ei);
+			assert_null(eo.gcm);
+			assert_non_null(eo.ctx);
+			aesgcm_disable_for_test(false);
+			if (esn) {
+				esp_sa_set_seq_for_test(&fo, 0x1fffffff0ull);
+				esp_sa_set_seq_for_test(&eo, 0x1fffffff0ull);
+				set_top(&fi.replay, 0x1fffffff0ull);
+				set_top(&ei.replay, 0x1fffffff0ull);
+			}
+			for (size_t len = 20; len <= 9000; len += len < 200 ? 1 : 331) {
+				make_ip(ip, len, 4);
+				ssize_t a = esp_encap(&fo, ip, len, w_fast, sizeof(w_fast));
+				ssize_t b = esp_encap(&eo, ip, len, w_evp, sizeof(w_evp));
+				assert_true(a > 0);
+				assert_int_equal(a, b);
+				if (memcmp(w_fast, w_evp, (size_t)a) != 0)
+					fail_msg("%s esn=%d len %zu: the engines seal differently", suites[si].name, esn, len);
+				/* Each opens the other's packet. */
+				assert_int_equal(esp_decap(&ei, w_fast, (size_t)a, out, sizeof(out), &nh), (ssize_t)len);
+				assert_memory_equal(out, ip, len);
+				assert_int_equal(esp_decap(&fi, w_evp, (size_t)b, out, sizeof(out), &nh), (ssize_t)len);
+				assert_memory_equal(out, ip, len);
+			}
+			/* A failed check leaves no plaintext behind, in place or not. */
+			make_ip(ip, 500, 4);
+			ssize_t a = esp_encap(&fo, ip, 500, w_fast, sizeof(w_fast));
+			w_fast[a - 1] ^= 0x40;
+			memset(out, 0xaa, sizeof(out));
+			assert_int_equal(esp_decap(&fi, w_fast, (size_t)a, out, sizeof(out), &nh), -EKEYREJECTED);
+			for (size_t i = 0; i < 500; i++)
+				if (out[i])
+					fail_msg("%s esn=%d: byte %zu left after a failed ICV", suites[si].name, esn, i);
+			size_t off = esp_payload_offset(&fo);
+			assert_int_equal(esp_decap(&fi, w_fast, (size_t)a, w_fast + off, sizeof(w_fast) - off, &nh),
+					 -EKEYREJECTED);
+			assert_int_equal(fi.stats.auth_failures, 2);
+			unpair(&fo, &fi);
+			unpair(&eo, &ei);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,5 +901,11 @@ int main(void)
 		cmocka_unit_test(test_stats_add),
 		cmocka_unit_test(test_spi_table),
 	};
-	return cmocka_run_group_tests_name("esp", tests, NULL, NULL);
+	const struct CMUnitTest agree[] = {
+		cmocka_unit_test(test_gcm_engines_agree),
+	};
+	int failed = cmocka_run_group_tests_name("esp (AES-GCM: intel-ipsec-mb)", tests, engine_fast, NULL);
+	failed += cmocka_run_group_tests_name("esp (AES-GCM: OpenSSL EVP)", tests, engine_evp, engine_fast);
+	failed += cmocka_run_group_tests_name("esp (AES-GCM engines agree)", agree, NULL, NULL);
+	return failed;
 }
