@@ -76,14 +76,25 @@ void aesgcm_free(struct aesgcm *g)
 }
 
 void aesgcm_seal(const struct aesgcm *g, const uint8_t nonce[AESGCM_NONCE_LEN], const uint8_t *aad,
-		 size_t aad_len, uint8_t *buf, size_t len, uint8_t tag[AESGCM_TAG_LEN])
+		 size_t aad_len, uint8_t *out, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2,
+		 uint8_t tag[AESGCM_TAG_LEN])
 {
 	struct gcm_context_data ctx;
 
-	if (g->aes256)
-		IMB_AES256_GCM_ENC(mgr, &g->key, &ctx, buf, buf, len, nonce, aad, aad_len, tag, AESGCM_TAG_LEN);
-	else
-		IMB_AES128_GCM_ENC(mgr, &g->key, &ctx, buf, buf, len, nonce, aad, aad_len, tag, AESGCM_TAG_LEN);
+	/* Streamed, so the packet is read where it lies instead of being copied next to its trailer first. */
+	if (g->aes256) {
+		IMB_AES256_GCM_INIT(mgr, &g->key, &ctx, nonce, aad, aad_len);
+		IMB_AES256_GCM_ENC_UPDATE(mgr, &g->key, &ctx, out, p1, l1);
+		if (l2)
+			IMB_AES256_GCM_ENC_UPDATE(mgr, &g->key, &ctx, out + l1, p2, l2);
+		IMB_AES256_GCM_ENC_FINALIZE(mgr, &g->key, &ctx, tag, AESGCM_TAG_LEN);
+	} else {
+		IMB_AES128_GCM_INIT(mgr, &g->key, &ctx, nonce, aad, aad_len);
+		IMB_AES128_GCM_ENC_UPDATE(mgr, &g->key, &ctx, out, p1, l1);
+		if (l2)
+			IMB_AES128_GCM_ENC_UPDATE(mgr, &g->key, &ctx, out + l1, p2, l2);
+		IMB_AES128_GCM_ENC_FINALIZE(mgr, &g->key, &ctx, tag, AESGCM_TAG_LEN);
+	}
 	OPENSSL_cleanse(&ctx, sizeof(ctx)); /* it holds a keystream block */
 }
 

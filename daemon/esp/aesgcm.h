@@ -23,9 +23,13 @@ struct aesgcm *aesgcm_new(const uint8_t *key, size_t key_len);
 /* Wipes the expanded key; NULL is fine. */
 void aesgcm_free(struct aesgcm *g);
 
-/* Encrypts buf in place and writes the tag. */
+/*
+ * Encrypts p1 | p2 (l1 + l2 bytes) to out and writes the tag. p1 may be out
+ * itself (in place) or disjoint from it; p2 (a trailer) is disjoint.
+ */
 void aesgcm_seal(const struct aesgcm *g, const uint8_t nonce[AESGCM_NONCE_LEN], const uint8_t *aad,
-		 size_t aad_len, uint8_t *buf, size_t len, uint8_t tag[AESGCM_TAG_LEN]);
+		 size_t aad_len, uint8_t *out, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2,
+		 uint8_t tag[AESGCM_TAG_LEN]);
 
 /*
  * Decrypts in (len bytes) to out (the same place or disjoint) and checks the

@@ -125,6 +125,12 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	wr_put_be32(out + 4, (uint32_t)seq);
 	memcpy(out + ESP_HDR_LEN, iv, sa->iv_len);
 	uint8_t *ct = out + hdr;
+	if (sa->gcm) {
+		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
+		size_t aad_len = aead_aad(sa, seq, aad);
+		aesgcm_seal(sa->gcm, nonce, aad, aad_len, ct, p1, l1, p2, l2, ct + ct_len);
+		return (ssize_t)(hdr + ct_len + sa->icv_len);
+	}
 	/*
 	 * Lay the plaintext out whole and encrypt it in place in one update:
 	 * splitting at a partial block takes OpenSSL off its fast bulk path,
@@ -135,11 +141,7 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	if (l2)
 		memcpy(ct + l1, p2, l2);
 
-	if (sa->gcm) {
-		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
-		size_t aad_len = aead_aad(sa, seq, aad);
-		aesgcm_seal(sa->gcm, nonce, aad, aad_len, ct, ct_len, ct + ct_len);
-	} else if (is_aead(sa)) {
+	if (is_aead(sa)) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
 		OSSL_PARAM tag[2] = { aead_tag_param(ct + ct_len), OSSL_PARAM_END };
