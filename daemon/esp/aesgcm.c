@@ -35,12 +35,22 @@ static void mgr_setup(void)
 		log_warn("esp: intel-ipsec-mb unavailable; AES-GCM through OpenSSL");
 		return;
 	}
-	init_mb_mgr_auto(m, NULL);
+	IMB_ARCH arch = IMB_ARCH_NONE;
+	init_mb_mgr_auto(m, &arch);
 	if (imb_get_errno(m)) {
 		log_warn("esp: intel-ipsec-mb: %s; AES-GCM through OpenSSL", imb_get_strerror(imb_get_errno(m)));
 		free_mb_mgr(m);
 		return;
 	}
+	static const char *const names[] = { [IMB_ARCH_SSE] = "SSE", [IMB_ARCH_AVX] = "AVX",
+					      [IMB_ARCH_AVX2] = "AVX2", [IMB_ARCH_AVX512] = "AVX-512" };
+	if (arch < IMB_ARCH_SSE || arch >= IMB_ARCH_NUM) {
+		/* No AES-NI: OpenSSL's table-free AES is the constant-time choice. */
+		log_info("esp: no AES-NI; AES-GCM through OpenSSL");
+		free_mb_mgr(m);
+		return;
+	}
+	log_info("esp: AES-GCM through intel-ipsec-mb %s (%s)", imb_get_version_str(), names[arch]);
 	mgr = m;
 }
 
