@@ -327,6 +327,15 @@ ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp
 	return n;
 }
 
+ssize_t sa_set_fit_seal(struct sa_set *set, struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *out,
+			size_t cap, bool *icmp)
+{
+	ssize_t n = sa_set_fit(sa, pkt, len, out, cap);
+
+	*icmp = n > 0;
+	return *icmp ? n : sa_set_seal(set, sa, pkt, len, out, cap);
+}
+
 void sa_set_remove(void *arg, uint32_t spi_in)
 {
 	struct sa_set *set = arg;

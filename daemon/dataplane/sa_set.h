@@ -102,6 +102,14 @@ ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt
 		    size_t cap);
 
 /*
+ * sa_set_fit, then sa_set_seal, into out: the ESP packet to send, or (*icmp
+ * true) the ICMP error to send back instead. Its length, or -errno:
+ * -EKEYEXPIRED (past the hard lifetime, out of sequence numbers) or another.
+ */
+ssize_t sa_set_fit_seal(struct sa_set *set, struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *out,
+			size_t cap, bool *icmp);
+
+/*
  * Opens an ESP frame into pkt and checks the inner packet against its SA's
  * selectors (whole-packet parsing when ip_len is given, see ip_addrs_parse).
  * The inner length (> 0) with its addresses in *a; 0 when dropped and counted

@@ -24,6 +24,7 @@
 #include "iketcp/stats.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/gso.h"
+#include "dataplane/gso_flows.h"
 #include "dataplane/route.h"
 #include "dataplane/sa_set.h"
 #include "loop.h"
@@ -32,7 +33,6 @@
 #define DP_BATCH 64 /* reads per wakeup, so one busy TUN cannot starve the streams */
 #define DP_PKT_MAX 65535
 #define DP_FLUSH_BYTES (256 * 1024) /* sealed bytes queued before a flush: below the stream's queue limit */
-#define DP_FLOWS 4 /* TCP flows joined at once in one stream read: the rest take turns */
 
 _Static_assert(DP_PKT_MAX >= GSO_PKT_MAX, "a superpacket fits the packet buffers");
 
@@ -50,14 +50,13 @@ struct dataplane {
 	size_t queued; /* bytes given to queue since the last flush */
 	struct route_sock rs;
 	struct dataplane_counters ctr;
-	struct gso_coalesce co[DP_FLOWS]; /* opened TCP segments of this stream read, joined (in cobuf) */
-	unsigned co_next;                 /* the builder a new flow takes when all are busy */
+	struct gso_flows flows; /* opened TCP segments of this stream read, joined (in cobuf) */
 	/* Per-packet buffers, allocated once: a read (vnet header and superpacket), clear packet (a
 	 * segment or opened), sealed packet, the superpacket being coalesced. */
 	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 64]; /* a GSO skb is <= 64 KiB; margin, not trust */
 	uint8_t pkt[DP_PKT_MAX];
 	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
-	uint8_t cobuf[DP_FLOWS][GSO_PKT_MAX];
+	uint8_t cobuf[GSO_FLOWS][GSO_PKT_MAX];
 };
 
 /* ---- routes: the selector projection ---------------------------------- */
@@ -125,18 +124,15 @@ static void tun_packet_sa(struct dataplane *dp, struct sa_set_sa *sa, uint8_t *p
 		dp->ctr.no_stream++;
 		return;
 	}
-	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back in through the TUN. */
-	ssize_t icmp = sa_set_fit(sa, pkt, len, dp->esp, sizeof(dp->esp));
-	if (icmp > 0) {
-		tun_write(dp, NULL, dp->esp, (size_t)icmp);
+	bool icmp;
+	ssize_t n = sa_set_fit_seal(&dp->set, sa, pkt, len, dp->esp, sizeof(dp->esp), &icmp);
+	if (n < 0) {
+		*(n == -EKEYEXPIRED ? &dp->ctr.expired : &dp->ctr.send_errors) += 1;
 		return;
 	}
-	ssize_t n = sa_set_seal(&dp->set, sa, pkt, len, dp->esp, sizeof(dp->esp));
-	if (n < 0) {
-		if (n == -EKEYEXPIRED)
-			dp->ctr.expired++;
-		else
-			dp->ctr.send_errors++;
+	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back in through the TUN. */
+	if (icmp) {
+		tun_write(dp, NULL, dp->esp, (size_t)n);
 		return;
 	}
 	if (dp->queue) {
@@ -246,74 +242,22 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	tx_flush_streams(dp);
 }
 
-/* Writes the superpacket builder c holds, if any. */
-static void co_flush(struct dataplane *dp, struct gso_coalesce *c)
+/* gso_flows' writer: a superpacket (or a lone segment) behind its vnet header, or a packet as it is. */
+static void co_write(void *arg, const struct gso_hdr *h, uint8_t *pkt, size_t len, unsigned segs)
 {
-	struct gso_hdr h;
-	size_t len;
-	unsigned segs = c->segs;
+	struct dataplane *dp = arg;
 
-	if (!gso_coalesce_finish(c, &h, &len))
-		return;
 	if (segs > 1) {
 		dp->ctr.coalesced++;
 		dp->ctr.coalesced_segments += segs;
 	}
-	tun_write(dp, &h, c->buf, len);
+	tun_write(dp, h, pkt, len);
 }
 
 void dataplane_tx_flush(struct dataplane *dp)
 {
-	if (!dp)
-		return;
-	for (unsigned i = 0; i < DP_FLOWS; i++)
-		co_flush(dp, &dp->co[i]);
-}
-
-/*
- * An opened packet (dp->pkt) with offloads: a TCP segment joins the
- * superpacket of its flow, or starts one; anything else, or a segment that
- * cannot join, is written after what its flow holds. Each flow keeps its
- * order; between flows order does not matter.
- */
-static void co_input(struct dataplane *dp, size_t n)
-{
-	struct gso_coalesce *c, *empty = NULL;
-
-	for (unsigned i = 0; i < DP_FLOWS; i++) {
-		c = &dp->co[i];
-		if (!c->len) {
-			empty = empty ? empty : c;
-			continue;
-		}
-		if (!gso_coalesce_same_flow(c, dp->pkt, n))
-			continue;
-		switch (gso_coalesce_add(c, dp->pkt, n)) {
-		case GSO_ADDED:
-			return;
-		case GSO_FLUSH: /* a gap, a size change, PSH before: the flow's superpacket goes, this one starts anew */
-			co_flush(dp, c);
-			if (gso_coalesce_add(c, dp->pkt, n) == GSO_ADDED)
-				return;
-			break;
-		case GSO_AS_IS:
-			co_flush(dp, c);
-			break;
-		}
-		tun_write(dp, NULL, dp->pkt, n);
-		return;
-	}
-	if (!empty && !gso_coalesce_candidate(dp->pkt, n)) {
-		tun_write(dp, NULL, dp->pkt, n); /* no builder is given up for what cannot be joined */
-		return;
-	}
-	if (!empty) { /* more flows than builders: the next in turn makes room */
-		empty = &dp->co[dp->co_next];
-		dp->co_next = (dp->co_next + 1) % DP_FLOWS;
-		co_flush(dp, empty);
-	}
-	if (gso_coalesce_add(empty, dp->pkt, n) != GSO_ADDED)
-		tun_write(dp, NULL, dp->pkt, n);
+	if (dp)
+		gso_flows_flush(&dp->flows);
 }
 
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
@@ -334,7 +278,7 @@ void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t
 		return;
 	}
 	/* TCP segments wait for dataplane_tx_flush, joined; anything else keeps its place in its flow. */
-	co_input(dp, (size_t)n);
+	gso_flows_input(&dp->flows, dp->pkt, (size_t)n);
 }
 
 void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
@@ -469,8 +413,7 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 		goto fail;
 	}
 	dp->watching = true;
-	for (unsigned i = 0; i < DP_FLOWS; i++)
-		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
+	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
 	log_info("dataplane: TUN %s up (ifindex %d, MTU %d%s)", dp->ifname, dp->ifindex, DP_TUN_MTU,
 		 dp->vnet ? ", TCP segmentation offload" : "");
 	return dp;
@@ -530,8 +473,7 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	dp->rs.fd = -1;
 	dp->tun_fd = fd;
 	snprintf(dp->ifname, sizeof(dp->ifname), "test");
-	for (unsigned i = 0; i < DP_FLOWS; i++)
-		gso_coalesce_init(&dp->co[i], dp->cobuf[i]);
+	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
 	if (sa_set_init(&dp->set, "dataplane", &route_hooks, dp)) {
 		dataplane_free(dp);
 		return NULL;
