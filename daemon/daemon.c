@@ -281,6 +281,8 @@ static bool same_dataplane(const struct conf_settings *a, const struct conf_sett
 {
 	if (a->dataplane != b->dataplane || a->n_inner_interfaces != b->n_inner_interfaces)
 		return false;
+	if (a->dataplane == CONF_DATAPLANE_XDP && a->xdp_mode != b->xdp_mode)
+		return false; /* the inner interfaces' programs are attached in that mode */
 	for (size_t i = 0; i < a->n_inner_interfaces; i++)
 		if (strcmp(a->inner_interfaces[i], b->inner_interfaces[i]))
 			return false;
@@ -304,7 +306,8 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 	if (s->dataplane == CONF_DATAPLANE_XDP && s->n_inner_interfaces) {
 		if (!ensure_bpffs(s->bpf_pin_path))
 			d->xdp = dataplane_afxdp_new(d->dpt.loop, (const char *const *)s->inner_interfaces,
-						     s->n_inner_interfaces, s->bpf_pin_path, wiring_send_esp, d);
+						     s->n_inner_interfaces, s->bpf_pin_path,
+						     s->xdp_mode == CONF_XDP_GENERIC, wiring_send_esp, d);
 		if (d->xdp) {
 			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
 			sa_set_path_mtu_fn(d->xdp, transport_conn_mtu);

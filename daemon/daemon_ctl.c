@@ -215,6 +215,11 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			snap.esp.policy_drops = ac.policy_drops;
 			snap.esp.send_errors = ac.send_errors + ac.tx_errors;
 			snap.esp.expired = ac.expired;
+			snap.tun.gso_reads = ac.gso_reads;
+			snap.tun.gso_segments = ac.gso_segments;
+			snap.tun.gso_drops = ac.gso_drops;
+			snap.tun.coalesced = ac.coalesced;
+			snap.tun.coalesced_segments = ac.coalesced_segments;
 			if (!afxdp_bpf_counters(d->xdp, bpf))
 				snap.xdp.to_xsk = bpf[CLEAR_CNT_TO_XSK];
 		}

@@ -26,6 +26,7 @@
 #include <linux/sockios.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <linux/if_packet.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -37,6 +38,8 @@
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "dataplane/afxdp.h"
+#include "dataplane/gso.h"
+#include "dataplane/gso_flows.h"
 #include "dataplane/inet_csum.h"
 #include "dataplane/neigh.h"
 #include "dataplane/route.h"
@@ -52,6 +55,15 @@
 #define AFX_KICK_BATCH 32   /* descriptors the kernel's copy-mode TX takes per sendto (TX_BATCH_SIZE) */
 #define AFX_PKT_MAX 65535
 #define AFX_TX_MAX (AFX_FRAME_SIZE - ETH_HLEN)      /* biggest decrypted packet sent by AF_XDP */
+#define AFX_GATHER_MAX (ETH_HLEN + AFX_PKT_MAX)     /* a multi-buffer frame: Ethernet and a 64 KiB packet */
+
+/* linux/if_xdp.h of kernels >= 6.6, which the build host's headers may predate. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
 
 struct afx_if;
 
@@ -70,6 +82,11 @@ struct afx_xsk {
 	uint64_t tx_free[AFX_RING]; /* TX frame addresses not in flight */
 	unsigned n_tx_free;
 	unsigned tx_unkicked;       /* descriptors submitted since the last wakeup */
+	/* Multi-buffer RX (XDP_USE_SG): the descriptors of one frame, joined. */
+	bool sg;
+	bool gather_bad;            /* the frame being joined overflowed: dropped at its last descriptor */
+	size_t gather_len;
+	uint8_t gather[AFX_GATHER_MAX];
 };
 
 struct afx_if {
@@ -95,7 +112,11 @@ struct afxdp {
 	unsigned n_ifs;
 	struct neigh neigh;
 	int raw4, raw6;
+	int packet_fd;             /* AF_PACKET with vnet headers: superpackets out; -1: none */
+	bool generic;              /* `set xdp-mode generic` */
 	struct afxdp_counters ctr;
+	struct gso_flows flows;    /* opened TCP segments of one stream read, joined (in cobuf) */
+	uint8_t cobuf[GSO_FLOWS][GSO_PKT_MAX];
 	uint8_t pkt[AFX_PKT_MAX];
 	uint8_t esp[AFX_PKT_MAX + ESP_MAX_OVERHEAD];
 };
@@ -196,8 +217,59 @@ static const struct sa_set_hooks sel_hooks = { .add = sel_add, .release = sel_re
 
 static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8_t *pkt, size_t len);
 
-/* One frame from an AF_XDP socket: strip Ethernet, seal, send on the SA's stream. */
-static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
+/* One whole clear IP packet for sa, checksums complete: seal it and send it on its stream. */
+static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len)
+{
+	bool icmp;
+	ssize_t n = sa_set_fit_seal(&dp->set, sa, ip, ip_len, dp->esp, sizeof(dp->esp), &icmp);
+	if (n < 0) {
+		*(n == -EKEYEXPIRED ? &dp->ctr.expired : &dp->ctr.send_errors) += 1;
+		return;
+	}
+	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back to the sender. */
+	if (icmp) {
+		struct ip_addrs ia;
+		size_t il;
+		if (ip_addrs_parse(dp->esp, (size_t)n, &ia, &il))
+			clear_output(dp, &ia, dp->esp, il);
+		return;
+	}
+	dataplane_send_fn out = dp->queue ? dp->queue : dp->send;
+	if (out(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+		dp->ctr.send_errors++;
+}
+
+/*
+ * A packet bigger than its link: a TCP superpacket the kernel handed over
+ * whole (generic XDP keeps the sender's GSO, as does native XDP on a veth with
+ * GRO on), in several descriptors. Split in place into segments that fit the
+ * link and the SA's path, each sealed on its own. The sender's segment size is
+ * not in the frame; the link's is what it would have used. Anything else that
+ * big (UDP GSO) is dropped and counted.
+ */
+static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len,
+			      const struct ip_addrs *a, unsigned mtu)
+{
+	struct gso_hdr h = { .gso_type = a->family == AF_INET ? GSO_TYPE_TCPV4 : GSO_TYPE_TCPV6,
+			     .gso_size = (uint16_t)mtu };
+	size_t max = sa->inner_max && sa->inner_max < mtu ? sa->inner_max : mtu;
+	struct gso_split sp;
+	uint8_t *seg;
+	size_t slen;
+
+	if (gso_split_init(&sp, &h, ip, ip_len, max)) {
+		dp->ctr.gso_drops++;
+		return;
+	}
+	dp->ctr.gso_reads++;
+	while ((seg = gso_split_next_inplace(&sp, &slen))) {
+		dp->ctr.gso_segments++;
+		clear_seal(dp, sa, seg, slen);
+	}
+}
+
+/* One frame from an AF_XDP socket on ifc: strip Ethernet, seal, send on the SA's stream. */
+static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *frame, size_t len)
 {
 	struct ip_addrs a;
 	struct sa_set_sa *sa;
@@ -219,27 +291,41 @@ static void clear_frame(struct afxdp *dp, uint8_t *frame, size_t len)
 		dp->ctr.no_stream++;
 		return;
 	}
+	if (ip_len > ifc->mtu) {
+		clear_superpacket(dp, sa, frame + ETH_HLEN, ip_len, &a, ifc->mtu);
+		return;
+	}
 	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
-	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back to the sender. */
-	ssize_t icmp = sa_set_fit(sa, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
-	if (icmp > 0) {
-		struct ip_addrs ia;
-		size_t il;
-		if (ip_addrs_parse(dp->esp, (size_t)icmp, &ia, &il))
-			clear_output(dp, &ia, dp->esp, il);
+	clear_seal(dp, sa, frame + ETH_HLEN, ip_len);
+}
+
+/*
+ * One RX descriptor: a frame of its own, or a part of a multi-buffer one
+ * (XDP_PKT_CONTD on all but its last), joined in x->gather first.
+ */
+static void rx_desc(struct afx_xsk *x, const struct xdp_desc *d)
+{
+	uint8_t *data = xsk_umem__get_data(x->area, d->addr);
+	bool more = d->options & XDP_PKT_CONTD;
+
+	if (!more && !x->gather_len && !x->gather_bad) {
+		clear_frame(x->dp, x->ifc, data, d->len);
 		return;
 	}
-	ssize_t n = sa_set_seal(&dp->set, sa, frame + ETH_HLEN, ip_len, dp->esp, sizeof(dp->esp));
-	if (n < 0) {
-		if (n == -EKEYEXPIRED)
-			dp->ctr.expired++;
-		else
-			dp->ctr.send_errors++;
-		return;
+	if (!x->gather_bad && d->len <= sizeof(x->gather) - x->gather_len) {
+		memcpy(x->gather + x->gather_len, data, d->len);
+		x->gather_len += d->len;
+	} else {
+		x->gather_bad = true;
 	}
-	dataplane_send_fn out = dp->queue ? dp->queue : dp->send;
-	if (out(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
-		dp->ctr.send_errors++;
+	if (more)
+		return;
+	if (x->gather_bad)
+		x->dp->ctr.gso_drops++;
+	else
+		clear_frame(x->dp, x->ifc, x->gather, x->gather_len);
+	x->gather_len = 0;
+	x->gather_bad = false;
 }
 
 /*
@@ -298,7 +384,7 @@ static unsigned xsk_rx_pass(struct afx_xsk *x)
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i);
 		if (i + 1 < n)
 			prefetch_frame(x, xsk_ring_cons__rx_desc(&x->rx, idx_rx + i + 1));
-		clear_frame(x->dp, xsk_umem__get_data(x->area, d->addr), d->len);
+		rx_desc(x, d);
 	}
 	/* The batch's frames leave in one write per stream. */
 	if (x->dp->flush)
@@ -339,6 +425,16 @@ static struct afx_if *if_by_index(struct afxdp *dp, int ifindex)
 	return NULL;
 }
 
+/* The Ethernet header from ifc to the next hop's mac. */
+static void eth_build(uint8_t *f, const struct afx_if *ifc, const uint8_t mac[ETH_ALEN], uint8_t family)
+{
+	uint16_t type = family == AF_INET ? ETH_P_IP : ETH_P_IPV6;
+
+	memcpy(f, mac, ETH_ALEN);
+	memcpy(f + ETH_ALEN, ifc->mac, ETH_ALEN);
+	f[12] = (uint8_t)(type >> 8), f[13] = (uint8_t)type;
+}
+
 /* Ethernet header for the next hop, then the packet, on the interface's first socket. 0 or -errno. */
 static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8_t *pkt, size_t len,
 		    uint8_t family)
@@ -358,10 +454,7 @@ static int xsk_send(struct afx_if *ifc, const uint8_t mac[ETH_ALEN], const uint8
 		return -ENOBUFS;
 	uint64_t addr = x->tx_free[--x->n_tx_free];
 	uint8_t *f = xsk_umem__get_data(x->area, addr);
-	uint16_t type = family == AF_INET ? ETH_P_IP : ETH_P_IPV6;
-	memcpy(f, mac, ETH_ALEN);
-	memcpy(f + ETH_ALEN, ifc->mac, ETH_ALEN);
-	f[12] = (uint8_t)(type >> 8), f[13] = (uint8_t)type;
+	eth_build(f, ifc, mac, family);
 	memcpy(f + ETH_HLEN, pkt, len);
 	*xsk_ring_prod__tx_desc(&x->tx, idx) = (struct xdp_desc){ .addr = addr, .len = (uint32_t)(ETH_HLEN + len) };
 	xsk_ring_prod__submit(&x->tx, 1);
@@ -415,8 +508,80 @@ static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8
 		dp->ctr.tx_errors++;
 }
 
+/*
+ * A TCP superpacket through the packet socket behind a vnet header: one skb
+ * the kernel segments at the far end, or a veth hands over whole, where
+ * AF_XDP would send each segment as its own frame. 0 or -errno.
+ */
+static int packet_send(struct afxdp *dp, const struct afx_if *ifc, const uint8_t mac[ETH_ALEN],
+		       const struct gso_hdr *h, const uint8_t *pkt, size_t len, uint8_t family)
+{
+	uint8_t vh[GSO_VNET_HDR_LEN], eth[ETH_HLEN];
+	struct gso_hdr fh = *h;
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = ifc->ifindex,
+				   .sll_protocol = htons(family == AF_INET ? ETH_P_IP : ETH_P_IPV6) };
+	struct iovec iov[3] = { { vh, sizeof(vh) }, { eth, sizeof(eth) }, { (void *)pkt, len } };
+	struct msghdr m = { .msg_name = &sll, .msg_namelen = sizeof(sll), .msg_iov = iov, .msg_iovlen = 3 };
+
+	/* Offsets count from the frame's start: the Ethernet header is ours here, not the TUN's IP-first. */
+	fh.hdr_len = (uint16_t)(fh.hdr_len + ETH_HLEN);
+	fh.csum_start = (uint16_t)(fh.csum_start + ETH_HLEN);
+	gso_hdr_write(vh, &fh);
+	eth_build(eth, ifc, mac, family);
+	return sendmsg(dp->packet_fd, &m, MSG_DONTWAIT) == (ssize_t)(sizeof(vh) + sizeof(eth) + len) ? 0 : -errno;
+}
+
+/* A superpacket of segs opened segments (gso_flows): whole to a known neighbour, else segment by segment. */
+static void superpacket_output(struct afxdp *dp, const struct ip_addrs *a, const struct gso_hdr *h, uint8_t *pkt,
+			       size_t len, unsigned segs)
+{
+	uint8_t mac[ETH_ALEN];
+	int oif = 0;
+	int err = neigh_lookup(&dp->neigh, a->family, a->dst, loop_now_ms(dp->loop), &oif, mac);
+	struct afx_if *ifc = oif ? if_by_index(dp, oif) : NULL;
+
+	if (err == 0 && ifc) {
+		/* The flow's earlier packets may wait in a TX ring: they go first. */
+		for (unsigned i = 0; i < ifc->n_xsks; i++)
+			kick_tx(ifc->xsks[i]);
+		if (packet_send(dp, ifc, mac, h, pkt, len, a->family) == 0) {
+			dp->ctr.coalesced++;
+			dp->ctr.coalesced_segments += segs;
+			return;
+		}
+	}
+	/* Neighbour not resolved, a route out of another interface, the socket refused: as they came. */
+	struct gso_split sp;
+	uint8_t *seg;
+	size_t slen;
+	if (gso_split_init(&sp, h, pkt, len, 0)) {
+		dp->ctr.tx_errors++;
+		return;
+	}
+	while ((seg = gso_split_next_inplace(&sp, &slen)))
+		clear_output(dp, a, seg, slen);
+}
+
+/* gso_flows' writer: h NULL or a lone segment, the usual way; a superpacket, superpacket_output. */
+static void co_write(void *arg, const struct gso_hdr *h, uint8_t *pkt, size_t len, unsigned segs)
+{
+	struct afxdp *dp = arg;
+	struct ip_addrs a;
+	size_t ip_len;
+
+	if (!ip_addrs_parse(pkt, len, &a, &ip_len)) { /* opened and checked before: not expected */
+		dp->ctr.tx_errors++;
+		return;
+	}
+	if (h && h->gso_type != GSO_TYPE_NONE)
+		superpacket_output(dp, &a, h, pkt, ip_len, segs);
+	else
+		clear_output(dp, &a, pkt, ip_len);
+}
+
 void afxdp_tx_flush(struct afxdp *dp)
 {
+	gso_flows_flush(&dp->flows);
 	for (unsigned f = 0; f < dp->n_ifs; f++)
 		for (unsigned i = 0; i < dp->ifs[f].n_xsks; i++)
 			kick_tx(dp->ifs[f].xsks[i]);
@@ -441,7 +606,11 @@ void afxdp_esp_queue(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, s
 		dp->ctr.policy_drops++;
 	if (n <= 0)
 		return;
-	clear_output(dp, &a, dp->pkt, ip_len);
+	/* TCP segments wait for afxdp_tx_flush, joined; anything else keeps its place in its flow. */
+	if (dp->packet_fd >= 0)
+		gso_flows_input(&dp->flows, dp->pkt, ip_len);
+	else
+		clear_output(dp, &a, dp->pkt, ip_len);
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
@@ -465,10 +634,16 @@ static void xsk_close(struct afx_xsk *x)
 		OPENSSL_cleanse(x->area, (size_t)AFX_FRAMES * AFX_FRAME_SIZE);
 		munmap(x->area, (size_t)AFX_FRAMES * AFX_FRAME_SIZE);
 	}
+	OPENSSL_cleanse(x->gather, sizeof(x->gather));
 	free(x);
 }
 
-/* One socket on ifc's queue q: zero-copy if the driver can, else copy mode. 0 or -errno. */
+/*
+ * One socket on ifc's queue q: zero-copy if the driver can, else copy mode;
+ * multi-buffer (XDP_USE_SG) where the kernel has it, so that a frame bigger
+ * than a UMEM frame (a GSO superpacket under generic XDP) arrives in parts
+ * rather than being dropped. 0 or -errno.
+ */
 static int xsk_open(struct afxdp *dp, struct afx_if *ifc, uint32_t q)
 {
 	struct xsk_umem_config ucfg = { .fill_size = AFX_RING, .comp_size = AFX_RING,
@@ -494,15 +669,18 @@ static int xsk_open(struct afxdp *dp, struct afx_if *ifc, uint32_t q)
 	err = xsk_umem__create(&x->umem, x->area, size, &x->fill, &x->comp, &ucfg);
 	if (err)
 		goto fail;
-	err = xsk_socket__create(&x->xsk, ifc->name, q, x->umem, &x->rx, &x->tx, &cfg);
-	if (err) {
-		cfg.bind_flags = XDP_USE_NEED_WAKEUP | XDP_COPY;
+	static const uint32_t binds[] = { XDP_ZEROCOPY | XDP_USE_SG, XDP_ZEROCOPY, XDP_COPY | XDP_USE_SG, XDP_COPY };
+	err = -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(binds) && err; i++) {
+		cfg.bind_flags = XDP_USE_NEED_WAKEUP | binds[i];
 		err = xsk_socket__create(&x->xsk, ifc->name, q, x->umem, &x->rx, &x->tx, &cfg);
-		if (err)
-			goto fail;
-	} else {
-		x->zerocopy = true;
+		if (!err) {
+			x->zerocopy = binds[i] & XDP_ZEROCOPY;
+			x->sg = binds[i] & XDP_USE_SG;
+		}
 	}
+	if (err)
+		goto fail;
 	if (xsk_ring_prod__reserve(&x->fill, AFX_RING, &idx) != AFX_RING) {
 		err = -ENOBUFS;
 		goto fail;
@@ -625,6 +803,31 @@ static void if_close(struct afx_if *ifc)
 	ifc->skel = NULL;
 }
 
+/*
+ * clear.bpf.c, loaded as able to see multi-buffer frames (BPF_F_XDP_HAS_FRAGS)
+ * where the kernel has them: it reads only the headers, in the first buffer.
+ * 0 or -errno.
+ */
+static int clear_load(struct afx_if *ifc)
+{
+	for (int frags = 1; frags >= 0; frags--) {
+		ifc->skel = clear_bpf__open();
+		if (!ifc->skel)
+			return errno ? -errno : -EINVAL;
+		struct bpf_program *p = ifc->skel->progs.xdp_clear;
+		if (frags)
+			bpf_program__set_flags(p, bpf_program__flags(p) | BPF_F_XDP_HAS_FRAGS);
+		int err = clear_bpf__load(ifc->skel);
+		if (!err)
+			return 0;
+		clear_bpf__destroy(ifc->skel);
+		ifc->skel = NULL;
+		if (!frags)
+			return err < 0 ? err : -err;
+	}
+	return -EINVAL;
+}
+
 static int if_open(struct afxdp *dp, struct afx_if *ifc, const char *name, const char *pin_root)
 {
 	int err;
@@ -638,21 +841,23 @@ static int if_open(struct afxdp *dp, struct afx_if *ifc, const char *name, const
 	err = if_mac_mtu(ifc);
 	if (err)
 		return err;
-	ifc->skel = clear_bpf__open_and_load();
-	if (!ifc->skel)
-		return errno ? -errno : -EINVAL;
+	err = clear_load(ifc);
+	if (err)
+		return err;
 	if (pin_root && *pin_root) {
 		err = if_pin(ifc, pin_root);
 		if (err)
 			log_warn("afxdp: %s: cannot pin maps under %s: %s", name, pin_root, strerror(-err));
 	}
-	/* Native XDP first (veth has it); generic (skb) mode when the driver has none. */
+	/* xdp-mode: native (veth has it), falling back to generic (skb) mode when the driver has none. */
 	int prog = bpf_program__fd(ifc->skel->progs.xdp_clear);
 	static const uint32_t modes[] = { XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE };
-	for (size_t i = 0; i < ARRAY_SIZE(modes) && !ifc->xdp_flags; i++) {
+	for (size_t i = dp->generic ? 1 : 0; i < ARRAY_SIZE(modes) && !ifc->xdp_flags; i++) {
 		err = bpf_xdp_attach(ifc->ifindex, prog, modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
 		if (!err)
 			ifc->xdp_flags = modes[i];
+		else if (modes[i] == XDP_FLAGS_DRV_MODE)
+			log_warn("afxdp: %s: native XDP: %s; trying generic mode", name, strerror(-err));
 	}
 	if (!ifc->xdp_flags)
 		return err;
@@ -666,14 +871,14 @@ static int if_open(struct afxdp *dp, struct afx_if *ifc, const char *name, const
 			return err;
 		}
 	}
-	log_info("afxdp: %s: XDP %s mode, %u AF_XDP socket(s), %s, need_wakeup", name,
+	log_info("afxdp: %s: XDP %s mode, %u AF_XDP socket(s), %s, need_wakeup%s", name,
 		 ifc->xdp_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", nq,
-		 ifc->xsks[0]->zerocopy ? "zero-copy" : "copy mode");
+		 ifc->xsks[0]->zerocopy ? "zero-copy" : "copy mode", ifc->xsks[0]->sg ? ", multi-buffer" : "");
 	return 0;
 }
 
 struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames, size_t n,
-				  const char *pin_root, dataplane_send_fn send, void *send_arg)
+				  const char *pin_root, bool generic, dataplane_send_fn send, void *send_arg)
 {
 	struct afxdp *dp;
 	int err;
@@ -686,7 +891,18 @@ struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames,
 	dp->loop = loop;
 	dp->send = send;
 	dp->send_arg = send_arg;
+	dp->generic = generic;
 	dp->neigh.fd = -1;
+	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
+	dp->packet_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (dp->packet_fd >= 0 &&
+	    setsockopt(dp->packet_fd, SOL_PACKET, PACKET_VNET_HDR, &(int){ 1 }, sizeof(int)) < 0) {
+		close(dp->packet_fd);
+		dp->packet_fd = -1;
+	}
+	if (dp->packet_fd < 0)
+		log_warn("afxdp: packet socket with vnet headers: %s; opened TCP leaves segment by segment",
+			 strerror(errno));
 	dp->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	dp->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (dp->raw4 < 0) {
@@ -730,7 +946,10 @@ void afxdp_free(struct afxdp *dp)
 		close(dp->raw4);
 	if (dp->raw6 >= 0)
 		close(dp->raw6);
+	if (dp->packet_fd >= 0)
+		close(dp->packet_fd);
 	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
+	OPENSSL_cleanse(dp->cobuf, sizeof(dp->cobuf));
 	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
 	free(dp);
 }
@@ -769,6 +988,14 @@ int afxdp_bpf_counters(const struct afxdp *dp, uint64_t out[CLEAR_CNT_MAX])
 unsigned afxdp_sa_count(const struct afxdp *dp)
 {
 	return dp->set.n;
+}
+
+bool afxdp_all_native(const struct afxdp *dp)
+{
+	for (unsigned f = 0; f < dp->n_ifs; f++)
+		if (dp->ifs[f].xdp_flags != XDP_FLAGS_DRV_MODE)
+			return false;
+	return true;
 }
 
 unsigned afxdp_socket_count(const struct afxdp *dp, unsigned *zerocopy)

@@ -16,6 +16,7 @@
 #ifndef IKETCP_DATAPLANE_AFXDP_H
 #define IKETCP_DATAPLANE_AFXDP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,13 +31,14 @@ struct afxdp;
 #define AFXDP_MAX_IFS 8
 
 /*
- * Loads clear.bpf.o on each interface (native XDP, else generic), opens one
- * AF_XDP socket per RX queue and watches them in loop. pin_root (NULL: no pins)
+ * Loads clear.bpf.o on each interface (native XDP, else generic; generic
+ * only: `set xdp-mode generic`), opens one AF_XDP socket per RX queue
+ * (multi-buffer where the kernel has it) and watches them in loop. pin_root (NULL: no pins)
  * gets <pin_root>/<ifname>/clear_{v4,v6,xsks,counters}. NULL when AF_XDP cannot
  * be set up, with the reason logged: the caller falls back to TUN.
  */
 struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames, size_t n,
-				  const char *pin_root, dataplane_send_fn send, void *send_arg);
+				  const char *pin_root, bool generic, dataplane_send_fn send, void *send_arg);
 /* Detaches the programs, removes pins, destroys its SAs (keys wiped). NULL is a no-op. */
 void afxdp_free(struct afxdp *dp);
 
@@ -47,7 +49,9 @@ extern const struct child_sa_ops afxdp_child_ops;
 void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
 /*
  * The same, but an AF_XDP transmission waits for afxdp_tx_flush(): the frames
- * of one stream read leave with one kernel wakeup, not one each.
+ * of one stream read leave with one kernel wakeup, not one each, and in-order
+ * TCP segments of one flow are joined into a superpacket sent whole through a
+ * packet socket with a vnet header (AF_XDP has no GSO).
  */
 void afxdp_esp_queue(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
 void afxdp_tx_flush(struct afxdp *dp);
@@ -71,12 +75,20 @@ struct afxdp_counters {
 	uint64_t tx_xsk;        /* decrypted packets sent from an AF_XDP socket */
 	uint64_t tx_kernel;     /* decrypted packets handed to the kernel (neighbour miss, other route) */
 	uint64_t tx_errors;     /* no route, TX ring full, raw socket refused */
+	/* Offloads, as the TUN dataplane's (stats.tun) */
+	uint64_t gso_reads;          /* TCP superpackets received (multi-buffer frames), split before sealing */
+	uint64_t gso_segments;       /* the segments they were split into */
+	uint64_t gso_drops;          /* frames bigger than the link that were not TCP, or over 64 KiB */
+	uint64_t coalesced;          /* opened TCP segments joined into superpackets, sent by the packet socket */
+	uint64_t coalesced_segments; /* the segments joined into them */
 };
 void afxdp_counters(const struct afxdp *dp, struct afxdp_counters *out);
 /* clear.bpf.c's counters summed over CPUs and interfaces; 0 or -errno. */
 int afxdp_bpf_counters(const struct afxdp *dp, uint64_t out[CLEAR_CNT_MAX]);
 
 unsigned afxdp_sa_count(const struct afxdp *dp);
+/* Every inner interface has its program attached in native mode. */
+bool afxdp_all_native(const struct afxdp *dp);
 /* Sockets opened, and how many of them are zero-copy. */
 unsigned afxdp_socket_count(const struct afxdp *dp, unsigned *zerocopy);
 

@@ -76,12 +76,14 @@
 	X(mss_clamped)      /* TCP SYNs whose MSS was lowered to fit a UDP path */   \
 	X(too_big)          /* ICMP "fragmentation needed" / "packet too big" sent */
 
-/* The TUN dataplane's virtio-net offloads (dataplane tun; zero with AF_XDP). */
+/* Offloads of either dataplane: TCP superpackets the kernel hands over whole (TUN vnet headers; AF_XDP
+ * multi-buffer frames) are split before sealing, opened segments are joined before they leave (TUN
+ * write; AF_XDP's packet socket). The section keeps its first user's name. */
 #define STATS_TUN(X)                                                                  \
-	X(gso_reads)          /* TCP superpackets read from the TUN */               \
-	X(gso_segments)       /* the segments they were split into before sealing */ \
-	X(gso_drops)          /* reads with a bad vnet header, an unoffered type */  \
-	X(coalesced)          /* superpackets written to the TUN */                  \
+	X(gso_reads)          /* TCP superpackets received, split before sealing */   \
+	X(gso_segments)       /* the segments they were split into */                \
+	X(gso_drops)          /* bad vnet header, unoffered type, oversized non-TCP */ \
+	X(coalesced)          /* superpackets of opened segments sent whole */       \
 	X(coalesced_segments) /* the opened segments joined into them */
 
 /* Summed from the BPF per-CPU counter maps when asked for. */

@@ -22,7 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <net/if.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -306,6 +310,37 @@ static int sel_count(const char *net, uint32_t plen, uint32_t *count)
 	return rc;
 }
 
+/* IPv4 | TCP sport -> dport (no options) | payload, both checksums valid. Its length. */
+static size_t tcp4(uint8_t *b, const char *src, uint16_t sport, const char *dst, uint16_t dport, uint32_t seq,
+		   uint32_t ack, uint8_t flags, const uint8_t *payload, size_t pl)
+{
+	size_t tot = 40 + pl;
+
+	memset(b, 0, 40);
+	b[0] = 0x45, b[2] = (uint8_t)(tot >> 8), b[3] = (uint8_t)tot, b[6] = 0x40, b[8] = 64, b[9] = 6;
+	assert_int_equal(inet_pton(AF_INET, src, b + 12), 1);
+	assert_int_equal(inet_pton(AF_INET, dst, b + 16), 1);
+	uint16_t c = csum(0, b, 20);
+	b[10] = (uint8_t)(c >> 8), b[11] = (uint8_t)c;
+	uint8_t *t = b + 20;
+	t[0] = (uint8_t)(sport >> 8), t[1] = (uint8_t)sport, t[2] = (uint8_t)(dport >> 8), t[3] = (uint8_t)dport;
+	for (int i = 0; i < 4; i++) {
+		t[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		t[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	t[12] = 5 << 4, t[13] = flags, t[14] = 0xff, t[15] = 0xff;
+	if (pl)
+		memcpy(t + 20, payload, pl);
+	c = l4_verify(b, tot);
+	t[16] = (uint8_t)(c >> 8), t[17] = (uint8_t)c;
+	return tot;
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* ---- fixture ------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -319,7 +354,7 @@ static int setup(void **state)
 	assert_non_null(f);
 	f->loop = loop_new();
 	assert_non_null(f->loop);
-	f->dp = dataplane_afxdp_new(f->loop, ifs, 1, pin_root, fake_send, &f->cap);
+	f->dp = dataplane_afxdp_new(f->loop, ifs, 1, pin_root, false, fake_send, &f->cap);
 	assert_non_null(f->dp);
 	struct esp_sa_params pin = gcm(SPI_OUT, false, key_out), pout = gcm(SPI_IN, true, key_in);
 	assert_int_equal(esp_sa_init(&f->peer_in, &pin), 0);
@@ -554,6 +589,244 @@ static void test_inbound_via_xsk(void **state)
 	assert_int_equal(ctr.tx_xsk, 2);
 }
 
+/*
+ * Opened TCP segments of one flow, queued in one batch, leave as one
+ * superpacket through the packet socket (AF_XDP has no GSO): a real TCP
+ * connection on the host gets every byte, in order.
+ */
+static void test_inbound_tcp_coalesced(void **state)
+{
+	struct fixture *f = *state;
+	struct child_sa c = child();
+	struct afxdp_counters ctr;
+	uint8_t pkt[2048], esp[2048], inner[2048], data[20 * 1000], got[sizeof(data)], nh;
+
+	NEED_ENV();
+	assert_int_equal(afxdp_child_ops.install(f->dp, &c), 0);
+	assert_int_equal(system("ip neigh replace 10.1.0.10 dev afx0 lladdr 02:00:00:00:aa:10 nud reachable"), 0);
+	int l = host_sock(AF_INET, SOCK_STREAM, "10.1.0.10", 7000);
+	assert_int_equal(listen(l, 1), 0);
+	/* 10.2.0.10:40000 connects through the tunnel; the SYN-ACK comes back sealed. */
+	peer_sends(f, pkt, tcp4(pkt, "10.2.0.10", 40000, "10.1.0.10", 7000, 1000, 0, 0x02, NULL, 0));
+	loop_until_sent(f, 1);
+	ssize_t n = esp_decap(&f->peer_in, f->cap.frame, f->cap.len, inner, sizeof(inner), &nh);
+	assert_true(n >= 40);
+	assert_int_equal(inner[33] & 0x12, 0x12); /* SYN-ACK */
+	uint32_t isn = be32_at(inner + 24);
+	peer_sends(f, pkt, tcp4(pkt, "10.2.0.10", 40000, "10.1.0.10", 7000, 1001, isn + 1, 0x10, NULL, 0));
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	for (unsigned i = 0; i < 20; i++) {
+		uint8_t flags = i == 19 ? 0x18 : 0x10; /* ACK, PSH on the last */
+		size_t il = tcp4(pkt, "10.2.0.10", 40000, "10.1.0.10", 7000, 1001 + i * 1000, isn + 1, flags,
+				 data + i * 1000, 1000);
+		n = esp_encap(&f->peer_out, pkt, il, esp, sizeof(esp));
+		assert_true(n > 0);
+		afxdp_esp_queue(f->dp, (struct tcp_conn *)&stream_a, esp, (size_t)n);
+	}
+	afxdp_tx_flush(f->dp);
+	afxdp_counters(f->dp, &ctr);
+	assert_int_equal(ctr.coalesced, 1);
+	assert_int_equal(ctr.coalesced_segments, 20);
+	assert_int_equal(ctr.tx_errors, 0);
+
+	struct pollfd p = { .fd = l, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	int a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	size_t have = 0;
+	p.fd = a;
+	while (have < sizeof(got) && poll(&p, 1, 1000) == 1) {
+		ssize_t r = read(a, got + have, sizeof(got) - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	assert_int_equal(have, sizeof(data));
+	assert_memory_equal(got, data, sizeof(data));
+	/* A reset, not a FIN the host would retransmit into the next test's dataplane. */
+	assert_int_equal(setsockopt(a, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger)), 0);
+	close(a);
+	close(l);
+	for (int i = 0; i < 10; i++)
+		loop_once(f->loop, 10);
+}
+
+/* Every frame the dataplane sends, opened by the peer: the segments of a superpacket. */
+struct opened {
+	struct esp_sa *peer_in;
+	unsigned n;
+	size_t len[32];
+	uint8_t pkt[32][2048];
+};
+
+static int open_send(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len)
+{
+	struct opened *o = arg;
+	uint8_t nh;
+
+	(void)c;
+	if (o->n >= 32)
+		return -ENOBUFS;
+	ssize_t n = esp_decap(o->peer_in, esp, len, o->pkt[o->n], sizeof(o->pkt[0]), &nh);
+	if (n <= 0)
+		return -EBADMSG;
+	o->len[o->n++] = (size_t)n;
+	return 0;
+}
+
+/* The host sends one GSO superpacket of type over afx1, behind a vnet header; the checksum left to us. */
+static void host_send_superpacket(uint8_t gso_type, uint8_t proto, size_t payload)
+{
+	uint8_t frame[12 + 14 + 40 + 12000] = { 0 }, *vh = frame, *eth = frame + 10, *ip = eth + 14;
+	size_t l4h = proto == 6 ? 20 : 8, tot = 20 + l4h + payload;
+	struct ifreq ifr = { 0 };
+
+	assert_true(tot + 24 <= sizeof(frame));
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "afx0");
+	assert_int_equal(ioctl(s, SIOCGIFHWADDR, &ifr), 0);
+	close(s);
+	memcpy(eth, ifr.ifr_hwaddr.sa_data, 6);
+	memcpy(eth + 6, "\x02\x00\x00\x00\xaa\x10", 6);
+	eth[12] = 0x08;
+	ip[0] = 0x45, ip[2] = (uint8_t)(tot >> 8), ip[3] = (uint8_t)tot, ip[6] = 0x40, ip[8] = 64, ip[9] = proto;
+	assert_int_equal(inet_pton(AF_INET, "10.1.0.10", ip + 12), 1);
+	assert_int_equal(inet_pton(AF_INET, "10.2.0.10", ip + 16), 1);
+	uint16_t c = csum(0, ip, 20);
+	ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+	uint8_t *l4 = ip + 20;
+	l4[0] = 7001 >> 8, l4[1] = 7001 & 0xff, l4[2] = 7002 >> 8, l4[3] = 7002 & 0xff;
+	if (proto == 6) {
+		l4[4] = 0x10, l4[12] = 5 << 4, l4[13] = 0x18, l4[14] = 0xff, l4[15] = 0xff; /* seq 0x10000000, PSH|ACK */
+	} else {
+		l4[4] = (uint8_t)((8 + payload) >> 8), l4[5] = (uint8_t)(8 + payload);
+	}
+	for (size_t i = 0; i < payload; i++)
+		l4[l4h + i] = (uint8_t)(i * 13 + i / 509);
+	/* CHECKSUM_PARTIAL: the field holds the pseudo-header sum (without the length, for TCP GSO it is
+	 * the kernel's to add per segment; over the whole it is what a sender leaves). */
+	uint32_t ps = proto + (uint32_t)(l4h + payload);
+	for (int i = 12; i < 20; i += 2)
+		ps += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (ps >> 16)
+		ps = (ps & 0xffff) + (ps >> 16);
+	uint8_t *cf = l4 + (proto == 6 ? 16 : 6);
+	cf[0] = (uint8_t)(ps >> 8), cf[1] = (uint8_t)ps;
+	/* virtio_net_hdr: NEEDS_CSUM, gso_type, hdr_len, gso_size 1000, csum_start, csum_offset (little-endian) */
+	vh[0] = 1, vh[1] = gso_type;
+	vh[2] = (uint8_t)(14 + 20 + l4h), vh[4] = 1000 & 0xff, vh[5] = 1000 >> 8;
+	vh[6] = 14 + 20, vh[8] = proto == 6 ? 16 : 6;
+
+	assert_int_equal(setns(host_fd, CLONE_NEWNET), 0);
+	s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex("afx1"),
+				   .sll_protocol = htons(ETH_P_IP) };
+	assert_int_equal(setns(gw_fd, CLONE_NEWNET), 0);
+	assert_true(s >= 0);
+	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &(int){ 1 }, sizeof(int)), 0);
+	size_t len = 10 + 14 + tot;
+	assert_int_equal(sendto(s, frame, len, 0, (struct sockaddr *)&sll, sizeof(sll)), (ssize_t)len);
+	close(s);
+}
+
+/*
+ * `xdp-mode generic`: the host's GSO survives to the gateway, and its TCP
+ * superpacket arrives whole in several AF_XDP descriptors. It is sealed as
+ * segments that fit the link, with sequence numbers, flags and checksums right;
+ * a UDP superpacket, whose segment size the frame does not carry, is dropped
+ * and counted.
+ */
+static void test_outbound_superpacket_generic(void **state)
+{
+	static const char *const ifs[] = { "afx0" };
+	struct fixture *f = *state;
+	struct child_sa c = child();
+	struct afxdp_counters ctr;
+	static struct opened opened;
+	struct opened *o = &opened;
+
+	NEED_ENV();
+	*o = (struct opened){ .peer_in = &f->peer_in };
+	afxdp_free(f->dp);
+	f->dp = dataplane_afxdp_new(f->loop, ifs, 1, NULL, true, open_send, o);
+	assert_non_null(f->dp);
+	assert_int_equal(afxdp_child_ops.install(f->dp, &c), 0);
+
+	host_send_superpacket(1 /* TCPV4 */, 6, 10000);
+	for (int i = 0; i < 300 && o->n < 7; i++)
+		loop_once(f->loop, 10);
+	/* 1500-byte link: 1460 bytes a segment, 7 segments for 10000. */
+	assert_int_equal(o->n, 7);
+	afxdp_counters(f->dp, &ctr);
+	assert_int_equal(ctr.gso_reads, 1);
+	assert_int_equal(ctr.gso_segments, 7);
+	size_t off = 0;
+	for (unsigned i = 0; i < o->n; i++) {
+		const uint8_t *ip = o->pkt[i], *t = ip + 20;
+		size_t pl = o->len[i] - 40;
+		assert_true(o->len[i] <= 1500);
+		assert_int_equal(l4_verify(ip, o->len[i]), 0);
+		assert_int_equal(be32_at(t + 4), 0x10000000u + off);
+		assert_int_equal(t[13], i + 1 == o->n ? 0x18 : 0x10); /* PSH on the last only */
+		for (size_t k = 0; k < pl; k++)
+			assert_int_equal(t[20 + k], (uint8_t)((off + k) * 13 + (off + k) / 509));
+		off += pl;
+	}
+	assert_int_equal(off, 10000);
+
+	host_send_superpacket(5 /* UDP_L4 */, 17, 5000);
+	for (int i = 0; i < 100 && !ctr.gso_drops; i++) {
+		loop_once(f->loop, 10);
+		afxdp_counters(f->dp, &ctr);
+	}
+	assert_int_equal(ctr.gso_drops, 1);
+	assert_int_equal(o->n, 7);
+	afxdp_free(f->dp);
+	f->dp = NULL;
+}
+
+/*
+ * A jumbo-frame LAN (MTU 9000 on both ends): the program attaches natively
+ * (it declares multi-buffer support; veth refuses any other above a page) and
+ * a datagram bigger than a UMEM frame arrives in several descriptors, joined
+ * and sealed whole.
+ */
+static void test_jumbo_mtu_native(void **state)
+{
+	static const char *const ifs[] = { "afx0" };
+	struct fixture *f = *state;
+	struct child_sa c = child();
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(6000) };
+	static uint8_t big[8000], inner[9000];
+	char cmd[256];
+	uint8_t nh;
+
+	NEED_ENV();
+	afxdp_free(f->dp);
+	snprintf(cmd, sizeof(cmd), "ip link set afx0 mtu 9000 && ip -n %s link set afx1 mtu 9000", host_ns);
+	assert_int_equal(system(cmd), 0);
+	f->dp = dataplane_afxdp_new(f->loop, ifs, 1, NULL, false, fake_send, &f->cap);
+	assert_non_null(f->dp);
+	assert_true(afxdp_all_native(f->dp));
+	assert_int_equal(afxdp_child_ops.install(f->dp, &c), 0);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 31 + i / 257);
+	assert_int_equal(inet_pton(AF_INET, "10.2.0.10", &to.sin_addr), 1);
+	assert_int_equal(sendto(f->host_udp10, big, sizeof(big), 0, (struct sockaddr *)&to, sizeof(to)),
+			 (ssize_t)sizeof(big));
+	loop_until_sent(f, 1);
+	ssize_t n = esp_decap(&f->peer_in, f->cap.frame, f->cap.len, inner, sizeof(inner), &nh);
+	assert_int_equal(n, 20 + 8 + sizeof(big));
+	assert_int_equal(l4_verify(inner, (size_t)n), 0);
+	assert_memory_equal(inner + 28, big, sizeof(big));
+	afxdp_free(f->dp);
+	f->dp = NULL;
+	snprintf(cmd, sizeof(cmd), "ip link set afx0 mtu 1500 && ip -n %s link set afx1 mtu 1500", host_ns);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Batched output: frames go through queue, one flush follows each RX pass, send is not used. */
 static void test_outbound_batched(void **state)
 {
@@ -703,12 +976,12 @@ static void test_new_refuses_bad_interface(void **state)
 	struct fixture *f = *state;
 
 	NEED_ENV();
-	assert_null(dataplane_afxdp_new(f->loop, bad, 1, NULL, fake_send, &f->cap));
-	assert_null(dataplane_afxdp_new(f->loop, bad, 0, NULL, fake_send, &f->cap));
+	assert_null(dataplane_afxdp_new(f->loop, bad, 1, NULL, false, fake_send, &f->cap));
+	assert_null(dataplane_afxdp_new(f->loop, bad, 0, NULL, false, fake_send, &f->cap));
 	/* The second interface fails after the first was attached: nothing stays attached. */
 	static const char *const half[] = { "lo", "afx-nonexistent" };
 	uint32_t prog = 1;
-	assert_null(dataplane_afxdp_new(f->loop, half, 2, NULL, fake_send, &f->cap));
+	assert_null(dataplane_afxdp_new(f->loop, half, 2, NULL, false, fake_send, &f->cap));
 	assert_int_equal(bpf_xdp_query_id(1 /* lo */, 0, &prog), 0);
 	assert_int_equal(prog, 0);
 	afxdp_free(NULL);
@@ -787,12 +1060,12 @@ static void test_two_gateways_ping(void **state)
 	if (bfd >= 0) {
 		/* gwB's sockets, netlink and XDP attach belong to its namespace: create (and free) it there. */
 		assert_int_equal(setns(bfd, CLONE_NEWNET), 0);
-		p.b = dataplane_afxdp_new(f->loop, ifb, 1, NULL, send_to_a, &p);
+		p.b = dataplane_afxdp_new(f->loop, ifb, 1, NULL, false, send_to_a, &p);
 		assert_int_equal(setns(gw_fd, CLONE_NEWNET), 0);
 	}
 	afxdp_free(f->dp); /* afx0 gets a dataplane whose stream leads to gwB */
 	f->dp = NULL;
-	p.a = dataplane_afxdp_new(f->loop, ifa, 1, NULL, send_to_b, &p);
+	p.a = dataplane_afxdp_new(f->loop, ifa, 1, NULL, false, send_to_b, &p);
 	if (p.a && p.b) {
 		assert_int_equal(afxdp_socket_count(p.b, &zc), 4); /* one per RX queue */
 		/* gwB's SA is gwA's mirrored. */
@@ -990,10 +1263,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_batch_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_via_xsk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_v6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbound_tcp_coalesced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbound_superpacket_generic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_neighbour_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_refuses_bad_interface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_gateways_ping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jumbo_mtu_native, setup, teardown),
 		cmocka_unit_test(test_parse_route),
 		cmocka_unit_test(test_parse_neigh),
 	};
