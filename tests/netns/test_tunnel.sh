@@ -100,10 +100,16 @@ run_tunnel() { # TLS(enable|disable)
 	log "ESP packets: gwA out $pout, gwB in $pin"
 	[ "$pout" -gt 100 ] && [ "$pin" -gt 100 ] || fail "ESP counters did not move (gwA out $pout, gwB in $pin)"
 	ctl gwA status --json | jq -e '.tunnels[0].child_sas[0].packets_out > 100' >/dev/null || fail "CHILD SA counters"
-	# The example configs ask for `dataplane xdp` on lan0: clear packets reached us through AF_XDP.
+	# The example configs ask for `dataplane xdp` on lan0: clear packets reached us through AF_XDP. gwB
+	# sees hostB's echo replies and ACKs, few since gwB hands hostB the 4 MB as joined superpackets.
+	local gw min x
 	for gw in gwA gwB; do
 		[ "$(ctl $gw status --json | jq -r .daemon.dataplane)" = afxdp ] || fail "$gw: dataplane is not AF_XDP"
-		[ "$(stat_of $gw "$TMP/$gw/iketcpd.sock" xdp to_xsk)" -gt 100 ] || fail "$gw: xdp.to_xsk did not move"
+		min=100
+		[ $gw = gwB ] && min=10
+		x=$(stat_of $gw "$TMP/$gw/iketcpd.sock" xdp to_xsk)
+		log "$gw: $x packets to AF_XDP"
+		[ "$x" -gt $min ] || fail "$gw: xdp.to_xsk did not move ($x)"
 	done
 
 	[ "$tls" = disable ] && reload_dataplane
