@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,6 +37,14 @@ enum {
 	UDP_KEEPALIVE_MS = 20000,    /* RFC 3948 section 4: keeps NAT bindings of quiet SAs alive */
 	UDP_TX_BATCH = 64,           /* ESP datagrams gathered for one sendmmsg */
 	UDP_TX_ARENA = 256 * 1024,
+	UDP_GSO_SEGS = 64,           /* datagrams joined into one UDP_SEGMENT send (UDP_MAX_SEGMENTS of older kernels) */
+	UDP_GSO_BYTES = 65000,       /* and their bytes: one IP packet's worth */
+};
+
+/* Room for a packet-info control message and a UDP_SEGMENT or UDP_GRO one. */
+union udp_ctl {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
 };
 
 /* What transport_queue gathered for one socket until transport_flush: copies, so that nothing
@@ -44,10 +53,14 @@ struct udp_txq {
 	struct mmsghdr mm[UDP_TX_BATCH];
 	struct iovec iov[UDP_TX_BATCH];
 	struct sockaddr_storage peer[UDP_TX_BATCH];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		struct cmsghdr align;
-	} ctl[UDP_TX_BATCH];
+	union udp_ctl ctl[UDP_TX_BATCH];
+	bool fits[UDP_TX_BATCH];       /* within the path's MTU: may be joined */
+	/* At flush, runs of datagrams joined into UDP_SEGMENT messages: message k is datagrams
+	 * first[k] .. first[k] + segs[k] - 1. */
+	struct mmsghdr gm[UDP_TX_BATCH];
+	struct iovec giov[UDP_TX_BATCH];
+	union udp_ctl gctl[UDP_TX_BATCH];
+	unsigned first[UDP_TX_BATCH], segs[UDP_TX_BATCH];
 	unsigned n;
 	size_t used;
 	uint8_t arena[UDP_TX_ARENA];
@@ -59,6 +72,7 @@ struct udp_sock {
 	uint16_t port;
 	int family;
 	bool natt;
+	bool gso;      /* UDP_SEGMENT works here: until the kernel or the route refuses it */
 };
 
 struct udp {
@@ -254,6 +268,22 @@ static void datagram(struct udp_sock *s, const uint8_t *p, size_t len, struct so
 	c->dispatching--;
 }
 
+/* The size of the datagrams a UDP_GRO read joined (all but the last are that long); len when not joined. */
+static size_t gro_size(struct msghdr *mh, size_t len)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO) {
+			int gso;
+			memcpy(&gso, CMSG_DATA(cm), sizeof(gso));
+			if (gso > 0 && (size_t)gso < len) {
+				STAT_INC(udp, gro_reads);
+				return (size_t)gso;
+			}
+		}
+	}
+	return len ? len : 1; /* an empty datagram is one too */
+}
+
 static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct udp_sock *s = container_of(io, struct udp_sock, io);
@@ -261,10 +291,7 @@ static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage peers[UDP_BATCH];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		struct cmsghdr align;
-	} ctl[UDP_BATCH];
+	union udp_ctl ctl[UDP_BATCH];
 	(void)loop;
 	(void)events;
 
@@ -289,7 +316,12 @@ static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 				STAT_INC(udp, malformed);
 				continue;
 			}
-			datagram(s, u->bufs[i], mm[i].msg_len, &peers[i], &mm[i].msg_hdr);
+			size_t len = mm[i].msg_len, seg = gro_size(&mm[i].msg_hdr, len);
+			size_t off = 0;
+			do {
+				datagram(s, u->bufs[i] + off, MIN(seg, len - off), &peers[i], &mm[i].msg_hdr);
+				off += seg;
+			} while (off < len);
 		}
 		/* The ESP handler may have batched its output (decrypted packets to the LAN). */
 		if (u->tp->h.rx_batch_end)
@@ -301,13 +333,15 @@ static void udp_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 
 /* ---- sending ------------------------------------------------------------------- */
 
-/* One control message as the whole of mh's control data (buf: CMSG_SPACE(len) bytes or more). */
+/* One control message after those mh has (buf: its control buffer, room for all of them). */
 static void put_cmsg(struct msghdr *mh, char *buf, int level, int type, const void *data, size_t len)
 {
-	memset(buf, 0, CMSG_SPACE(len));
+	size_t at = mh->msg_control ? mh->msg_controllen : 0;
+
+	memset(buf + at, 0, CMSG_SPACE(len));
 	mh->msg_control = buf;
-	mh->msg_controllen = CMSG_SPACE(len);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	mh->msg_controllen = at + CMSG_SPACE(len);
+	struct cmsghdr *cm = (struct cmsghdr *)(buf + at);
 	cm->cmsg_level = level;
 	cm->cmsg_type = type;
 	cm->cmsg_len = CMSG_LEN(len);
@@ -373,22 +407,99 @@ int udp_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t 
 	return 0;
 }
 
-static void txq_flush(struct udp_sock *s, struct udp_txq *q)
+/* Datagrams i and j leave from the same source to the same peer. */
+static bool same_path(const struct udp_txq *q, unsigned i, unsigned j)
+{
+	const struct msghdr *a = &q->mm[i].msg_hdr, *b = &q->mm[j].msg_hdr;
+
+	return a->msg_namelen == b->msg_namelen && !memcmp(a->msg_name, b->msg_name, a->msg_namelen) &&
+	       a->msg_controllen == b->msg_controllen &&
+	       (!a->msg_controllen || !memcmp(a->msg_control, b->msg_control, a->msg_controllen));
+}
+
+/*
+ * Joins runs of queued datagrams into UDP_SEGMENT messages (q->gm): one path, one size (the last may be
+ * shorter), each within the path's MTU, contiguous in the arena. The kernel sends each run as one packet
+ * through the stack and cuts it at the device, or not at all on a veth whose far end takes GSO; a peer
+ * with UDP_GRO reads it in one piece. How many messages.
+ */
+static unsigned txq_join(struct udp_txq *q)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0, j; i < q->n; i = j) {
+		size_t seg = q->iov[i].iov_len, total = seg;
+		for (j = i + 1; j < q->n && q->fits[i] && q->fits[j] && j - i < UDP_GSO_SEGS; j++) {
+			size_t len = q->iov[j].iov_len;
+			if (q->iov[j - 1].iov_len != seg || len > seg || total + len > UDP_GSO_BYTES ||
+			    (uint8_t *)q->iov[j].iov_base != (uint8_t *)q->iov[j - 1].iov_base + q->iov[j - 1].iov_len ||
+			    !same_path(q, i, j))
+				break;
+			total += len;
+		}
+		q->first[m] = i;
+		q->segs[m] = j - i;
+		q->giov[m] = (struct iovec){ q->iov[i].iov_base, total };
+		struct msghdr *mh = &q->gm[m].msg_hdr;
+		*mh = q->mm[i].msg_hdr;
+		mh->msg_iov = &q->giov[m];
+		if (mh->msg_controllen)
+			memcpy(q->gctl[m].buf, mh->msg_control, mh->msg_controllen);
+		mh->msg_control = mh->msg_controllen ? q->gctl[m].buf : NULL;
+		if (j - i > 1) {
+			uint16_t gso = (uint16_t)seg;
+			put_cmsg(mh, q->gctl[m].buf, IPPROTO_UDP, UDP_SEGMENT, &gso, sizeof(gso));
+		}
+		q->gm[m].msg_len = 0;
+		m++;
+	}
+	return m;
+}
+
+/* sendmmsg of n messages, each of segs[k] datagrams (NULL: one each). How many messages left. */
+static unsigned send_all(struct udp_sock *s, struct mmsghdr *mm, unsigned n, const unsigned *segs, int *err)
 {
 	unsigned done = 0;
 
-	while (done < q->n) {
-		int n = sendmmsg(s->io.fd, q->mm + done, q->n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
+	*err = 0;
+	while (done < n) {
+		int k = sendmmsg(s->io.fd, mm + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k <= 0) {
+			if (k < 0 && errno == EINTR)
 				continue;
-			/* The socket buffer is full or the route is gone: the rest is lost, as ESP may be. */
-			STAT_ADD(udp, send_errors, q->n - done);
+			*err = k < 0 ? errno : EAGAIN;
 			break;
 		}
-		done += (unsigned)n;
-		STAT_ADD(udp, datagrams_out, n);
+		for (int i = 0; i < k; i++)
+			STAT_ADD(udp, datagrams_out, segs ? segs[done + (unsigned)i] : 1);
+		done += (unsigned)k;
 	}
+	return done;
+}
+
+static void txq_flush(struct udp_sock *s, struct udp_txq *q)
+{
+	unsigned sent = 0; /* datagrams gone */
+	int err = 0;
+
+	if (s->gso) {
+		unsigned m = txq_join(q), k = send_all(s, q->gm, m, q->segs, &err);
+		for (unsigned i = 0; i < k; i++)
+			STAT_ADD(udp, gso_sends, q->segs[i] > 1);
+		sent = k < m ? q->first[k] : q->n;
+		/* The kernel or the route refuses UDP_SEGMENT (no checksum offload, an IPsec policy, too big
+		 * for the device): from here on, one datagram a message. */
+		if (k < m && q->segs[k] > 1 && (err == EIO || err == EINVAL || err == EOPNOTSUPP)) {
+			log_warn("UDP port %u: UDP segmentation offload refused (%s): sending datagrams one by one",
+				 s->port, strerror(err));
+			s->gso = false;
+			err = 0;
+		}
+	}
+	if (!err && sent < q->n)
+		sent += send_all(s, q->mm + sent, q->n - sent, NULL, &err);
+	/* The socket buffer is full or the route is gone: the rest is lost, as ESP may be. */
+	STAT_ADD(udp, send_errors, q->n - sent);
 	q->n = 0;
 	q->used = 0;
 }
@@ -420,6 +531,7 @@ int udp_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t
 	q->mm[i].msg_hdr = (struct msghdr){ .msg_name = &q->peer[i], .msg_namelen = c->peer_len,
 					    .msg_iov = &q->iov[i], .msg_iovlen = 1 };
 	put_source(&q->mm[i].msg_hdr, q->ctl[i].buf, c);
+	q->fits[i] = len + (c->peer.ss_family == AF_INET ? 28 : 48) <= transport_conn_mtu(c);
 	c->last_tx_ms = loop_now_ms(c->tp->loop);
 	return 0;
 }
@@ -606,10 +718,14 @@ static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
 	for (int i = 0; i < UDP_SOCKS; i++) {
 		struct udp_sock *s = &u->socks[i];
 		*s = (struct udp_sock){ .u = u, .family = kinds[i].family, .natt = kinds[i].natt,
-					.port = kinds[i].natt ? natt_port : ike_port };
+					.port = kinds[i].natt ? natt_port : ike_port, .gso = kinds[i].natt };
 		s->io.fd = -1;
 		if (fds[i] < 0)
 			continue;
+		/* ESP arriving as one GSO packet (a peer's UDP_SEGMENT) is handed over whole, the datagrams'
+		 * size in a UDP_GRO control message, instead of being cut up by the kernel first. */
+		if (s->natt)
+			(void)setsockopt(fds[i], IPPROTO_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
 		if (loop_io_add(u->tp->loop, &s->io, fds[i], EPOLLIN, udp_readable)) {
 			close(fds[i]);
 			s->io.fd = -1;

@@ -45,7 +45,9 @@
 	X(esp_no_path)      /* ESP from an address no IKE SA talks to, dropped */    \
 	X(paths)            /* peer paths now (a gauge) */                           \
 	X(paths_evicted)    /* paths no SA held, dropped to make room */            \
-	X(send_errors)      /* sendmsg failed (buffer full, no route) */
+	X(send_errors)      /* sendmsg failed (buffer full, no route) */           \
+	X(gso_sends)        /* messages of several ESP datagrams (UDP_SEGMENT) */   \
+	X(gro_reads)        /* reads of several ESP datagrams joined (UDP_GRO) */
 
 #define STATS_IKE(X)                                                                  \
 	X(sa_established)   /* IKE SAs up, by IKE_AUTH or by a rekey */              \

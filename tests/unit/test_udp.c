@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -442,6 +443,67 @@ static void test_queue_and_flush(void **state)
 	ctx_free(x);
 }
 
+/*
+ * Queued ESP of one path and one size leaves as UDP_SEGMENT messages (a shorter datagram may end a run,
+ * a new size starts one); a peer without UDP_GRO still reads every datagram, in order. ESP a peer sends
+ * with UDP_SEGMENT arrives in one read (UDP_GRO) and is handed over datagram by datagram.
+ */
+static void test_gso_send_gro_receive(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(16);
+	struct ctx *x = ctx_new(&cfg);
+	int fd = peer_sock(AF_INET);
+	static const size_t sizes[] = { 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 800,
+					800, 800, 800, 300 };
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	uint8_t b[2000], msg[1500];
+
+	struct tcp_conn *c = ike_from(x, fd, AF_INET, true);
+	memset(&stats, 0, sizeof(stats));
+	for (uint32_t i = 0; i < N; i++)
+		assert_int_equal(transport_queue(c, ENCAP_ESP, msg, esp_pkt(msg, 0x300 + i, sizes[i])), 0);
+	transport_flush(x->t.tp);
+	/* Runs: ten of 1000 and the first 800 as the shorter last; three of 800 and the 300. */
+	assert_int_equal(stats.udp.gso_sends, 2);
+	assert_int_equal(stats.udp.datagrams_out, N);
+	assert_int_equal(stats.udp.send_errors, 0);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(recv_from(x, fd, b, sizeof(b), NULL, 1000), (ssize_t)sizes[i]);
+		esp_pkt(msg, 0x300 + i, sizes[i]);
+		assert_memory_equal(b, msg, sizes[i]);
+	}
+
+	/* The peer joins five datagrams of 600 bytes and one of 100 into one send. */
+	uint8_t big[5 * 600 + 100];
+	for (uint32_t i = 0; i < 6; i++)
+		esp_pkt(big + i * 600, 0x400 + i, i < 5 ? 600 : 100);
+	socklen_t al;
+	struct sockaddr_storage to = addr_of(AF_INET, NATT_PORT, &al);
+	struct iovec iov = { big, sizeof(big) };
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl = { 0 };
+	struct msghdr mh = { .msg_name = &to, .msg_namelen = al, .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = IPPROTO_UDP, cm->cmsg_type = UDP_SEGMENT, cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	uint16_t gso = 600;
+	memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+	int esp_before = x->t.esp;
+	assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)sizeof(big));
+	for (int i = 0; i < 100 && x->t.esp < esp_before + 6; i++)
+		loop_once(x->t.loop, 10);
+	assert_int_equal(x->t.esp, esp_before + 6);
+	assert_int_equal(stats.udp.gro_reads, 1);
+	assert_int_equal(stats.udp.esp_in, 6);
+	assert_int_equal(x->t.last_len, 100); /* the last one, whole and alone */
+	assert_memory_equal(x->t.last, big + 3000, 100);
+	close(fd);
+	ctx_free(x);
+}
+
 /* Paths we open: the same one per peer and port, answers from the port we sent from. */
 static void test_open(void **state)
 {
@@ -735,6 +797,7 @@ int main(void)
 		cmocka_unit_test_setup(test_paths_per_port, th_setup),
 		cmocka_unit_test_setup(test_send, th_setup),
 		cmocka_unit_test_setup(test_queue_and_flush, th_setup),
+		cmocka_unit_test_setup(test_gso_send_gro_receive, th_setup),
 		cmocka_unit_test_setup(test_open, th_setup),
 		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, th_setup),
 		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, th_setup),
