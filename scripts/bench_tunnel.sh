@@ -10,9 +10,11 @@
 # Each tunnel row runs with each dataplane in BENCH_DATAPLANE (xdp, tun; default both): AF_XDP rows as
 # before, TUN rows (`set dataplane tun`, virtio-net offloads) labelled SUITE/tun.
 #
-# Each TCP-transport row also runs with `set xdp-mode generic` (label SUITE[/tun]/gen): the steering
-# program attached in generic mode. On veth, native XDP turns off the peer's GSO (see "plain, XDP on
-# WANs" below), which caps the outer stream; generic mode keeps it. Real NICs have no such coupling.
+# Each row also runs with `set xdp-mode generic` (label SUITE[/tun]/gen): the steering
+# program, and with AF_XDP the clear one, attached in generic mode. On veth, native XDP turns off the
+# peer's GSO (see "plain, XDP on WANs" below), which caps the outer stream and, with AF_XDP, the inner one;
+# generic mode keeps it, and the AF_XDP sockets take whole superpackets (multi-buffer). Real NICs have no
+# such coupling.
 # BENCH_XDP_MODE="native" or "generic" runs only that mode for every row.
 #
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport; udp:
@@ -61,12 +63,17 @@ case " $STREAMS " in *" 4 "*) plain4=$(iperf 4) ;; esac
 # The kernel's own floor for what the AF_XDP dataplane needs: the same routing with an XDP program
 # (clear.bpf.o, empty maps: everything passes) on the gateways' LAN veths. XDP on a veth turns off its
 # peer's GSO, so the LAN hosts' TCP goes hop by hop in MTU-sized packets, tunnel or not.
-xdp_floor=0
+xdp_floor=0 xdp_floor_gen=0
 if [ -e "$BUILD/bpf/clear.bpf.o" ]; then
 	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv obj "$BUILD/bpf/clear.bpf.o" sec xdp; done
 	sleep 0.5
 	xdp_floor=$(iperf 1)
 	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpdrv off; done
+	# Generic mode (`set xdp-mode generic`): the LAN hosts keep their GSO.
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpgeneric obj "$BUILD/bpf/clear.bpf.o" sec xdp; done
+	sleep 0.5
+	xdp_floor_gen=$(iperf 1)
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev lan0 xdpgeneric off; done
 fi
 # The same for the WAN: the daemons' steering program (steer.bpf.o, empty maps: everything passes) on
 # the gateways' WAN veths, as every tunnel row runs it. It takes the carrier's GSO away from the outer
@@ -97,15 +104,16 @@ ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 printf '%-24s %-4s %8s %8s %8s %8s %12s %8s\n' suite via "1 strm" "vs plain" "4 strm" "vs plain" "CPU s/Gbit" "RTT ms"
 printf '%-24s %-4s %8s %8s %8s %8s %12s %8s\n' "plain routing" "-" "$plain1" "1.000" "$plain4" "1.000" "-" "${plain_rtt:-?}"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a="$xdp_floor" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on LANs" "-" "$xdp_floor_gen" "$(awk -v a="$xdp_floor_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP on WANs" "-" "$xdp_wan" "$(awk -v a="$xdp_wan" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on WANs" "-" "$xdp_wan_gen" "$(awk -v a="$xdp_wan_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
 	for dp in $DATAPLANES; do
 	modes=${XDPMODE:-native}
-	[ -z "$XDPMODE" ] && [ "$tls" = disable ] && modes="native generic"
+	[ -z "$XDPMODE" ] && modes="native generic"
 	for mode in $modes; do
 		label=$suite
 		[ "$dp" = tun ] && label=$suite/tun
