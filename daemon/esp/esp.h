@@ -33,7 +33,7 @@
 #include "iketcp/compiler.h"
 #include "esp/replay.h"
 
-struct aesgcm;
+struct aead_mb;
 
 #define ESP_HDR_LEN 8        /* SPI | sequence number */
 #define ESP_AEAD_IV_LEN 8    /* RFC 4106 / RFC 7634 explicit IV */
@@ -91,7 +91,7 @@ struct esp_sa {
 	enum esp_cipher cipher;
 	uint8_t iv_len, icv_len, block; /* block: ciphertext alignment (4 or 16) */
 	uint8_t salt[ESP_SALT_LEN];
-	struct aesgcm *gcm;      /* AES-GCM through intel-ipsec-mb, keyed once (then ctx is NULL) */
+	struct aead_mb *mb;      /* AES-GCM or ChaCha20-Poly1305 through intel-ipsec-mb, keyed once (then ctx is NULL) */
 	EVP_CIPHER_CTX *ctx;     /* otherwise: AEAD or AES-CBC, keyed once */
 	EVP_CIPHER_CTX *iv_ctx;  /* CBC outbound: AES-ECB under the same key makes IVs */
 	EVP_MAC_CTX *mac;        /* CBC: HMAC keyed once, re-initialised per packet */

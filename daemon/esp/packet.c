@@ -6,7 +6,7 @@
 #include <openssl/params.h>
 
 #include "iketcp/buf.h"
-#include "esp/aesgcm.h"
+#include "esp/aead_mb.h"
 #include "esp/esp.h"
 
 static bool is_aead(const struct esp_sa *sa)
@@ -125,10 +125,10 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	wr_put_be32(out + 4, (uint32_t)seq);
 	memcpy(out + ESP_HDR_LEN, iv, sa->iv_len);
 	uint8_t *ct = out + hdr;
-	if (sa->gcm) {
+	if (sa->mb) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
-		aesgcm_seal(sa->gcm, nonce, aad, aad_len, ct, p1, l1, p2, l2, ct + ct_len);
+		aead_mb_seal(sa->mb, nonce, aad, aad_len, ct, p1, l1, p2, l2, ct + ct_len);
 		return (ssize_t)(hdr + ct_len + sa->icv_len);
 	}
 	/*
@@ -312,10 +312,10 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 		return -EALREADY;
 	}
 
-	if (sa->gcm) {
+	if (sa->mb) {
 		aead_nonce(sa, iv, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
-		if (!aesgcm_open(sa->gcm, nonce, aad, aad_len, out, ct, ct_len, icv)) {
+		if (!aead_mb_open(sa->mb, nonce, aad, aad_len, out, ct, ct_len, icv)) {
 			sa->stats.auth_failures++;
 			return -EKEYREJECTED;
 		}

@@ -6,7 +6,7 @@
 #include <openssl/params.h>
 
 #include "iketcp/stats.h"
-#include "esp/aesgcm.h"
+#include "esp/aead_mb.h"
 #include "esp/esp.h"
 
 struct suite_shape {
@@ -130,10 +130,11 @@ int esp_sa_init(struct esp_sa *sa, const struct esp_sa_params *p)
 			goto fail;
 	}
 
-	if (p->cipher == ESP_AES_GCM_16) {
+	if (aead) {
 		memcpy(sa->salt, p->keymat + s.enc_key, ESP_SALT_LEN);
-		sa->gcm = aesgcm_new(p->keymat, s.enc_key);
-		if (sa->gcm)
+		sa->mb = aead_mb_new(p->cipher == ESP_AES_GCM_16 ? AEAD_MB_AES_GCM : AEAD_MB_CHACHA20_POLY1305,
+				     p->keymat, s.enc_key);
+		if (sa->mb)
 			return 0;
 	}
 	sa->ctx = EVP_CIPHER_CTX_new();
@@ -165,7 +166,7 @@ fail:
 void esp_sa_destroy(struct esp_sa *sa)
 {
 	/* The contexts hold the expanded keys; they are cleansed when freed. */
-	aesgcm_free(sa->gcm);
+	aead_mb_free(sa->mb);
 	EVP_CIPHER_CTX_free(sa->ctx);
 	EVP_CIPHER_CTX_free(sa->iv_ctx);
 	EVP_MAC_CTX_free(sa->mac);

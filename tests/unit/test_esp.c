@@ -1,6 +1,6 @@
 /*
  * ESP packet core: published vectors, round trips, tampering, truncation, replay, limits, SPI table.
- * Everything runs twice: with AES-GCM through intel-ipsec-mb (the default where it runs) and through
+ * Everything runs twice: with the AEADs (AES-GCM, ChaCha20-Poly1305) through intel-ipsec-mb (the default where it runs) and through
  * OpenSSL's EVP (the fallback); the two engines must also produce and accept each other's packets.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include <openssl/hmac.h>
 
 #include "iketcp/stats.h"
-#include "esp/aesgcm.h"
+#include "esp/aead_mb.h"
 #include "esp/esp.h"
 #include "esp/spi_table.h"
 
@@ -817,34 +817,34 @@ static void test_spi_table(void **state)
 static int engine_fast(void **state)
 {
 	(void)state;
-	aesgcm_disable_for_test(false);
+	aead_mb_disable_for_test(false);
 	return 0;
 }
 
 static int engine_evp(void **state)
 {
 	(void)state;
-	aesgcm_disable_for_test(true);
+	aead_mb_disable_for_test(true);
 	return 0;
 }
 
-static void test_gcm_engines_agree(void **state)
+static void test_aead_engines_agree(void **state)
 {
 	static uint8_t ip[9000], w_fast[9100], w_evp[9100], out[9100];
 	(void)state;
-	for (size_t si = 0; si < 2; si++) { /* aes128gcm16, aes256gcm16 */
+	for (size_t si = 0; si < 3; si++) { /* aes128gcm16, aes256gcm16, chacha20poly1305 */
 		for (int esn = 0; esn <= 1; esn++) {
 			struct esp_sa fo, fi, eo, ei;
 			uint8_t nh;
-			aesgcm_disable_for_test(false);
+			aead_mb_disable_for_test(false);
 			pair(&suites[si], esn, &fo, &fi);
-			assert_non_null(fo.gcm); /* x86-64 with AES-NI: the fast engine is the one tested here */
+			assert_non_null(fo.mb); /* x86-64 with AES-NI: the fast engine is the one tested here */
 			assert_null(fo.ctx);
-			aesgcm_disable_for_test(true);
+			aead_mb_disable_for_test(true);
 			pair(&suites[si], esn, &eo, &ei);
-			assert_null(eo.gcm);
+			assert_null(eo.mb);
 			assert_non_null(eo.ctx);
-			aesgcm_disable_for_test(false);
+			aead_mb_disable_for_test(false);
 			if (esn) {
 				esp_sa_set_seq_for_test(&fo, 0x1fffffff0ull);
 				esp_sa_set_seq_for_test(&eo, 0x1fffffff0ull);
@@ -902,10 +902,10 @@ int main(void)
 		cmocka_unit_test(test_spi_table),
 	};
 	const struct CMUnitTest agree[] = {
-		cmocka_unit_test(test_gcm_engines_agree),
+		cmocka_unit_test(test_aead_engines_agree),
 	};
-	int failed = cmocka_run_group_tests_name("esp (AES-GCM: intel-ipsec-mb)", tests, engine_fast, NULL);
-	failed += cmocka_run_group_tests_name("esp (AES-GCM: OpenSSL EVP)", tests, engine_evp, engine_fast);
-	failed += cmocka_run_group_tests_name("esp (AES-GCM engines agree)", agree, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("esp (AEADs: intel-ipsec-mb)", tests, engine_fast, NULL);
+	failed += cmocka_run_group_tests_name("esp (AEADs: OpenSSL EVP)", tests, engine_evp, engine_fast);
+	failed += cmocka_run_group_tests_name("esp (AEAD engines agree)", agree, NULL, NULL);
 	return failed;
 }
