@@ -56,6 +56,7 @@
 #define AFX_PKT_MAX 65535
 #define AFX_TX_MAX (AFX_FRAME_SIZE - ETH_HLEN)      /* biggest decrypted packet sent by AF_XDP */
 #define AFX_GATHER_MAX (ETH_HLEN + AFX_PKT_MAX)     /* a multi-buffer frame: Ethernet and a 64 KiB packet */
+#define AFX_LINK_TTL_MS 1000 /* an administrator may change an interface's MTU or MAC under us */
 
 /* linux/if_xdp.h of kernels >= 6.6, which the build host's headers may predate. */
 #ifndef XDP_USE_SG
@@ -94,6 +95,7 @@ struct afx_if {
 	int ifindex;
 	uint8_t mac[ETH_ALEN];
 	unsigned mtu;
+	uint64_t mtu_at_ms; /* when mac and mtu were read: again after AFX_LINK_TTL_MS */
 	struct clear_bpf *skel;
 	uint32_t xdp_flags; /* the mode it is attached in; 0: not attached */
 	char pin_dir[256];  /* empty: not pinned */
@@ -216,6 +218,22 @@ static const struct sa_set_hooks sel_hooks = { .add = sel_add, .release = sel_re
 /* ---- packets ------------------------------------------------------------- */
 
 static void clear_output(struct afxdp *dp, const struct ip_addrs *a, const uint8_t *pkt, size_t len);
+
+static int if_mac_mtu(struct afx_if *ifc);
+
+/* Every interface's MAC and MTU, read again when older than AFX_LINK_TTL_MS (a failed read keeps them). */
+static void links_refresh(struct afxdp *dp)
+{
+	uint64_t now = loop_now_ms(dp->loop);
+
+	for (unsigned f = 0; f < dp->n_ifs; f++) {
+		struct afx_if *ifc = &dp->ifs[f];
+		if (now - ifc->mtu_at_ms < AFX_LINK_TTL_MS)
+			continue;
+		ifc->mtu_at_ms = now;
+		(void)if_mac_mtu(ifc);
+	}
+}
 
 /* One whole clear IP packet for sa, checksums complete: seal it and send it on its stream. */
 static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len)
@@ -410,6 +428,7 @@ static void xsk_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	struct afx_xsk *x = container_of(io, struct afx_xsk, io);
 
 	(void)loop, (void)events;
+	links_refresh(x->dp);
 	reclaim_tx(x);
 	for (unsigned p = 0; p < AFX_RX_PASSES && xsk_rx_pass(x) == AFX_BATCH; p++)
 		;
@@ -540,7 +559,8 @@ static void superpacket_output(struct afxdp *dp, const struct ip_addrs *a, const
 	int err = neigh_lookup(&dp->neigh, a->family, a->dst, loop_now_ms(dp->loop), &oif, mac);
 	struct afx_if *ifc = oif ? if_by_index(dp, oif) : NULL;
 
-	if (err == 0 && ifc) {
+	/* Its segments must fit the link as they are: nothing on the way cuts them smaller. */
+	if (err == 0 && ifc && (size_t)h->hdr_len + h->gso_size <= ifc->mtu) {
 		/* The flow's earlier packets may wait in a TX ring: they go first. */
 		for (unsigned i = 0; i < ifc->n_xsks; i++)
 			kick_tx(ifc->xsks[i]);
@@ -581,6 +601,7 @@ static void co_write(void *arg, const struct gso_hdr *h, uint8_t *pkt, size_t le
 
 void afxdp_tx_flush(struct afxdp *dp)
 {
+	links_refresh(dp);
 	gso_flows_flush(&dp->flows);
 	for (unsigned f = 0; f < dp->n_ifs; f++)
 		for (unsigned i = 0; i < dp->ifs[f].n_xsks; i++)
@@ -841,6 +862,7 @@ static int if_open(struct afxdp *dp, struct afx_if *ifc, const char *name, const
 	err = if_mac_mtu(ifc);
 	if (err)
 		return err;
+	ifc->mtu_at_ms = loop_now_ms(dp->loop);
 	err = clear_load(ifc);
 	if (err)
 		return err;

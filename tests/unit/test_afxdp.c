@@ -827,6 +827,37 @@ static void test_jumbo_mtu_native(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * The link's MTU lowered under a running dataplane: within a second no superpacket is sent whose
+ * segments would not fit it (nothing would cut them smaller); they go one by one, the kernel's way,
+ * which refuses them (DF) and is counted.
+ */
+static void test_inbound_no_superpacket_over_mtu(void **state)
+{
+	struct fixture *f = *state;
+	struct child_sa c = child();
+	struct afxdp_counters ctr;
+	uint8_t pkt[2048], esp[2048], data[1000] = { 0 };
+
+	NEED_ENV();
+	assert_int_equal(afxdp_child_ops.install(f->dp, &c), 0);
+	assert_int_equal(system("ip link set afx0 mtu 1024"), 0);
+	usleep(1100 * 1000);
+	loop_once(f->loop, 0); /* refresh loop_now_ms */
+	assert_int_equal(system("ip neigh replace 10.1.0.10 dev afx0 lladdr 02:00:00:00:aa:10 nud reachable"), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		size_t il = tcp4(pkt, "10.2.0.10", 40001, "10.1.0.10", 7001, 1 + i * 1000, 1, 0x10, data, 1000);
+		ssize_t n = esp_encap(&f->peer_out, pkt, il, esp, sizeof(esp));
+		assert_true(n > 0);
+		afxdp_esp_queue(f->dp, (struct tcp_conn *)&stream_a, esp, (size_t)n);
+	}
+	afxdp_tx_flush(f->dp);
+	assert_int_equal(system("ip link set afx0 mtu 1500"), 0);
+	afxdp_counters(f->dp, &ctr);
+	assert_int_equal(ctr.coalesced, 0);
+	assert_int_equal(ctr.tx_errors + ctr.tx_kernel, 3);
+}
+
 /* Batched output: frames go through queue, one flush follows each RX pass, send is not used. */
 static void test_outbound_batched(void **state)
 {
@@ -1264,6 +1295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inbound_via_xsk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_v6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_tcp_coalesced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inbound_no_superpacket_over_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbound_superpacket_generic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_neighbour_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound_drops, setup, teardown),
