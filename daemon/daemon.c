@@ -451,6 +451,9 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	const struct conf_settings *o = &d->conf->settings, *n = &next->settings;
 	if (strcmp(o->control_socket, n->control_socket) || strcmp(o->bpf_pin_path, n->bpf_pin_path))
 		log_warn("reload: control-socket and bpf-pin-path changes take effect at the next restart");
+	if (o->xdp_mode != n->xdp_mode && d->n_wans)
+		log_warn("reload: xdp-mode reaches the steering on the WAN interfaces at the next restart; "
+			 "the inner interfaces follow now");
 	transport_config_from(next, &tc);
 	if (n->ike_tcp_service || !o->ike_tcp_service) {
 		dpthread_lock(&d->dpt);

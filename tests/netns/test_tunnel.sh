@@ -30,12 +30,13 @@ child_spi() { ctl gwA status --json | jq -r '.tunnels[0].child_sas[0].spi_in // 
 # dataplane, so the IKE SAs are deleted and come back on the new one (the dynamic gwB's through gwA's
 # re-initiation), and traffic flows again.
 reload_dataplane() {
-	local gw want spi
-	for step in "gwB tun" "gwA tun" "gwB xdp"; do
-		read -r gw want <<<"$step"
+	local gw want spi mode
+	for step in "gwB tun native" "gwA tun native" "gwB xdp native" "gwB xdp generic"; do
+		read -r gw want mode <<<"$step"
 		spi=$(child_spi)
-		sed -i -e "/set dataplane/d" -e "/^config system settings/a\\    set dataplane $want" "$TMP/$gw.conf"
-		ctl $gw reload >/dev/null || fail "$gw: reload to dataplane $want"
+		sed -i -e "/set dataplane/d" -e "/set xdp-mode/d" -e "/^config system settings/a\\    set dataplane $want" \
+			-e "/^config system settings/a\\    set xdp-mode $mode" "$TMP/$gw.conf"
+		ctl $gw reload >/dev/null || fail "$gw: reload to dataplane $want, xdp-mode $mode"
 		local dp; dp=$(ctl $gw status --json | jq -r .daemon.dataplane)
 		[ "$dp" = "$([ $want = xdp ] && echo afxdp || echo tun)" ] || fail "$gw: dataplane $dp after reload to $want"
 		wait_for 20 bash -c "[ -n \"\$($IKETCPCTL -s $TMP/gwA/iketcpd.sock status --json 2>/dev/null | jq -r '.tunnels[0].child_sas[0].spi_in // empty')\" ] &&
@@ -47,6 +48,10 @@ reload_dataplane() {
 		log "$gw reloaded to dataplane $want: CHILD SA $spi replaced by $(child_spi), ping both ways"
 	done
 	grep -q "deleting every IKE SA" "$TMP/gwB.log" || fail "gwB did not log why its SAs went"
+	# xdp-mode reattaches the clear side at once; the WAN steering keeps its mode until a restart, and says so.
+	grep -q "afxdp: lan0: XDP generic mode" "$TMP/gwB.log" || fail "gwB: lan0 not in generic mode after the reload"
+	grep -q "xdp-mode reaches the steering on the WAN interfaces at the next restart" "$TMP/gwB.log" ||
+		fail "gwB did not warn that the WAN keeps its XDP mode"
 }
 
 run_tunnel() { # TLS(enable|disable)
