@@ -33,8 +33,8 @@ struct afxdp;
 /*
  * Loads clear.bpf.o on each interface (native XDP, else generic; generic
  * only: `set xdp-mode generic`), opens one AF_XDP socket per RX queue
- * (multi-buffer where the kernel has it) and watches them in loop. pin_root (NULL: no pins)
- * gets <pin_root>/<ifname>/clear_{v4,v6,xsks,counters}. NULL when AF_XDP cannot
+ * (multi-buffer where the kernel has it) and watches them in loop. pin_root
+ * (NULL: no pins) gets <pin_root>/<ifname>/clear_{v4,v6,xsks,counters}. NULL when AF_XDP cannot
  * be set up, with the reason logged: the caller falls back to TUN.
  */
 struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames, size_t n,

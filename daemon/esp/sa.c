@@ -131,7 +131,7 @@ int esp_sa_init(struct esp_sa *sa, const struct esp_sa_params *p)
 	}
 
 	if (aead) {
-		memcpy(sa->salt, p->keymat + s.enc_key, ESP_SALT_LEN);
+		memcpy(sa->salt, p->keymat + s.enc_key, ESP_SALT_LEN); /* either engine's nonce starts with it */
 		sa->mb = aead_mb_new(p->cipher == ESP_AES_GCM_16 ? AEAD_MB_AES_GCM : AEAD_MB_CHACHA20_POLY1305,
 				     p->keymat, s.enc_key);
 		if (sa->mb)
@@ -146,7 +146,6 @@ int esp_sa_init(struct esp_sa *sa, const struct esp_sa_params *p)
 	if (EVP_CipherInit_ex(sa->ctx, s.cipher, NULL, p->keymat, NULL, p->outbound) != 1)
 		goto fail;
 	if (aead) {
-		memcpy(sa->salt, p->keymat + s.enc_key, ESP_SALT_LEN);
 		if (EVP_CIPHER_CTX_ctrl(sa->ctx, EVP_CTRL_AEAD_SET_IVLEN, ESP_SALT_LEN + ESP_AEAD_IV_LEN,
 					NULL) != 1)
 			goto fail;

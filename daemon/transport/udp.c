@@ -456,7 +456,7 @@ static unsigned txq_join(struct udp_txq *q)
 	return m;
 }
 
-/* sendmmsg of n messages, each of segs[k] datagrams (NULL: one each). How many messages left. */
+/* sendmmsg of n messages, each of segs[k] datagrams (NULL: one each). How many went; *err says why not all. */
 static unsigned send_all(struct udp_sock *s, struct mmsghdr *mm, unsigned n, const unsigned *segs, int *err)
 {
 	unsigned done = 0;
