@@ -22,6 +22,7 @@
 #include "lock.h"
 #include "transport/transport.h"
 #include "wiring.h"
+#include "workers.h"
 
 #define PREFIX_TIMEOUT_MS 5000
 #define FRAME_TIMEOUT_MS 30000
@@ -310,6 +311,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 						     s->xdp_mode == CONF_XDP_GENERIC, wiring_send_esp, d);
 		if (d->xdp) {
 			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
+			afxdp_set_workers(d->xdp, d->workers);
 			sa_set_path_mtu_fn(d->xdp, transport_conn_mtu);
 			log_info("ESP dataplane: AF_XDP on %zu inner interface(s)", s->n_inner_interfaces);
 			return 0;
@@ -325,6 +327,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 	}
 	sa_set_path_mtu_fn(d->dp, transport_conn_mtu);
 	dataplane_set_batch(d->dp, wiring_queue_esp, wiring_flush_esp);
+	dataplane_set_workers(d->dp, d->workers);
 	log_info("ESP dataplane: TUN device %s", dataplane_ifname(d->dp));
 	return 0;
 }
@@ -352,7 +355,7 @@ static int new_transport(struct daemon *d)
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
+int daemon_start(struct daemon *d, const char *conf_path, struct config *conf, unsigned dp_threads)
 {
 	const struct conf_settings *s = &conf->settings;
 	struct transport_config tc;
@@ -390,6 +393,11 @@ int daemon_start(struct daemon *d, const char *conf_path, struct config *conf)
 		log_error("cannot set up the dataplane thread: %s", strerror(-err));
 		goto fail;
 	}
+	if (!(d->workers = workers_new(dp_threads))) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	log_info("ESP crypto on %u thread(s)", workers_threads(d->workers));
 	if ((err = new_transport(d)))
 		goto fail;
 	if ((err = start_dataplane(d, conf)) || (err = start_ike(d)))
@@ -541,6 +549,8 @@ void daemon_stop(struct daemon *d)
 	transport_free(d->tp);
 	d->tp = NULL;
 	stop_dataplane(d);
+	workers_free(d->workers);
+	d->workers = NULL;
 	while (d->n_wans)
 		detach_wan(d, d->n_wans - 1);
 	dpthread_free(&d->dpt);

@@ -28,6 +28,7 @@ struct daemon {
 	struct ike *ike;
 	struct afxdp *xdp;         /* AF_XDP on the inner interfaces (dataplane xdp), or ... */
 	struct dataplane *dp;      /* ... the TUN dataplane; neither when no phase2 entry needs one */
+	struct workers *workers;   /* the dataplane thread's crypto workers (workers.h); NULL: it alone */
 	struct ctl_server *ctl;
 	struct bpfsync_wan *wans[DAEMON_MAX_WANS];
 	size_t n_wans;
@@ -37,8 +38,11 @@ struct daemon {
 	uint64_t reloads, reload_failures;
 };
 
-/* Everything or nothing: on failure all that was set up is undone and a log line says why. */
-int daemon_start(struct daemon *d, const char *conf_path, struct config *conf);
+/*
+ * Everything or nothing: on failure all that was set up is undone and a log line says why.
+ * dp_threads: how many threads seal and open ESP, the dataplane thread included (0: one per CPU).
+ */
+int daemon_start(struct daemon *d, const char *conf_path, struct config *conf, unsigned dp_threads);
 /* 0 and the new config in force, or -EINVAL with the old one still running and each error logged. */
 int daemon_reload(struct daemon *d, struct jw *errors);
 void daemon_stop(struct daemon *d);

@@ -10,6 +10,7 @@
 #include "bpfsync/bpfsync.h"
 #include "dpthread.h"
 #include "daemon.h"
+#include "workers.h"
 #include "dataplane/afxdp.h"
 #include "dataplane/dataplane.h"
 #include "ike/ike.h"
@@ -96,6 +97,7 @@ static void status(struct daemon *d, bool json, struct jw *w)
 		jw_u64(w, "ike_tcp_internal_port", s->ike_tcp_internal_port);
 		jw_str(w, "tls_fingerprint", d->tp ? transport_tls_fingerprint(d->tp) : NULL);
 		jw_str(w, "dataplane", d->xdp ? "afxdp" : d->dp ? "tun" : "none");
+		jw_u64(w, "dataplane_threads", workers_threads(d->workers));
 		jw_arr_open(w, "steering");
 		for (size_t i = 0; i < d->n_wans; i++) {
 			jw_obj_open(w, NULL);

@@ -7,17 +7,21 @@
 
 #include "daemon.h"
 #include "iketcp/log.h"
+#include "workers.h"
 
 #define DEFAULT_CONFIG "/etc/iketcp/iketcpd.conf"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: iketcpd [-c FILE] [--check] [--log-level debug|info|warn|error]\n"
+		"usage: iketcpd [-c FILE] [--check] [--log-level debug|info|warn|error] [--dataplane-threads N]\n"
 		"       iketcpd --version\n"
 		"  -c, --config FILE   configuration in FortiOS CLI syntax (default " DEFAULT_CONFIG ")\n"
 		"  --check             validate FILE, print every error as FILE:LINE: message, exit 0 or 1\n"
-		"  --log-level LEVEL   debug, info (default), warn or error\n");
+		"  --log-level LEVEL   debug, info (default), warn or error\n"
+		"  --dataplane-threads N\n"
+		"                      threads that seal and open ESP, the dataplane thread included\n"
+		"                      (1: it alone; default: one per online CPU)\n");
 }
 
 static void print_warning(const char *msg, void *arg)
@@ -32,11 +36,13 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'k' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "dataplane-threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *path = DEFAULT_CONFIG;
 	bool check = false;
+	unsigned dp_threads = 0; /* one per online CPU */
 	enum log_level level;
 	struct conf_diag diag = { 0 };
 	struct config *conf = NULL;
@@ -54,6 +60,18 @@ int main(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case 't': {
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' || n < 1 || n > WORKERS_MAX) {
+				fprintf(stderr, "iketcpd: --dataplane-threads wants a number from 1 to %u, not \"%s\"\n",
+					WORKERS_MAX, optarg);
+				return 2;
+			}
+			dp_threads = (unsigned)n;
+			break;
+		}
 		case 'V': printf("iketcpd %s\n", IKETCP_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -78,7 +96,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	err = daemon_start(&d, path, conf);
+	err = daemon_start(&d, path, conf, dp_threads);
 	if (err) {
 		log_error("iketcpd not started: %s", strerror(-err));
 		conf_free(conf);

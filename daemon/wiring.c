@@ -36,7 +36,7 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *pkt, size_t len
 		return;
 	}
 	if (d->dp) {
-		dataplane_esp_input(d->dp, c, pkt, len);
+		dataplane_esp_queue(d->dp, c, pkt, len); /* opened at on_rx_batch_end */
 		return;
 	}
 	STAT_INC(esp, unknown_spi); /* no dataplane: no SA can exist */

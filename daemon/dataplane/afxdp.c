@@ -38,6 +38,7 @@
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "dataplane/afxdp.h"
+#include "dataplane/esp_batch.h"
 #include "dataplane/gso.h"
 #include "dataplane/gso_flows.h"
 #include "dataplane/inet_csum.h"
@@ -119,8 +120,9 @@ struct afxdp {
 	struct afxdp_counters ctr;
 	struct gso_flows flows;    /* opened TCP segments of one stream read, joined (in cobuf) */
 	uint8_t cobuf[GSO_FLOWS][GSO_PKT_MAX];
-	uint8_t pkt[AFX_PKT_MAX];
-	uint8_t esp[AFX_PKT_MAX + ESP_MAX_OVERHEAD];
+	uint8_t icmp[AFX_PKT_MAX]; /* an ICMP error for a packet too big for its SA's path */
+	struct esp_batch sealing;  /* clear packets of one RX pass */
+	struct esp_batch opening;  /* ESP of one stream read */
 };
 
 /*
@@ -235,35 +237,67 @@ static void links_refresh(struct afxdp *dp)
 	}
 }
 
-/* One whole clear IP packet for sa, checksums complete: seal it and send it on its stream. */
-static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len)
+/*
+ * Before sealing a whole clear IP packet for sa (checksums complete): false
+ * when it is not to be sealed, because it is too big for a UDP path and not
+ * to be fragmented (the ICMP error goes back to the sender instead).
+ */
+static bool clear_fits(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len)
 {
-	bool icmp;
-	ssize_t n = sa_set_fit_seal(&dp->set, sa, ip, ip_len, dp->esp, sizeof(dp->esp), &icmp);
+	ssize_t n = sa_set_fit(sa, ip, ip_len, dp->icmp, sizeof(dp->icmp));
+	struct ip_addrs ia;
+	size_t il;
+
+	if (n <= 0)
+		return true;
+	if (ip_addrs_parse(dp->icmp, (size_t)n, &ia, &il))
+		clear_output(dp, &ia, dp->icmp, il);
+	return false;
+}
+
+/* esp_batch's report, in order: a sealed packet onto its SA's stream. */
+static void clear_sealed(void *arg, struct sa_set_sa *sa, const uint8_t *esp, ssize_t n)
+{
+	struct afxdp *dp = arg;
+
 	if (n < 0) {
 		*(n == -EKEYEXPIRED ? &dp->ctr.expired : &dp->ctr.send_errors) += 1;
 		return;
 	}
-	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back to the sender. */
-	if (icmp) {
-		struct ip_addrs ia;
-		size_t il;
-		if (ip_addrs_parse(dp->esp, (size_t)n, &ia, &il))
-			clear_output(dp, &ia, dp->esp, il);
+	dataplane_send_fn out = dp->queue ? dp->queue : dp->send;
+	if (out(dp->send_arg, sa->conn, esp, (size_t)n) < 0)
+		dp->ctr.send_errors++;
+}
+
+/*
+ * One whole clear IP packet for sa, checksums complete, into the RX pass's
+ * batch. stable: it stays in its UMEM frame until the pass ends, so it is
+ * sealed from there; otherwise (a joined frame) it is copied in.
+ */
+static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len, bool stable)
+{
+	if (!clear_fits(dp, sa, ip, ip_len))
+		return;
+	if (stable) {
+		esp_batch_seal(&dp->sealing, sa, ip, ip_len);
 		return;
 	}
-	dataplane_send_fn out = dp->queue ? dp->queue : dp->send;
-	if (out(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
+	uint8_t *at = esp_batch_seal_place(&dp->sealing, ip_len);
+	if (!at) {
 		dp->ctr.send_errors++;
+		return;
+	}
+	memcpy(at, ip, ip_len);
+	esp_batch_seal_placed(&dp->sealing, sa, at, ip_len);
 }
 
 /*
  * A packet bigger than its link: a TCP superpacket the kernel handed over
  * whole (generic XDP keeps the sender's GSO, as does native XDP on a veth with
- * GRO on), in several descriptors. Split in place into segments that fit the
- * link and the SA's path, each sealed on its own. The sender's segment size is
- * not in the frame; the link's is what it would have used. Anything else that
- * big (UDP GSO) is dropped and counted.
+ * GRO on), in several descriptors. Split into segments that fit the link and
+ * the SA's path, each made right in the batch and sealed there. The sender's
+ * segment size is not in the frame; the link's is what it would have used.
+ * Anything else that big (UDP GSO) is dropped and counted.
  */
 static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size_t ip_len,
 			      const struct ip_addrs *a, unsigned mtu)
@@ -272,22 +306,29 @@ static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *i
 			     .gso_size = (uint16_t)mtu };
 	size_t max = sa->inner_max && sa->inner_max < mtu ? sa->inner_max : mtu;
 	struct gso_split sp;
-	uint8_t *seg;
-	size_t slen;
 
 	if (gso_split_init(&sp, &h, ip, ip_len, max)) {
 		dp->ctr.gso_drops++;
 		return;
 	}
 	dp->ctr.gso_reads++;
-	while ((seg = gso_split_next_inplace(&sp, &slen))) {
+	for (;;) {
+		uint8_t *at = esp_batch_seal_place(&dp->sealing, max);
+		ssize_t slen = at ? gso_split_next(&sp, at, max) : -ENOSPC;
+		if (slen == 0)
+			return;
+		if (slen < 0) {
+			dp->ctr.gso_drops++;
+			return;
+		}
 		dp->ctr.gso_segments++;
-		clear_seal(dp, sa, seg, slen);
+		if (clear_fits(dp, sa, at, (size_t)slen))
+			esp_batch_seal_placed(&dp->sealing, sa, at, (size_t)slen);
 	}
 }
 
-/* One frame from an AF_XDP socket on ifc: strip Ethernet, seal, send on the SA's stream. */
-static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *frame, size_t len)
+/* One frame from an AF_XDP socket on ifc: strip Ethernet, seal, send on the SA's stream (stable: see clear_seal). */
+static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *frame, size_t len, bool stable)
 {
 	struct ip_addrs a;
 	struct sa_set_sa *sa;
@@ -314,7 +355,7 @@ static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *fra
 		return;
 	}
 	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
-	clear_seal(dp, sa, frame + ETH_HLEN, ip_len);
+	clear_seal(dp, sa, frame + ETH_HLEN, ip_len, stable);
 }
 
 /*
@@ -327,7 +368,7 @@ static void rx_desc(struct afx_xsk *x, const struct xdp_desc *d)
 	bool more = d->options & XDP_PKT_CONTD;
 
 	if (!more && !x->gather_len && !x->gather_bad) {
-		clear_frame(x->dp, x->ifc, data, d->len);
+		clear_frame(x->dp, x->ifc, data, d->len, true);
 		return;
 	}
 	if (!x->gather_bad && d->len <= sizeof(x->gather) - x->gather_len) {
@@ -341,7 +382,7 @@ static void rx_desc(struct afx_xsk *x, const struct xdp_desc *d)
 	if (x->gather_bad)
 		x->dp->ctr.gso_drops++;
 	else
-		clear_frame(x->dp, x->ifc, x->gather, x->gather_len);
+		clear_frame(x->dp, x->ifc, x->gather, x->gather_len, false);
 	x->gather_len = 0;
 	x->gather_bad = false;
 }
@@ -404,7 +445,8 @@ static unsigned xsk_rx_pass(struct afx_xsk *x)
 			prefetch_frame(x, xsk_ring_cons__rx_desc(&x->rx, idx_rx + i + 1));
 		rx_desc(x, d);
 	}
-	/* The batch's frames leave in one write per stream. */
+	/* Sealed together, then out in one write per stream; after that the frames may go back. */
+	esp_batch_flush(&x->dp->sealing);
 	if (x->dp->flush)
 		x->dp->flush(x->dp->send_arg);
 	/* Every RX frame goes straight back to the fill ring: frames in the fill and RX rings are
@@ -602,6 +644,7 @@ static void co_write(void *arg, const struct gso_hdr *h, uint8_t *pkt, size_t le
 void afxdp_tx_flush(struct afxdp *dp)
 {
 	links_refresh(dp);
+	esp_batch_flush(&dp->opening);
 	gso_flows_flush(&dp->flows);
 	for (unsigned f = 0; f < dp->n_ifs; f++)
 		for (unsigned i = 0; i < dp->ifs[f].n_xsks; i++)
@@ -616,22 +659,32 @@ void afxdp_esp_input(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, s
 
 void afxdp_esp_queue(struct afxdp *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
 {
-	struct ip_addrs a;
-	size_t ip_len;
-
 	(void)c; /* any stream: after a reconnection the peer may switch before IKE tells us */
-	ssize_t n = sa_set_open(&dp->set, esp, len, dp->pkt, sizeof(dp->pkt), &a, &ip_len);
+	esp_batch_open(&dp->opening, esp, len);
+}
+
+/* esp_batch's report, in order: an opened packet to the LAN. */
+static void esp_opened(void *arg, uint8_t *pkt, ssize_t n, const struct ip_addrs *a)
+{
+	struct afxdp *dp = arg;
+
 	if (n == -EKEYEXPIRED)
 		dp->ctr.expired++;
 	else if (n == -EACCES)
 		dp->ctr.policy_drops++;
 	if (n <= 0)
 		return;
-	/* TCP segments wait for afxdp_tx_flush, joined; anything else keeps its place in its flow. */
+	/* TCP segments wait for the end of afxdp_tx_flush, joined; anything else keeps its place in its flow. */
 	if (dp->packet_fd >= 0)
-		gso_flows_input(&dp->flows, dp->pkt, ip_len);
+		gso_flows_input(&dp->flows, pkt, (size_t)n);
 	else
-		clear_output(dp, &a, dp->pkt, ip_len);
+		clear_output(dp, a, pkt, (size_t)n);
+}
+
+void afxdp_set_workers(struct afxdp *dp, struct workers *w)
+{
+	esp_batch_set_workers(&dp->sealing, w);
+	esp_batch_set_workers(&dp->opening, w);
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
@@ -916,6 +969,8 @@ struct afxdp *dataplane_afxdp_new(struct loop *loop, const char *const *ifnames,
 	dp->generic = generic;
 	dp->neigh.fd = -1;
 	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
+	esp_batch_init_seal(&dp->sealing, &dp->set, clear_sealed, dp);
+	esp_batch_init_open(&dp->opening, &dp->set, true, esp_opened, dp);
 	dp->packet_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (dp->packet_fd >= 0 &&
 	    setsockopt(dp->packet_fd, SOL_PACKET, PACKET_VNET_HDR, &(int){ 1 }, sizeof(int)) < 0) {
@@ -970,9 +1025,10 @@ void afxdp_free(struct afxdp *dp)
 		close(dp->raw6);
 	if (dp->packet_fd >= 0)
 		close(dp->packet_fd);
-	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
+	esp_batch_wipe(&dp->sealing);
+	esp_batch_wipe(&dp->opening);
 	OPENSSL_cleanse(dp->cobuf, sizeof(dp->cobuf));
-	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
+	OPENSSL_cleanse(dp->icmp, sizeof(dp->icmp));
 	free(dp);
 }
 

@@ -64,6 +64,10 @@ void afxdp_tx_flush(struct afxdp *dp);
 typedef void (*dataplane_flush_fn)(void *arg);
 void afxdp_set_batch(struct afxdp *dp, dataplane_send_fn queue, dataplane_flush_fn flush);
 
+struct workers;
+/* Who shares the sealing and opening of each batch (workers.h); NULL (the default): this thread alone. */
+void afxdp_set_workers(struct afxdp *dp, struct workers *w);
+
 struct afxdp_counters {
 	uint64_t rx_frames;     /* frames read from the AF_XDP sockets */
 	uint64_t malformed;     /* frames that are not a whole untagged IPv4/IPv6 packet */

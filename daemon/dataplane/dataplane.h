@@ -55,8 +55,14 @@ extern const struct child_sa_ops dataplane_child_ops;
  * written at once, after what was held.
  */
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
-/* Writes the held superpacket to the TUN. NULL is a no-op. */
+/* The same, opened with the rest of the stream read at dataplane_tx_flush. */
+void dataplane_esp_queue(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len);
+/* Opens what was queued, then writes the held superpacket to the TUN. NULL is a no-op. */
 void dataplane_tx_flush(struct dataplane *dp);
+
+struct workers;
+/* Who shares the sealing and opening of each batch (workers.h); NULL (the default): this thread alone. */
+void dataplane_set_workers(struct dataplane *dp, struct workers *w);
 
 const char *dataplane_ifname(const struct dataplane *dp);
 

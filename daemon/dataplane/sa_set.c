@@ -134,20 +134,6 @@ static void release_ts(struct sa_set *set, const struct sa_set_sa *sa, unsigned 
 
 /* ---- packets ------------------------------------------------------------- */
 
-ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt, size_t len, uint8_t *esp,
-		    size_t cap)
-{
-	ssize_t n = esp_encap(&sa->out, pkt, len, esp, cap);
-
-	if (n < 0) {
-		log_rl(&set->rl, LOG_LVL_DEBUG, "%s: SPI %08x: cannot seal %zu bytes: %s", set->name, sa->out.spi,
-		       len, strerror((int)-n));
-		return n;
-	}
-	STAT_INC(esp, packets_out);
-	return n;
-}
-
 /* What an inner packet may be on this path: UDP adds a header and cannot count on fragmentation. */
 static void path_fit(const struct sa_set *set, struct sa_set_sa *sa)
 {
@@ -163,25 +149,9 @@ static void clamp(const struct sa_set_sa *sa, uint8_t *pkt, size_t len)
 		STAT_INC(esp, mss_clamped);
 }
 
-ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *pkt, size_t cap,
-		    struct ip_addrs *a, size_t *ip_len)
+/* An ESP error of the SA's spi as stats.esp counts it: 0 (dropped), or -EKEYEXPIRED for the caller. */
+static ssize_t open_error(struct sa_set *set, uint32_t spi, ssize_t n)
 {
-	uint8_t nh = 0;
-	uint32_t spi = esp_spi_of(esp, len);
-
-	if (len < ESP_HDR_LEN || spi == 0) {
-		STAT_INC(esp, malformed);
-		return 0;
-	}
-	struct esp_sa *in = spi_table_lookup(&set->spis, spi);
-	if (!in) {
-		STAT_INC(esp, unknown_spi);
-		log_rl(&set->rl, LOG_LVL_DEBUG, "%s: ESP for unknown SPI %08x dropped", set->name, spi);
-		return 0;
-	}
-	struct sa_set_sa *sa = container_of(in, struct sa_set_sa, in);
-
-	ssize_t n = esp_decap(in, esp, len, pkt, cap, &nh);
 	switch (n) {
 	case -EBADMSG:
 	case -ENOSPC:
@@ -195,23 +165,49 @@ ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t 
 		return 0;
 	case -EKEYEXPIRED:
 		return -EKEYEXPIRED;
-	case 0: /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
-		return 0;
 	default:
-		if (n < 0) {
-			log_rl(&set->rl, LOG_LVL_WARN, "%s: SPI %08x: cannot open: %s", set->name, spi,
-			       strerror((int)-n));
-			return 0;
-		}
+		log_rl(&set->rl, LOG_LVL_WARN, "%s: SPI %08x: cannot open: %s", set->name, spi, strerror((int)-n));
+		return 0;
 	}
+}
+
+ssize_t sa_set_open_prepare(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *out, size_t cap,
+			    struct esp_open_job *j)
+{
+	uint32_t spi = esp_spi_of(esp, len);
+
+	if (len < ESP_HDR_LEN || spi == 0) {
+		STAT_INC(esp, malformed);
+		return 0;
+	}
+	struct esp_sa *in = spi_table_lookup(&set->spis, spi);
+	if (!in) {
+		STAT_INC(esp, unknown_spi);
+		log_rl(&set->rl, LOG_LVL_DEBUG, "%s: ESP for unknown SPI %08x dropped", set->name, spi);
+		return 0;
+	}
+	int err = esp_decap_prepare(in, esp, len, out, cap, j);
+	return err ? open_error(set, spi, err) : 1;
+}
+
+ssize_t sa_set_open_finish(struct sa_set *set, const struct esp_open_job *j, struct ip_addrs *a, size_t *ip_len)
+{
+	struct sa_set_sa *sa = container_of(j->sa, struct sa_set_sa, in);
+	uint8_t nh = 0;
+	ssize_t n = esp_decap_finish(j, &nh);
+
+	if (n < 0)
+		return open_error(set, sa->in.spi, n);
+	if (n == 0) /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
+		return 0;
 	STAT_INC(esp, packets_in);
 
-	if (!ip_addrs_parse(pkt, (size_t)n, a, ip_len) || !sa_allows(sa, a)) {
+	if (!ip_addrs_parse(j->out, (size_t)n, a, ip_len) || !sa_allows(sa, a)) {
 		log_rl(&set->rl, LOG_LVL_DEBUG, "%s: SPI %08x: inner packet outside the selectors dropped",
-		       set->name, spi);
+		       set->name, sa->in.spi);
 		return -EACCES;
 	}
-	clamp(sa, pkt, ip_len ? *ip_len : (size_t)n); /* the peer's SYNs too: it may not clamp */
+	clamp(sa, j->out, ip_len ? *ip_len : (size_t)n); /* the peer's SYNs too: it may not clamp */
 	return ip_len ? (ssize_t)*ip_len : n;
 }
 
@@ -325,15 +321,6 @@ ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp
 		return 0;
 	STAT_INC(esp, too_big);
 	return n;
-}
-
-ssize_t sa_set_fit_seal(struct sa_set *set, struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *out,
-			size_t cap, bool *icmp)
-{
-	ssize_t n = sa_set_fit(sa, pkt, len, out, cap);
-
-	*icmp = n > 0;
-	return *icmp ? n : sa_set_seal(set, sa, pkt, len, out, cap);
 }
 
 void sa_set_remove(void *arg, uint32_t spi_in)

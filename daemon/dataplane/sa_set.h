@@ -97,26 +97,21 @@ struct sa_set_sa *sa_set_lookup(const struct sa_set *set, const struct ip_addrs 
  */
 ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp, size_t cap);
 
-/* Seals pkt into sa's ESP (stats.esp.packets_out); its length, or -errno (logged). */
-ssize_t sa_set_seal(struct sa_set *set, struct sa_set_sa *sa, const uint8_t *pkt, size_t len, uint8_t *esp,
-		    size_t cap);
-
 /*
- * sa_set_fit, then sa_set_seal, into out: the ESP packet to send, or (*icmp
- * true) the ICMP error to send back instead. Its length, or -errno:
- * -EKEYEXPIRED (past the hard lifetime, out of sequence numbers) or another.
+ * The open path, cut for esp_batch (see esp.h): the SPI's SA found and esp
+ * checked up to the ICV, to be opened at out (which may be in place). 1: open
+ * it (esp_decap_open), then sa_set_open_finish; 0: dropped and counted in
+ * stats.esp; -EKEYEXPIRED (the SA is expired) for the caller's own counters.
  */
-ssize_t sa_set_fit_seal(struct sa_set *set, struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *out,
-			size_t cap, bool *icmp);
-
+ssize_t sa_set_open_prepare(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *out, size_t cap,
+			    struct esp_open_job *j);
 /*
- * Opens an ESP frame into pkt and checks the inner packet against its SA's
+ * After esp_decap_open: checks the inner packet (at j->out) against its SA's
  * selectors (whole-packet parsing when ip_len is given, see ip_addrs_parse).
  * The inner length (> 0) with its addresses in *a; 0 when dropped and counted
  * in stats.esp (or a dummy packet); -EKEYEXPIRED (SA expired) or -EACCES
  * (outside the selectors) for the caller's own counters.
  */
-ssize_t sa_set_open(struct sa_set *set, const uint8_t *esp, size_t len, uint8_t *pkt, size_t cap,
-		    struct ip_addrs *a, size_t *ip_len);
+ssize_t sa_set_open_finish(struct sa_set *set, const struct esp_open_job *j, struct ip_addrs *a, size_t *ip_len);
 
 #endif

@@ -23,6 +23,7 @@
 #include "iketcp/log.h"
 #include "iketcp/stats.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/esp_batch.h"
 #include "dataplane/gso.h"
 #include "dataplane/gso_flows.h"
 #include "dataplane/route.h"
@@ -51,11 +52,12 @@ struct dataplane {
 	struct route_sock rs;
 	struct dataplane_counters ctr;
 	struct gso_flows flows; /* opened TCP segments of this stream read, joined (in cobuf) */
-	/* Per-packet buffers, allocated once: a read (vnet header and superpacket), clear packet (a
-	 * segment or opened), sealed packet, the superpacket being coalesced. */
+	struct esp_batch sealing; /* what one wakeup reads from the TUN, sealed together */
+	struct esp_batch opening; /* ESP of one stream read, opened together */
+	/* Per-packet buffers, allocated once: a read with a vnet header (a superpacket, split into the
+	 * batch), an ICMP error for a packet too big for its path, the superpacket being coalesced. */
 	uint8_t in[GSO_VNET_HDR_LEN + DP_PKT_MAX + 64]; /* a GSO skb is <= 64 KiB; margin, not trust */
-	uint8_t pkt[DP_PKT_MAX];
-	uint8_t esp[DP_PKT_MAX + ESP_MAX_OVERHEAD];
+	uint8_t icmp[DP_PKT_MAX];
 	uint8_t cobuf[GSO_FLOWS][GSO_PKT_MAX];
 };
 
@@ -117,32 +119,42 @@ static void tx_flush_streams(struct dataplane *dp)
 	}
 }
 
-/* One clear packet (in pkt, a whole IP packet, checksums complete) for sa: seal it and send it on its stream. */
+/* esp_batch's report, in order: a sealed packet onto its SA's stream. */
+static void tun_sealed(void *arg, struct sa_set_sa *sa, const uint8_t *esp, ssize_t n)
+{
+	struct dataplane *dp = arg;
+
+	if (n < 0) {
+		*(n == -EKEYEXPIRED ? &dp->ctr.expired : &dp->ctr.send_errors) += 1;
+		return;
+	}
+	if (dp->queue) {
+		if (dp->queue(dp->send_arg, sa->conn, esp, (size_t)n) < 0)
+			dp->ctr.send_errors++;
+		else if ((dp->queued += (size_t)n) >= DP_FLUSH_BYTES)
+			tx_flush_streams(dp);
+	} else if (dp->send(dp->send_arg, sa->conn, esp, (size_t)n) < 0) {
+		dp->ctr.send_errors++;
+	}
+}
+
+/*
+ * One clear packet for sa (a whole IP packet, checksums complete), written
+ * into the batch at pkt (esp_batch_seal_place): sealed there at the flush.
+ */
 static void tun_packet_sa(struct dataplane *dp, struct sa_set_sa *sa, uint8_t *pkt, size_t len)
 {
 	if (!sa->conn) {
 		dp->ctr.no_stream++;
 		return;
 	}
-	bool icmp;
-	ssize_t n = sa_set_fit_seal(&dp->set, sa, pkt, len, dp->esp, sizeof(dp->esp), &icmp);
-	if (n < 0) {
-		*(n == -EKEYEXPIRED ? &dp->ctr.expired : &dp->ctr.send_errors) += 1;
-		return;
-	}
 	/* Too big for a UDP path and not to be fragmented: the ICMP error goes back in through the TUN. */
-	if (icmp) {
-		tun_write(dp, NULL, dp->esp, (size_t)n);
+	ssize_t n = sa_set_fit(sa, pkt, len, dp->icmp, sizeof(dp->icmp));
+	if (n > 0) {
+		tun_write(dp, NULL, dp->icmp, (size_t)n);
 		return;
 	}
-	if (dp->queue) {
-		if (dp->queue(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0)
-			dp->ctr.send_errors++;
-		else if ((dp->queued += (size_t)n) >= DP_FLUSH_BYTES)
-			tx_flush_streams(dp);
-	} else if (dp->send(dp->send_arg, sa->conn, dp->esp, (size_t)n) < 0) {
-		dp->ctr.send_errors++;
-	}
+	esp_batch_seal_placed(&dp->sealing, sa, pkt, len);
 }
 
 static struct sa_set_sa *tun_lookup(struct dataplane *dp, const uint8_t *pkt, size_t len)
@@ -157,28 +169,37 @@ static struct sa_set_sa *tun_lookup(struct dataplane *dp, const uint8_t *pkt, si
 	return sa;
 }
 
-/* One packet as read from a TUN without vnet headers, in dp->pkt. */
-static void tun_packet(struct dataplane *dp, size_t len)
+/* One packet as read from a TUN without vnet headers, into the batch at pkt. */
+static void tun_packet(struct dataplane *dp, uint8_t *pkt, size_t len)
 {
-	struct sa_set_sa *sa = tun_lookup(dp, dp->pkt, len);
+	struct sa_set_sa *sa = tun_lookup(dp, pkt, len);
 
 	if (sa)
-		tun_packet_sa(dp, sa, dp->pkt, len);
+		tun_packet_sa(dp, sa, pkt, len);
+}
+
+/* A copy of a packet in the batch, for tun_packet_sa; NULL when the batch has no room (counted). */
+static uint8_t *tun_place(struct dataplane *dp, size_t cap)
+{
+	uint8_t *at = esp_batch_seal_place(&dp->sealing, cap);
+
+	if (!at)
+		dp->ctr.send_errors++;
+	return at;
 }
 
 /*
  * One read from a TUN with vnet headers (dp->in, n bytes): a superpacket is
- * split into segments in place, each sealed on its own; its segments share
- * their addresses, so one lookup serves them all.
+ * split into segments made right in the batch, each sealed on its own; its
+ * segments share their addresses, so one lookup serves them all.
  */
 static void tun_vnet_packet(struct dataplane *dp, size_t n)
 {
 	struct gso_hdr h;
 	struct gso_split sp;
 	struct sa_set_sa *sa;
-	uint8_t *pkt = dp->in + GSO_VNET_HDR_LEN;
-	size_t len, slen;
-	uint8_t *seg;
+	uint8_t *pkt = dp->in + GSO_VNET_HDR_LEN, *at;
+	size_t len;
 
 	if (gso_hdr_parse(dp->in, n, &h)) {
 		dp->ctr.gso_drops++;
@@ -190,8 +211,10 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 			dp->ctr.gso_drops++;
 			return;
 		}
-		if ((sa = tun_lookup(dp, pkt, len)))
-			tun_packet_sa(dp, sa, pkt, len);
+		if ((sa = tun_lookup(dp, pkt, len)) && (at = tun_place(dp, len))) {
+			memcpy(at, pkt, len);
+			tun_packet_sa(dp, sa, at, len);
+		}
 		return;
 	}
 	if (!(sa = tun_lookup(dp, pkt, len)))
@@ -201,9 +224,16 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 		return;
 	}
 	dp->ctr.gso_reads++;
-	while ((seg = gso_split_next_inplace(&sp, &slen))) {
+	for (;;) {
+		size_t cap = (size_t)h.hdr_len + h.gso_size;
+		ssize_t slen = (at = tun_place(dp, cap)) ? gso_split_next(&sp, at, cap) : -ENOSPC;
+		if (slen <= 0) {
+			if (slen < 0)
+				dp->ctr.gso_drops++;
+			return;
+		}
 		dp->ctr.gso_segments++;
-		tun_packet_sa(dp, sa, seg, slen);
+		tun_packet_sa(dp, sa, at, (size_t)slen);
 	}
 }
 
@@ -213,8 +243,11 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 
 	(void)events;
 	for (int i = 0; i < DP_BATCH; i++) {
-		ssize_t n = dp->vnet ? read(dp->tun_fd, dp->in, sizeof(dp->in))
-				     : read(dp->tun_fd, dp->pkt, sizeof(dp->pkt));
+		/* Without vnet headers a packet is read straight into the batch, where it is sealed. */
+		uint8_t *at = dp->vnet ? NULL : tun_place(dp, DP_PKT_MAX);
+		if (!dp->vnet && !at)
+			break;
+		ssize_t n = dp->vnet ? read(dp->tun_fd, dp->in, sizeof(dp->in)) : read(dp->tun_fd, at, DP_PKT_MAX);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -237,8 +270,9 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 		if (dp->vnet)
 			tun_vnet_packet(dp, (size_t)n);
 		else
-			tun_packet(dp, (size_t)n);
+			tun_packet(dp, at, (size_t)n);
 	}
+	esp_batch_flush(&dp->sealing);
 	tx_flush_streams(dp);
 }
 
@@ -256,17 +290,31 @@ static void co_write(void *arg, const struct gso_hdr *h, uint8_t *pkt, size_t le
 
 void dataplane_tx_flush(struct dataplane *dp)
 {
-	if (dp)
-		gso_flows_flush(&dp->flows);
+	if (!dp)
+		return;
+	esp_batch_flush(&dp->opening);
+	gso_flows_flush(&dp->flows);
+}
+
+void dataplane_esp_queue(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
+{
+	/* ESP is accepted on any stream: after a reconnection the peer may switch before IKE tells us. */
+	(void)c;
+	esp_batch_open(&dp->opening, esp, len);
 }
 
 void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t *esp, size_t len)
 {
-	struct ip_addrs a;
+	dataplane_esp_queue(dp, c, esp, len);
+	esp_batch_flush(&dp->opening); /* TCP segments still wait for dataplane_tx_flush, joined */
+}
 
-	/* ESP is accepted on any stream: after a reconnection the peer may switch before IKE tells us. */
-	(void)c;
-	ssize_t n = sa_set_open(&dp->set, esp, len, dp->pkt, sizeof(dp->pkt), &a, NULL);
+/* esp_batch's report, in order: an opened packet to the TUN. */
+static void tun_opened(void *arg, uint8_t *pkt, ssize_t n, const struct ip_addrs *a)
+{
+	struct dataplane *dp = arg;
+
+	(void)a;
 	if (n == -EKEYEXPIRED)
 		dp->ctr.expired++;
 	else if (n == -EACCES)
@@ -274,11 +322,17 @@ void dataplane_esp_input(struct dataplane *dp, struct tcp_conn *c, const uint8_t
 	if (n <= 0)
 		return;
 	if (!dp->vnet) {
-		tun_write(dp, NULL, dp->pkt, (size_t)n);
+		tun_write(dp, NULL, pkt, (size_t)n);
 		return;
 	}
-	/* TCP segments wait for dataplane_tx_flush, joined; anything else keeps its place in its flow. */
-	gso_flows_input(&dp->flows, dp->pkt, (size_t)n);
+	/* TCP segments wait for the end of dataplane_tx_flush, joined; anything else keeps its place in its flow. */
+	gso_flows_input(&dp->flows, pkt, (size_t)n);
+}
+
+void dataplane_set_workers(struct dataplane *dp, struct workers *w)
+{
+	esp_batch_set_workers(&dp->sealing, w);
+	esp_batch_set_workers(&dp->opening, w);
 }
 
 void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
@@ -414,6 +468,8 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 	}
 	dp->watching = true;
 	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
+	esp_batch_init_seal(&dp->sealing, &dp->set, tun_sealed, dp);
+	esp_batch_init_open(&dp->opening, &dp->set, false, tun_opened, dp);
 	log_info("dataplane: TUN %s up (ifindex %d, MTU %d%s)", dp->ifname, dp->ifindex, DP_TUN_MTU,
 		 dp->vnet ? ", TCP segmentation offload" : "");
 	return dp;
@@ -439,8 +495,9 @@ void dataplane_free(struct dataplane *dp)
 	if (dp->tun_fd >= 0)
 		close(dp->tun_fd);
 	route_sock_close(&dp->rs);
-	OPENSSL_cleanse(dp->pkt, sizeof(dp->pkt));
-	OPENSSL_cleanse(dp->esp, sizeof(dp->esp));
+	esp_batch_wipe(&dp->sealing);
+	esp_batch_wipe(&dp->opening);
+	OPENSSL_cleanse(dp->icmp, sizeof(dp->icmp));
 	OPENSSL_cleanse(dp->in, sizeof(dp->in));
 	OPENSSL_cleanse(dp->cobuf, sizeof(dp->cobuf));
 	free(dp);
@@ -474,6 +531,8 @@ struct dataplane *dataplane_fd_new_for_test(int fd, dataplane_send_fn send, void
 	dp->tun_fd = fd;
 	snprintf(dp->ifname, sizeof(dp->ifname), "test");
 	gso_flows_init(&dp->flows, dp->cobuf, co_write, dp);
+	esp_batch_init_seal(&dp->sealing, &dp->set, tun_sealed, dp);
+	esp_batch_init_open(&dp->opening, &dp->set, false, tun_opened, dp);
 	if (sa_set_init(&dp->set, "dataplane", &route_hooks, dp)) {
 		dataplane_free(dp);
 		return NULL;
@@ -489,15 +548,18 @@ void dataplane_vnet_for_test(struct dataplane *dp, bool on)
 
 void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size_t len)
 {
+	uint8_t *at;
+
 	if (dp->vnet) {
 		len = MIN(len, sizeof(dp->in));
 		memcpy(dp->in, pkt, len);
 		tun_vnet_packet(dp, len);
-	} else {
-		len = MIN(len, sizeof(dp->pkt));
-		memcpy(dp->pkt, pkt, len);
-		tun_packet(dp, len);
+	} else if ((at = tun_place(dp, DP_PKT_MAX))) {
+		len = MIN(len, DP_PKT_MAX);
+		memcpy(at, pkt, len);
+		tun_packet(dp, at, len);
 	}
+	esp_batch_flush(&dp->sealing);
 	tx_flush_streams(dp);
 }
 #endif

@@ -146,6 +146,51 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 		  uint8_t *next_header);
 
 /*
+ * The same two, cut where the order ends, for the crypto workers (workers.h):
+ * _prepare does everything that must happen in packet order on the SA's one
+ * thread (checks, the sequence number, the replay check, lifetimes and
+ * counters), _seal and _open only the crypto, which any thread may run at the
+ * same time for different jobs when esp_sa_parallel(sa); _finish is in order
+ * again. esp_encap and esp_decap are each these steps in a row. A job points
+ * at its packet and output: both must stay put until it is finished.
+ */
+struct esp_seal_job {
+	struct esp_sa *sa;
+	uint64_t seq;
+	const uint8_t *ip;
+	size_t ip_len;
+	uint8_t *out;
+	size_t out_cap;
+	uint8_t iv[ESP_MAX_IV_LEN];
+	uint8_t trailer[ESP_CBC_IV_LEN + 2]; /* padding (at most block - 1), pad length, next header */
+	uint8_t trailer_len;
+};
+
+struct esp_open_job {
+	struct esp_sa *sa;
+	uint64_t seq;
+	const uint8_t *esp, *iv, *ct, *icv;
+	size_t ct_len;
+	uint8_t *out;
+	int err; /* _open's: 0, -EKEYREJECTED or -EIO */
+};
+
+/* True when the SA's crypto may run on several threads at once (its keys are only read). */
+bool esp_sa_parallel(const struct esp_sa *sa);
+/* 0 or esp_encap's errors; the sequence number is taken and the bytes counted. */
+must_check int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out,
+				 size_t out_cap, struct esp_seal_job *j);
+/* Bytes written at j->out, or -EIO. */
+ssize_t esp_encap_seal(const struct esp_seal_job *j);
+/* 0 or esp_decap's errors before the ICV (malformed, replay, expired, -ENOSPC, -EINVAL). out NULL:
+ * open in place, at the ciphertext (esp is then the caller's writable copy). */
+must_check int esp_decap_prepare(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *out,
+				 size_t out_cap, struct esp_open_job *j);
+void esp_decap_open(struct esp_open_job *j);
+/* esp_decap's result for a prepared and opened job. */
+ssize_t esp_decap_finish(const struct esp_open_job *j, uint8_t *next_header);
+
+/*
  * Add an SA's counters to the daemon-wide ones (stats.esp): packets to
  * packets_in or packets_out by direction, drops by name. The caller owns
  * the timing (on SA deletion, or deltas from a snapshot it keeps).

@@ -193,9 +193,14 @@ static void count_bytes(struct esp_sa *sa, size_t bytes)
 		sa->hard_expired = true;
 }
 
-ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap)
+bool esp_sa_parallel(const struct esp_sa *sa)
 {
-	uint8_t iv[ESP_MAX_IV_LEN], trailer[ESP_CBC_IV_LEN + 2];
+	return sa->mb != NULL; /* keyed once, read only; OpenSSL's contexts carry per-packet state */
+}
+
+int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap,
+		      struct esp_seal_job *j)
+{
 	uint8_t nh;
 
 	if (!sa->outbound || ip_len == 0 || ip_len > ESP_MAX_INNER)
@@ -222,20 +227,38 @@ ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *
 	if (sa->seq >= sa->seq_soft)
 		sa->soft_expired = true;
 	if (is_aead(sa)) {
-		wr_put_be32(iv, (uint32_t)(seq >> 32));
-		wr_put_be32(iv + 4, (uint32_t)seq);
-	} else if (cbc_iv(sa, seq, iv)) {
+		wr_put_be32(j->iv, (uint32_t)(seq >> 32));
+		wr_put_be32(j->iv + 4, (uint32_t)seq);
+	} else if (cbc_iv(sa, seq, j->iv)) {
 		return -EIO;
 	}
 	for (size_t i = 0; i < pad; i++)
-		trailer[i] = (uint8_t)(i + 1);
-	trailer[pad] = (uint8_t)pad;
-	trailer[pad + 1] = nh;
+		j->trailer[i] = (uint8_t)(i + 1);
+	j->trailer[pad] = (uint8_t)pad;
+	j->trailer[pad + 1] = nh;
+	j->trailer_len = (uint8_t)(pad + 2);
+	j->sa = sa;
+	j->seq = seq;
+	j->ip = ip;
+	j->ip_len = ip_len;
+	j->out = out;
+	j->out_cap = out_cap;
+	/* Counted now, in order: the lifetimes see every packet whichever thread seals it. */
+	count_bytes(sa, ip_len);
+	return 0;
+}
 
-	ssize_t n = seal(sa, seq, iv, ip, ip_len, trailer, pad + 2, out, out_cap);
-	if (n >= 0)
-		count_bytes(sa, ip_len);
-	return n;
+ssize_t esp_encap_seal(const struct esp_seal_job *j)
+{
+	return seal(j->sa, j->seq, j->iv, j->ip, j->ip_len, j->trailer, j->trailer_len, j->out, j->out_cap);
+}
+
+ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap)
+{
+	struct esp_seal_job j;
+	int err = esp_encap_prepare(sa, ip, ip_len, out, out_cap, &j);
+
+	return err ? err : esp_encap_seal(&j);
 }
 
 #if defined(IKETCP_TEST) || defined(IKETCP_FUZZ)
@@ -273,21 +296,16 @@ static ssize_t malformed(struct esp_sa *sa)
 	return -EBADMSG;
 }
 
-ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *out, size_t out_cap,
-		  uint8_t *next_header)
+int esp_decap_prepare(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *out, size_t out_cap,
+		      struct esp_open_job *j)
 {
 	struct rd r = rd_init(esp, len);
-	const uint8_t *iv, *ct, *icv;
-	uint8_t nonce[12], aad[12], mac[ESP_MAX_ICV_LEN * 2];
 	uint32_t spi, seq_lo;
-	uint64_t seq;
-	size_t done = 0;
-	int n = 0, err;
 
 	if (sa->outbound)
 		return -EINVAL;
 	size_t min_ct = is_aead(sa) ? 2 : sa->block;
-	if (rd_be32(&r, &spi) || rd_be32(&r, &seq_lo) || rd_view(&r, &iv, sa->iv_len) ||
+	if (rd_be32(&r, &spi) || rd_be32(&r, &seq_lo) || rd_view(&r, &j->iv, sa->iv_len) ||
 	    rd_left(&r) < (size_t)sa->icv_len + min_ct)
 		return malformed(sa);
 	if (spi != sa->spi)
@@ -295,66 +313,96 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 	size_t ct_len = rd_left(&r) - sa->icv_len;
 	if (ct_len % (is_aead(sa) ? 1 : sa->block))
 		return malformed(sa);
-	if (rd_view(&r, &ct, ct_len) || rd_view(&r, &icv, sa->icv_len))
+	if (rd_view(&r, &j->ct, ct_len) || rd_view(&r, &j->icv, sa->icv_len))
 		return malformed(sa);
 	if (sa->hard_expired) {
 		sa->stats.expired++;
 		return -EKEYEXPIRED;
 	}
+	if (!out) /* in place: the caller's copy of esp is writable */
+		out = (uint8_t *)j->ct;
 	if (out_cap < ct_len)
 		return -ENOSPC;
-	if (out != ct && overlaps(out, ct_len, esp, len))
+	if (out != j->ct && overlaps(out, ct_len, esp, len))
 		return -EINVAL;
 
 	/* Replay first: a cheap drop before the expensive ICV (RFC 4303 section 3.4.3). */
-	if (replay_check(&sa->replay, seq_lo, &seq)) {
+	if (replay_check(&sa->replay, seq_lo, &j->seq)) {
 		sa->stats.replay_drops++;
 		return -EALREADY;
 	}
+	j->sa = sa;
+	j->esp = esp;
+	j->ct_len = ct_len;
+	j->out = out;
+	j->err = 0;
+	return 0;
+}
 
+void esp_decap_open(struct esp_open_job *j)
+{
+	struct esp_sa *sa = j->sa;
+	uint8_t nonce[12], aad[12], mac[ESP_MAX_ICV_LEN * 2];
+	size_t done = 0;
+	int n = 0;
+
+	j->err = 0;
 	if (sa->mb) {
-		aead_nonce(sa, iv, nonce);
-		size_t aad_len = aead_aad(sa, seq, aad);
-		if (!aead_mb_open(sa->mb, nonce, aad, aad_len, out, ct, ct_len, icv)) {
-			sa->stats.auth_failures++;
-			return -EKEYREJECTED;
-		}
+		aead_nonce(sa, j->iv, nonce);
+		size_t aad_len = aead_aad(sa, j->seq, aad);
+		if (!aead_mb_open(sa->mb, nonce, aad, aad_len, j->out, j->ct, j->ct_len, j->icv))
+			j->err = -EKEYREJECTED;
 	} else if (is_aead(sa)) {
-		aead_nonce(sa, iv, nonce);
-		size_t aad_len = aead_aad(sa, seq, aad);
+		aead_nonce(sa, j->iv, nonce);
+		size_t aad_len = aead_aad(sa, j->seq, aad);
 		/*
 		 * GCM takes the expected ICV with the nonce: one call into the provider
 		 * instead of two. ChaCha20-Poly1305's init forgets a tag set there, so it
 		 * gets it afterwards.
 		 */
-		OSSL_PARAM tag[2] = { aead_tag_param((uint8_t *)icv), OSSL_PARAM_END };
+		OSSL_PARAM tag[2] = { aead_tag_param((uint8_t *)j->icv), OSSL_PARAM_END };
 		bool gcm = sa->cipher == ESP_AES_GCM_16;
 		if (EVP_CipherInit_ex2(sa->ctx, NULL, NULL, nonce, 0, gcm ? tag : NULL) != 1 ||
 		    EVP_CipherUpdate(sa->ctx, NULL, &n, aad, (int)aad_len) != 1 ||
-		    cipher_update(sa->ctx, out, &done, ct, ct_len) ||
-		    (!gcm && EVP_CIPHER_CTX_set_params(sa->ctx, tag) != 1))
-			return -EIO;
+		    cipher_update(sa->ctx, j->out, &done, j->ct, j->ct_len) ||
+		    (!gcm && EVP_CIPHER_CTX_set_params(sa->ctx, tag) != 1)) {
+			j->err = -EIO;
+			return;
+		}
 		/* The tag is compared inside EVP (constant time); a failure here is the ICV. */
-		if (EVP_CipherFinal_ex(sa->ctx, out + done, &n) != 1) {
-			OPENSSL_cleanse(out, ct_len);
-			sa->stats.auth_failures++;
-			return -EKEYREJECTED;
+		if (EVP_CipherFinal_ex(sa->ctx, j->out + done, &n) != 1) {
+			OPENSSL_cleanse(j->out, j->ct_len);
+			j->err = -EKEYREJECTED;
 		}
 	} else {
-		if (hmac_icv(sa, esp, ESP_HDR_LEN + sa->iv_len + ct_len, seq, mac))
-			return -EIO;
-		if (CRYPTO_memcmp(mac, icv, sa->icv_len) != 0) {
-			sa->stats.auth_failures++;
-			return -EKEYREJECTED;
+		if (hmac_icv(sa, j->esp, ESP_HDR_LEN + sa->iv_len + j->ct_len, j->seq, mac)) {
+			j->err = -EIO;
+			return;
 		}
-		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, iv, 0) != 1 ||
-		    cipher_update(sa->ctx, out, &done, ct, ct_len) ||
-		    EVP_CipherFinal_ex(sa->ctx, out + done, &n) != 1 || done + (size_t)n != ct_len)
-			return -EIO;
+		if (CRYPTO_memcmp(mac, j->icv, sa->icv_len) != 0) {
+			j->err = -EKEYREJECTED;
+			return;
+		}
+		if (EVP_CipherInit_ex(sa->ctx, NULL, NULL, NULL, j->iv, 0) != 1 ||
+		    cipher_update(sa->ctx, j->out, &done, j->ct, j->ct_len) ||
+		    EVP_CipherFinal_ex(sa->ctx, j->out + done, &n) != 1 || done + (size_t)n != j->ct_len)
+			j->err = -EIO;
 	}
+}
 
-	/* Authenticated: now the window may move. */
-	if (replay_update(&sa->replay, seq)) {
+ssize_t esp_decap_finish(const struct esp_open_job *j, uint8_t *next_header)
+{
+	struct esp_sa *sa = j->sa;
+	const uint8_t *out = j->out;
+	size_t ct_len = j->ct_len;
+	int err;
+
+	if (j->err == -EKEYREJECTED)
+		sa->stats.auth_failures++;
+	if (j->err)
+		return j->err;
+	/* Authenticated: now the window may move (a second copy in the same batch stops here). */
+	if (replay_update(&sa->replay, j->seq)) {
 		sa->stats.replay_drops++;
 		return -EALREADY;
 	}
@@ -385,4 +433,16 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
 	count_bytes(sa, inner);
 	*next_header = nh;
 	return (ssize_t)inner;
+}
+
+ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *out, size_t out_cap,
+		  uint8_t *next_header)
+{
+	struct esp_open_job j;
+	int err = esp_decap_prepare(sa, esp, len, out, out_cap, &j);
+
+	if (err)
+		return err;
+	esp_decap_open(&j);
+	return esp_decap_finish(&j, next_header);
 }

@@ -76,7 +76,9 @@
 	X(send_errors)                                                               \
 	X(expired)          /* refused: SA past its hard lifetime */ \
 	X(mss_clamped)      /* TCP SYNs whose MSS was lowered to fit a UDP path */   \
-	X(too_big)          /* ICMP "fragmentation needed" / "packet too big" sent */
+	X(too_big)          /* ICMP "fragmentation needed" / "packet too big" sent */ \
+	X(shared_batches)   /* batches whose crypto the dataplane's workers shared */ \
+	X(worker_packets)   /* packets sealed or opened on a worker thread */
 
 /* Offloads of either dataplane: TCP superpackets the kernel hands over whole (TUN vnet headers; AF_XDP
  * multi-buffer frames) are split before sealing, opened segments are joined before they leave (TUN

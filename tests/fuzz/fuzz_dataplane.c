@@ -30,6 +30,7 @@
 #include "dataplane/dataplane.h"
 #include "dataplane/gso.h"
 #include "esp/esp.h"
+#include "workers.h"
 #include "tests/lib/inet_csum.h"
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
@@ -115,6 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct dataplane *dp = dataplane_fd_new_for_test(pipefd[1], on_send, NULL);
 	CHECK(dp);
+	/* Two threads share each batch's crypto, as on a 2-core gateway; kept across inputs. */
+	static struct workers *workers;
+	if (!workers)
+		CHECK((workers = workers_new(2)));
+	dataplane_set_workers(dp, workers);
 	struct child_sa sa = {
 		.spi_in = SPI_IN, .spi_out = SPI_OUT, .in = gcm(SPI_IN, false, key_in),
 		.out = gcm(SPI_OUT, true, key_out), .n_ts = 2, .conn = (struct tcp_conn *)&stream,
@@ -148,8 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			data += 2, size -= 2;
 			n = n < size ? n : size;
 			ssize_t e = esp_seal_raw_for_test(&peer_out, seq, iv, data, n, wire, sizeof(wire));
-			if (e > 0)
-				dataplane_esp_input(dp, (struct tcp_conn *)&stream, wire, (size_t)e);
+			if (e > 0) /* one stream read: opened together at dataplane_tx_flush */
+				dataplane_esp_queue(dp, (struct tcp_conn *)&stream, wire, (size_t)e);
 			data += n, size -= n;
 		}
 		dataplane_tx_flush(dp);

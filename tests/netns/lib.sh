@@ -88,12 +88,13 @@ IKETCPCTL=$BUILD/iketcpctl
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=66}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=67}
 
-# daemon_start NS CONF NAME: run iketcpd in namespace NS; waits for its control socket.
+# daemon_start NS CONF NAME: run iketcpd in namespace NS (with $IKETCPD_ARGS); waits for its control socket.
 daemon_start() {
 	local ns=$1 conf=$2 name=$3
 	local sock
 	sock=$(sed -n 's/^ *set control-socket "\{0,1\}\([^"]*\)"\{0,1\}/\1/p' "$conf" | head -1)
-	bg "$name" ip netns exec "$NSP-$ns" "$IKETCPD" -c "$conf" --log-level debug
+	# shellcheck disable=SC2086 # IKETCPD_ARGS: more options, word-split on purpose
+	bg "$name" ip netns exec "$NSP-$ns" "$IKETCPD" -c "$conf" --log-level debug ${IKETCPD_ARGS:-}
 	eval "${name}_PID=$LAST_PID"
 	wait_for 15 ip netns exec "$NSP-$ns" "$IKETCPCTL" -s "$sock" status ||
 		fail "$name: no answer on control socket $sock (log: $TMP/$name.log)"

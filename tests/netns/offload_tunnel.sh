@@ -84,8 +84,21 @@ run_tunnel() { # TRANSPORT(tcp|udp)
 	log "ESP packets ($tp): gwA out $pout, gwB in $pin"
 	[ "$pout" -gt 10000 ] && [ "$pin" -gt 10000 ] || fail "ESP counters did not move (gwA out $pout, gwB in $pin)"
 
+	# One thread per CPU seals and opens (daemon/workers.h); with two or more, the workers took part.
+	local cpus threads shared helped gw
+	cpus=$(nproc)
+	for gw in gwA gwB; do
+		threads=$(ctl $gw status --json | jq -r .daemon.dataplane_threads)
+		shared=$(stat_of $gw "$TMP/$gw/iketcpd.sock" esp shared_batches)
+		helped=$(stat_of $gw "$TMP/$gw/iketcpd.sock" esp worker_packets)
+		log "$gw ($tp): ESP crypto on $threads threads: $shared batches shared, $helped packets on workers"
+		[ "$threads" = "$((cpus > 64 ? 64 : cpus))" ] || fail "$gw: $threads dataplane threads on $cpus CPUs"
+		[ "$cpus" -lt 2 ] || { [ "$shared" -gt 0 ] && [ "$helped" -gt 0 ]; } ||
+			fail "$gw: the crypto workers did not take part ($tp)"
+	done
+
 	# The dataplane's offload counters (iketcpctl stats, section tun).
-	local gw r s w j d
+	local r s w j d
 	for gw in gwA gwB; do
 		read -r r s d w j < <(ctl $gw stats --json | jq -r '.tun | "\(.gso_reads) \(.gso_segments) \(.gso_drops) \(.coalesced) \(.coalesced_segments)"')
 		log "$gw ($tp): $r superpackets read, split into $s segments; $w written, joined from $j segments; $d refused"

@@ -8,7 +8,8 @@
 #     exchange for each, more than gwB can compute) while hostA pings hostB every 10 ms: no ping is lost,
 #     none takes 100 ms, the tunnel stays up. (With IKE and packets on one loop, pings took up to 136 ms,
 #     12 ms on average, in the same flood.)
-# Both gateways run under ThreadSanitizer when build/iketcpd-tsan exists.
+# Both gateways run under ThreadSanitizer when build/iketcpd-tsan exists, each with three threads sealing
+# and opening ESP (daemon/workers.h), more than this machine has cores: the workers must have taken part.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/scripts/topology.sh"
 need_root
@@ -16,6 +17,7 @@ need_root
 # the dataplane, and daemon_stop fails the test on any report.
 [ -x "$BUILD/iketcpd-tsan" ] && IKETCPD=$BUILD/iketcpd-tsan
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1}
+IKETCPD_ARGS="--dataplane-threads 3"
 need python3 jq
 HOSTILE="$TOP/tests/netns/udp_hostile.py"
 GWB=203.0.113.2
@@ -85,6 +87,14 @@ for gw in gwA gwB; do
 	grep -q "^OK" "$TMP/stall-$gw.log" && grep -q "stalled 5000 ms" "$TMP/stall-$gw.log" || fail "$gw: debug-stall said $(cat "$TMP/stall-$gw.log")"
 done
 established gwA && established gwB || fail "the tunnel went down across the stalls"
+for gw in gwA gwB; do
+	threads=$(ctl $gw status --json | jq -r .daemon.dataplane_threads)
+	shared=$(stat_of $gw "$TMP/$gw/iketcpd.sock" esp shared_batches)
+	helped=$(stat_of $gw "$TMP/$gw/iketcpd.sock" esp worker_packets)
+	log "$gw: ESP crypto on $threads threads: $shared batches shared, $helped packets on workers"
+	[ "$threads" = 3 ] || fail "$gw: --dataplane-threads 3 gave $threads"
+	[ "$shared" -gt 0 ] && [ "$helped" -gt 0 ] || fail "$gw: the crypto workers did not take part"
+done
 
 # ---- 2. an IKE_SA_INIT flood that answers its cookies: a MODP-2048 key exchange per request ----
 before_ike=$(stat_of gwB "$TMP/gwB/iketcpd.sock" udp ike_in)

@@ -1,0 +1,204 @@
+/* A batch of packets whose crypto the dataplane's workers share (see esp_batch.h). */
+#include <errno.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "iketcp/stats.h"
+#include "dataplane/esp_batch.h"
+#include "workers.h"
+
+static void init(struct esp_batch *b, struct sa_set *set, void *arg)
+{
+	b->set = set;
+	b->arg = arg;
+	b->workers = NULL;
+	b->n = b->n_parallel = 0;
+	b->used = 0;
+}
+
+void esp_batch_init_seal(struct esp_batch *b, struct sa_set *set, esp_batch_sealed_fn sealed, void *arg)
+{
+	init(b, set, arg);
+	b->opening = false;
+	b->sealed = sealed;
+}
+
+void esp_batch_init_open(struct esp_batch *b, struct sa_set *set, bool whole, esp_batch_opened_fn opened,
+			 void *arg)
+{
+	init(b, set, arg);
+	b->opening = true;
+	b->whole = whole;
+	b->opened = opened;
+}
+
+void esp_batch_set_workers(struct esp_batch *b, struct workers *w)
+{
+	b->workers = w;
+}
+
+/* Each packet on its own cache lines: workers write them. */
+static size_t slot_size(size_t bytes)
+{
+	return (bytes + 63) & ~(size_t)63;
+}
+
+/* Room for one more packet of up to bytes, flushing first if needed; where it goes. */
+static uint8_t *reserve(struct esp_batch *b, size_t bytes)
+{
+	bytes = slot_size(bytes);
+	if (b->n == ESP_BATCH_MAX || ESP_BATCH_ARENA - b->used < bytes)
+		esp_batch_flush(b);
+	if (ESP_BATCH_ARENA - b->used < bytes) /* not expected: the arena holds several 64 KiB packets */
+		return NULL;
+	return b->arena + b->used; /* taken when a packet is added (add_seal, esp_batch_open) */
+}
+
+/* A clear packet at ip, sealed to out (cap bytes, reserved at b->used) at the flush. */
+static void add_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip, size_t len, uint8_t *out,
+		     size_t cap)
+{
+	struct esp_batch_item *it = &b->items[b->n];
+	int err = esp_encap_prepare(&sa->out, ip, len, out, cap, &it->seal);
+
+	if (err) {
+		b->sealed(b->arg, sa, NULL, err);
+		return;
+	}
+	b->used = slot_size((size_t)(out + esp_encap_len(&sa->out, len) - b->arena));
+	it->sa = sa;
+	b->n_parallel += esp_sa_parallel(&sa->out);
+	b->n++;
+}
+
+void esp_batch_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip, size_t len)
+{
+	size_t need = esp_encap_len(&sa->out, len);
+	uint8_t *out = reserve(b, need); /* may flush */
+
+	if (!out) {
+		b->sealed(b->arg, sa, NULL, -ENOSPC);
+		return;
+	}
+	add_seal(b, sa, ip, len, out, need);
+}
+
+/* Where a placed packet starts: room before it for the longest ESP header and IV. */
+#define PLACE_OFFSET (ESP_HDR_LEN + ESP_MAX_IV_LEN)
+
+uint8_t *esp_batch_seal_place(struct esp_batch *b, size_t cap)
+{
+	uint8_t *slot = reserve(b, PLACE_OFFSET + cap + ESP_MAX_OVERHEAD); /* may flush */
+
+	return slot ? slot + PLACE_OFFSET : NULL; /* taken by esp_batch_seal_placed */
+}
+
+void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len)
+{
+	/* In place: the ESP header and IV go right before the packet (a shorter IV leaves a gap). */
+	uint8_t *out = ip - esp_payload_offset(&sa->out);
+
+	add_seal(b, sa, ip, len, out, (size_t)(b->arena + ESP_BATCH_ARENA - out));
+}
+
+void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
+{
+	uint8_t *slot = reserve(b, len); /* may flush: the item is taken after */
+	struct esp_batch_item *it = &b->items[b->n];
+	ssize_t r;
+
+	if (!slot) {
+		STAT_INC(esp, malformed);
+		return;
+	}
+	/* Opened in place (out NULL): the plaintext lands where the ciphertext starts. */
+	memcpy(slot, esp, len);
+	r = sa_set_open_prepare(b->set, slot, len, NULL, len, &it->open);
+	if (r == 1) {
+		b->used += slot_size(len);
+		it->sa = container_of(it->open.sa, struct sa_set_sa, in);
+		b->n_parallel += esp_sa_parallel(it->open.sa);
+		b->n++;
+		return;
+	}
+	if (r < 0)
+		b->opened(b->arg, NULL, r, NULL);
+}
+
+/* ---- the flush ------------------------------------------------------------ */
+
+static void crypt_item(struct esp_batch *b, struct esp_batch_item *it)
+{
+	if (b->opening)
+		esp_decap_open(&it->open);
+	else
+		it->n = esp_encap_seal(&it->seal);
+}
+
+/* A worker's share: only SAs whose keys may be read by several threads at once. */
+static void crypt_parallel(void *arg, unsigned i)
+{
+	struct esp_batch *b = arg;
+	struct esp_batch_item *it = &b->items[i];
+
+	if (esp_sa_parallel(b->opening ? it->open.sa : it->seal.sa))
+		crypt_item(b, it);
+}
+
+static void report_sealed(struct esp_batch *b, struct esp_batch_item *it)
+{
+	if (it->n < 0) {
+		log_rl(&b->set->rl, LOG_LVL_DEBUG, "%s: SPI %08x: cannot seal %zu bytes: %s", b->set->name,
+		       it->sa->out.spi, it->seal.ip_len, strerror((int)-it->n));
+		b->sealed(b->arg, it->sa, NULL, it->n);
+		return;
+	}
+	STAT_INC(esp, packets_out);
+	b->sealed(b->arg, it->sa, it->seal.out, it->n);
+}
+
+static void report_opened(struct esp_batch *b, struct esp_batch_item *it)
+{
+	struct ip_addrs a;
+	size_t ip_len;
+	ssize_t n = sa_set_open_finish(b->set, &it->open, &a, b->whole ? &ip_len : NULL);
+
+	if (n != 0)
+		b->opened(b->arg, it->open.out, n, n > 0 ? &a : NULL);
+}
+
+void esp_batch_flush(struct esp_batch *b)
+{
+	unsigned n = b->n;
+
+	if (!n)
+		return;
+	/* Reports may add to another batch, never to this one. */
+	if (b->workers && b->n_parallel >= ESP_BATCH_SHARE_MIN) {
+		unsigned long before = workers_helped(b->workers);
+		workers_run(b->workers, n, crypt_parallel, b);
+		STAT_INC(esp, shared_batches);
+		STAT_ADD(esp, worker_packets, workers_helped(b->workers) - before);
+		for (unsigned i = 0; i < n; i++)
+			if (!esp_sa_parallel(b->opening ? b->items[i].open.sa : b->items[i].seal.sa))
+				crypt_item(b, &b->items[i]);
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			crypt_item(b, &b->items[i]);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (b->opening)
+			report_opened(b, &b->items[i]);
+		else
+			report_sealed(b, &b->items[i]);
+	}
+	b->n = b->n_parallel = 0;
+	b->used = 0;
+}
+
+void esp_batch_wipe(struct esp_batch *b)
+{
+	OPENSSL_cleanse(b->arena, sizeof(b->arena));
+	b->n = b->n_parallel = 0;
+	b->used = 0;
+}
