@@ -295,7 +295,8 @@ static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size
  * A packet bigger than its link: a TCP superpacket the kernel handed over
  * whole (generic XDP keeps the sender's GSO, as does native XDP on a veth with
  * GRO on), in several descriptors. Split into segments that fit the link and
- * the SA's path, each made right in the batch and sealed there. The sender's
+ * the SA's path: each one's headers are made in the batch and sealed there
+ * with its payload read where it lies in the frame. The sender's
  * segment size is not in the frame; the link's is what it would have used.
  * Anything else that big (UDP GSO) is dropped and counted.
  */
@@ -313,17 +314,18 @@ static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *i
 	}
 	dp->ctr.gso_reads++;
 	for (;;) {
+		const uint8_t *pay;
+		size_t hlen, plen;
 		uint8_t *at = esp_batch_seal_place(&dp->sealing, max);
-		ssize_t slen = at ? gso_split_next(&sp, at, max) : -ENOSPC;
-		if (slen == 0)
-			return;
-		if (slen < 0) {
-			dp->ctr.gso_drops++;
+		if (!at) {
+			dp->ctr.send_errors++;
 			return;
 		}
+		if (!(hlen = gso_split_next_apart(&sp, at, &pay, &plen)))
+			return;
 		dp->ctr.gso_segments++;
-		if (clear_fits(dp, sa, at, (size_t)slen))
-			esp_batch_seal_placed(&dp->sealing, sa, at, (size_t)slen);
+		/* Each fits the path (max): only a SYN would need its MSS clamped, and GSO makes none. */
+		esp_batch_seal_placed_apart(&dp->sealing, sa, at, hlen, pay, plen);
 	}
 }
 
@@ -379,10 +381,13 @@ static void rx_desc(struct afx_xsk *x, const struct xdp_desc *d)
 	}
 	if (more)
 		return;
-	if (x->gather_bad)
+	if (x->gather_bad) {
 		x->dp->ctr.gso_drops++;
-	else
+	} else {
 		clear_frame(x->dp, x->ifc, x->gather, x->gather_len, false);
+		/* A superpacket's segments are sealed from x->gather, which the next frame reuses. */
+		esp_batch_flush(&x->dp->sealing);
+	}
 	x->gather_len = 0;
 	x->gather_bad = false;
 }

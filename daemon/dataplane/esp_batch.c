@@ -54,19 +54,37 @@ static uint8_t *reserve(struct esp_batch *b, size_t bytes)
 	return b->arena + b->used; /* taken when a packet is added (add_seal, esp_batch_open) */
 }
 
-/* A clear packet at ip, sealed to out (cap bytes, reserved at b->used) at the flush. */
-static void add_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip, size_t len, uint8_t *out,
+/*
+ * With nobody to share the crypto with, each packet is sealed or opened as it
+ * is added and reported at once: nothing waits, the one slot in use stays in
+ * the cache, and ESP is opened straight from the caller's buffer.
+ */
+static bool immediate(const struct esp_batch *b)
+{
+	return workers_threads(b->workers) < 2;
+}
+
+static void report_sealed(struct esp_batch *b, struct esp_batch_item *it);
+static void report_opened(struct esp_batch *b, struct esp_batch_item *it);
+
+/* A clear packet in n parts, sealed to out (cap bytes, reserved at b->used) at the flush. */
+static void add_seal(struct esp_batch *b, struct sa_set_sa *sa, const struct iovec *ip, unsigned n, uint8_t *out,
 		     size_t cap)
 {
 	struct esp_batch_item *it = &b->items[b->n];
-	int err = esp_encap_prepare(&sa->out, ip, len, out, cap, &it->seal);
+	int err = esp_encap_prepare_parts(&sa->out, ip, n, out, cap, &it->seal);
 
 	if (err) {
 		b->sealed(b->arg, sa, NULL, err);
 		return;
 	}
-	b->used = slot_size((size_t)(out + esp_encap_len(&sa->out, len) - b->arena));
 	it->sa = sa;
+	if (immediate(b)) {
+		it->n = esp_encap_seal(&it->seal);
+		report_sealed(b, it);
+		return;
+	}
+	b->used = slot_size((size_t)(out + esp_encap_len(&sa->out, it->seal.ip_len) - b->arena));
 	b->n_parallel += esp_sa_parallel(&sa->out);
 	b->n++;
 }
@@ -80,7 +98,7 @@ void esp_batch_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip
 		b->sealed(b->arg, sa, NULL, -ENOSPC);
 		return;
 	}
-	add_seal(b, sa, ip, len, out, need);
+	add_seal(b, sa, &(struct iovec){ (void *)ip, len }, 1, out, need);
 }
 
 /* Where a placed packet starts: room before it for the longest ESP header and IV. */
@@ -95,10 +113,17 @@ uint8_t *esp_batch_seal_place(struct esp_batch *b, size_t cap)
 
 void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len)
 {
+	esp_batch_seal_placed_apart(b, sa, ip, len, NULL, 0);
+}
+
+void esp_batch_seal_placed_apart(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len,
+				 const uint8_t *rest, size_t rest_len)
+{
 	/* In place: the ESP header and IV go right before the packet (a shorter IV leaves a gap). */
 	uint8_t *out = ip - esp_payload_offset(&sa->out);
+	struct iovec parts[2] = { { ip, len }, { (void *)rest, rest_len } };
 
-	add_seal(b, sa, ip, len, out, (size_t)(b->arena + ESP_BATCH_ARENA - out));
+	add_seal(b, sa, parts, rest_len ? 2 : 1, out, (size_t)(b->arena + ESP_BATCH_ARENA - out));
 }
 
 void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
@@ -111,7 +136,19 @@ void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
 		STAT_INC(esp, malformed);
 		return;
 	}
-	/* Opened in place (out NULL): the plaintext lands where the ciphertext starts. */
+	if (immediate(b)) { /* opened now, from where it lies */
+		r = sa_set_open_prepare(b->set, esp, len, slot, len, &it->open);
+		if (r == 1) {
+			it->sa = container_of(it->open.sa, struct sa_set_sa, in);
+			esp_decap_open(&it->open);
+			report_opened(b, it);
+		} else if (r < 0) {
+			b->opened(b->arg, NULL, r, NULL);
+		}
+		return;
+	}
+	/* Kept for the flush: copied, since the stream may reuse its buffer, and opened in place (out NULL)
+	 * so the plaintext lands where the ciphertext starts. */
 	memcpy(slot, esp, len);
 	r = sa_set_open_prepare(b->set, slot, len, NULL, len, &it->open);
 	if (r == 1) {

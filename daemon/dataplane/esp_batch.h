@@ -10,6 +10,10 @@
  * A sealed packet is written into the batch's own arena, from a clear packet
  * that must stay where it is until the flush. ESP to open is copied into the
  * arena and opened there, so a stream may reuse its buffer at once.
+ *
+ * With no workers (or one thread in all) there is nothing to share: each
+ * packet is sealed or opened as it is added and reported at once, ESP opened
+ * straight from where it lies; the flush then has nothing left to do.
  */
 #ifndef IKETCP_DATAPLANE_ESP_BATCH_H
 #define IKETCP_DATAPLANE_ESP_BATCH_H
@@ -84,6 +88,14 @@ void esp_batch_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip
  */
 uint8_t *esp_batch_seal_place(struct esp_batch *b, size_t cap);
 void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len);
+/*
+ * A packet whose first len bytes (its headers) were written there and whose
+ * rest (rest_len bytes at rest, a superpacket's payload) stays where it is
+ * until the flush: a segment made without copying its payload
+ * (gso_split_next_apart). The place's cap covers both.
+ */
+void esp_batch_seal_placed_apart(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len,
+				 const uint8_t *rest, size_t rest_len);
 /* An ESP packet (SPI first) from any stream or path: checked and copied now, opened at the flush. */
 void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len);
 /* Seals or opens everything added, then reports each packet in order. */

@@ -186,8 +186,8 @@ static bool next_payload(const struct gso_split *s, size_t *pay)
 	return true;
 }
 
-/* The next segment's headers at seg, its pay payload bytes already after them; then on to the next. */
-static size_t seg_finish(struct gso_split *s, uint8_t *seg, size_t pay)
+/* The next segment's headers at seg, for its pay payload bytes at payload; then on to the next. */
+static size_t seg_finish(struct gso_split *s, uint8_t *seg, const uint8_t *payload, size_t pay)
 {
 	size_t n = s->hlen + pay;
 	bool last = s->off + pay >= s->len;
@@ -209,8 +209,10 @@ static size_t seg_finish(struct gso_split *s, uint8_t *seg, size_t pay)
 		flags &= (uint8_t)~TH_CWR;
 	tcp[13] = flags;
 	tcp[TCP_CSUM_AT] = tcp[TCP_CSUM_AT + 1] = 0;
-	size_t tcp_len = n - s->ip_hlen;
-	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~inet_csum_add(tcp, tcp_len, pseudo_sum(seg, s->v6, tcp_len)));
+	size_t tcp_len = n - s->ip_hlen, tcp_hlen = s->hlen - s->ip_hlen;
+	/* The TCP header's length is a multiple of 4: the payload's sum carries on from it. */
+	uint16_t sum = inet_csum_add(tcp, tcp_hlen, pseudo_sum(seg, s->v6, tcp_len));
+	wr_put_be16(tcp + TCP_CSUM_AT, (uint16_t)~inet_csum_add(payload, pay, sum));
 	s->off += pay;
 	if (!pay)
 		s->off++; /* the one empty segment is made */
@@ -227,7 +229,19 @@ ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap)
 	if (s->hlen + pay > cap)
 		return -ENOSPC;
 	memcpy(out + s->hlen, s->pkt + s->off, pay);
-	return (ssize_t)seg_finish(s, out, pay);
+	return (ssize_t)seg_finish(s, out, out + s->hlen, pay);
+}
+
+size_t gso_split_next_apart(struct gso_split *s, uint8_t hdr[GSO_HDR_MAX], const uint8_t **payload, size_t *pay_len)
+{
+	size_t pay;
+
+	if (!next_payload(s, &pay))
+		return 0;
+	*payload = s->pkt + s->off;
+	*pay_len = pay;
+	seg_finish(s, hdr, *payload, pay);
+	return s->hlen;
 }
 
 uint8_t *gso_split_next_inplace(struct gso_split *s, size_t *len)
@@ -238,7 +252,7 @@ uint8_t *gso_split_next_inplace(struct gso_split *s, size_t *len)
 		return NULL;
 	/* off >= hlen: the headers land on the superpacket's own or on a segment already used. */
 	uint8_t *seg = s->pkt + s->off - s->hlen;
-	*len = seg_finish(s, seg, pay);
+	*len = seg_finish(s, seg, seg + s->hlen, pay);
 	return seg;
 }
 

@@ -93,6 +93,13 @@ ssize_t gso_split_next(struct gso_split *s, uint8_t *out, size_t cap);
  * one of the two ways per superpacket). NULL when all are made.
  */
 uint8_t *gso_split_next_inplace(struct gso_split *s, size_t *len);
+/*
+ * The same segment with its headers apart: they are written to hdr, and its
+ * payload is left where it is in the superpacket (*payload, *pay_len bytes),
+ * which stays as it was, so every segment made this way stays valid. The
+ * headers' length, 0 when all are made. One of the three ways per superpacket.
+ */
+size_t gso_split_next_apart(struct gso_split *s, uint8_t hdr[GSO_HDR_MAX], const uint8_t **payload, size_t *pay_len);
 
 /* ---- coalescing (write side) ------------------------------------------- */
 

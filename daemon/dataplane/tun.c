@@ -45,6 +45,7 @@ struct dataplane {
 	int tun_fd, ifindex;
 	char ifname[IFNAMSIZ];
 	bool vnet; /* IFF_VNET_HDR: every read and write starts with a virtio_net_hdr (gso.h) */
+	bool in_held; /* the sealing batch reads segment payloads from dp->in: flush before reading again */
 	dataplane_send_fn send, queue;
 	dataplane_flush_fn flush;
 	void *send_arg;
@@ -190,8 +191,9 @@ static uint8_t *tun_place(struct dataplane *dp, size_t cap)
 
 /*
  * One read from a TUN with vnet headers (dp->in, n bytes): a superpacket is
- * split into segments made right in the batch, each sealed on its own; its
- * segments share their addresses, so one lookup serves them all.
+ * split into segments, each sealed on its own with its headers made in the
+ * batch and its payload read where it lies; its segments share their
+ * addresses, so one lookup serves them all.
  */
 static void tun_vnet_packet(struct dataplane *dp, size_t n)
 {
@@ -224,16 +226,22 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 		return;
 	}
 	dp->ctr.gso_reads++;
+	if (!sa->conn) {
+		dp->ctr.no_stream++;
+		return;
+	}
 	for (;;) {
-		size_t cap = (size_t)h.hdr_len + h.gso_size;
-		ssize_t slen = (at = tun_place(dp, cap)) ? gso_split_next(&sp, at, cap) : -ENOSPC;
-		if (slen <= 0) {
-			if (slen < 0)
-				dp->ctr.gso_drops++;
+		const uint8_t *pay;
+		size_t hlen, plen;
+		if (!(at = tun_place(dp, (size_t)sp.hlen + sp.mss)))
 			return;
-		}
+		if (!(hlen = gso_split_next_apart(&sp, at, &pay, &plen)))
+			return;
 		dp->ctr.gso_segments++;
-		tun_packet_sa(dp, sa, at, (size_t)slen);
+		/* Each fits the path (split to inner_max): only a SYN would need its MSS clamped, and GSO makes
+		 * none. dp->in must stay as it is until the batch is flushed. */
+		esp_batch_seal_placed_apart(&dp->sealing, sa, at, hlen, pay, plen);
+		dp->in_held = true;
 	}
 }
 
@@ -247,6 +255,10 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 		uint8_t *at = dp->vnet ? NULL : tun_place(dp, DP_PKT_MAX);
 		if (!dp->vnet && !at)
 			break;
+		if (dp->in_held) {
+			esp_batch_flush(&dp->sealing);
+			dp->in_held = false;
+		}
 		ssize_t n = dp->vnet ? read(dp->tun_fd, dp->in, sizeof(dp->in)) : read(dp->tun_fd, at, DP_PKT_MAX);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -273,6 +285,7 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 			tun_packet(dp, at, (size_t)n);
 	}
 	esp_batch_flush(&dp->sealing);
+	dp->in_held = false;
 	tx_flush_streams(dp);
 }
 
@@ -551,6 +564,9 @@ void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size
 	uint8_t *at;
 
 	if (dp->vnet) {
+		if (dp->in_held)
+			esp_batch_flush(&dp->sealing);
+		dp->in_held = false;
 		len = MIN(len, sizeof(dp->in));
 		memcpy(dp->in, pkt, len);
 		tun_vnet_packet(dp, len);
@@ -560,6 +576,7 @@ void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size
 		tun_packet(dp, at, len);
 	}
 	esp_batch_flush(&dp->sealing);
+	dp->in_held = false;
 	tx_flush_streams(dp);
 }
 #endif

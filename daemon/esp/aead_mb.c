@@ -94,42 +94,37 @@ void aead_mb_free(struct aead_mb *a)
 	free(a);
 }
 
-/* ChaCha20-Poly1305, streamed both ways; the tag computed into tag. */
-static void chacha_seal(const struct aead_mb *a, const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-			uint8_t *out, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2, uint8_t *tag)
-{
-	struct chacha20_poly1305_context_data ctx;
-
-	IMB_CHACHA20_POLY1305_INIT(mgr, a->key.chacha, &ctx, nonce, aad, aad_len);
-	IMB_CHACHA20_POLY1305_ENC_UPDATE(mgr, a->key.chacha, &ctx, out, p1, l1);
-	if (l2)
-		IMB_CHACHA20_POLY1305_ENC_UPDATE(mgr, a->key.chacha, &ctx, out + l1, p2, l2);
-	IMB_CHACHA20_POLY1305_ENC_FINALIZE(mgr, &ctx, tag, AEAD_MB_TAG_LEN);
-	OPENSSL_cleanse(&ctx, sizeof(ctx)); /* it holds keystream */
-}
-
+/* Streamed, so each part is read where it lies instead of being copied next to the others first. */
 void aead_mb_seal(const struct aead_mb *a, const uint8_t nonce[AEAD_MB_NONCE_LEN], const uint8_t *aad,
-		  size_t aad_len, uint8_t *out, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2,
-		  uint8_t tag[AEAD_MB_TAG_LEN])
+		  size_t aad_len, uint8_t *out, const struct iovec *parts, unsigned n, uint8_t tag[AEAD_MB_TAG_LEN])
 {
-	struct gcm_context_data ctx;
+	size_t at = 0;
 
 	if (a->kind == AEAD_MB_CHACHA20_POLY1305) {
-		chacha_seal(a, nonce, aad, aad_len, out, p1, l1, p2, l2, tag);
+		struct chacha20_poly1305_context_data ctx;
+		IMB_CHACHA20_POLY1305_INIT(mgr, a->key.chacha, &ctx, nonce, aad, aad_len);
+		for (unsigned i = 0; i < n; at += parts[i++].iov_len)
+			if (parts[i].iov_len)
+				IMB_CHACHA20_POLY1305_ENC_UPDATE(mgr, a->key.chacha, &ctx, out + at, parts[i].iov_base,
+								 parts[i].iov_len);
+		IMB_CHACHA20_POLY1305_ENC_FINALIZE(mgr, &ctx, tag, AEAD_MB_TAG_LEN);
+		OPENSSL_cleanse(&ctx, sizeof(ctx)); /* it holds keystream */
 		return;
 	}
-	/* Streamed, so the packet is read where it lies instead of being copied next to its trailer first. */
+	struct gcm_context_data ctx;
 	if (a->aes256) {
 		IMB_AES256_GCM_INIT(mgr, &a->key.gcm, &ctx, nonce, aad, aad_len);
-		IMB_AES256_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out, p1, l1);
-		if (l2)
-			IMB_AES256_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out + l1, p2, l2);
+		for (unsigned i = 0; i < n; at += parts[i++].iov_len)
+			if (parts[i].iov_len)
+				IMB_AES256_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out + at, parts[i].iov_base,
+							  parts[i].iov_len);
 		IMB_AES256_GCM_ENC_FINALIZE(mgr, &a->key.gcm, &ctx, tag, AEAD_MB_TAG_LEN);
 	} else {
 		IMB_AES128_GCM_INIT(mgr, &a->key.gcm, &ctx, nonce, aad, aad_len);
-		IMB_AES128_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out, p1, l1);
-		if (l2)
-			IMB_AES128_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out + l1, p2, l2);
+		for (unsigned i = 0; i < n; at += parts[i++].iov_len)
+			if (parts[i].iov_len)
+				IMB_AES128_GCM_ENC_UPDATE(mgr, &a->key.gcm, &ctx, out + at, parts[i].iov_base,
+							  parts[i].iov_len);
 		IMB_AES128_GCM_ENC_FINALIZE(mgr, &a->key.gcm, &ctx, tag, AEAD_MB_TAG_LEN);
 	}
 	OPENSSL_cleanse(&ctx, sizeof(ctx)); /* it holds a keystream block */

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "iketcp/compiler.h"
 
@@ -30,12 +31,12 @@ struct aead_mb *aead_mb_new(enum aead_mb_kind kind, const uint8_t *key, size_t k
 void aead_mb_free(struct aead_mb *a);
 
 /*
- * Encrypts p1 | p2 (l1 + l2 bytes) to out and writes the tag. p1 may be out
- * itself (in place) or disjoint from it; p2 (a trailer) is disjoint.
+ * Encrypts the n parts of the plaintext, one after the other, to out and
+ * writes the tag. A part may lie at its own place in out (in place) or apart
+ * from out.
  */
 void aead_mb_seal(const struct aead_mb *a, const uint8_t nonce[AEAD_MB_NONCE_LEN], const uint8_t *aad,
-		  size_t aad_len, uint8_t *out, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2,
-		  uint8_t tag[AEAD_MB_TAG_LEN]);
+		  size_t aad_len, uint8_t *out, const struct iovec *parts, unsigned n, uint8_t tag[AEAD_MB_TAG_LEN]);
 
 /*
  * Decrypts in (len bytes) to out (the same place or disjoint) and checks the

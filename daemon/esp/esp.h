@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <openssl/evp.h>
 #include "iketcp/compiler.h"
 #include "esp/replay.h"
@@ -154,16 +155,18 @@ ssize_t esp_decap(struct esp_sa *sa, const uint8_t *esp, size_t len, uint8_t *ou
  * again. esp_encap and esp_decap are each these steps in a row. A job points
  * at its packet and output: both must stay put until it is finished.
  */
+#define ESP_MAX_PARTS 2 /* an inner packet in pieces: headers made apart from their payload */
+
 struct esp_seal_job {
 	struct esp_sa *sa;
 	uint64_t seq;
-	const uint8_t *ip;
 	size_t ip_len;
+	struct iovec parts[ESP_MAX_PARTS + 1]; /* the inner packet's, then the trailer */
+	unsigned n_parts;
 	uint8_t *out;
 	size_t out_cap;
 	uint8_t iv[ESP_MAX_IV_LEN];
 	uint8_t trailer[ESP_CBC_IV_LEN + 2]; /* padding (at most block - 1), pad length, next header */
-	uint8_t trailer_len;
 };
 
 struct esp_open_job {
@@ -180,6 +183,9 @@ bool esp_sa_parallel(const struct esp_sa *sa);
 /* 0 or esp_encap's errors; the sequence number is taken and the bytes counted. */
 must_check int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out,
 				 size_t out_cap, struct esp_seal_job *j);
+/* The same for an inner packet in n pieces (n <= ESP_MAX_PARTS); only the first may be in place. */
+must_check int esp_encap_prepare_parts(struct esp_sa *sa, const struct iovec *ip, unsigned n, uint8_t *out,
+				       size_t out_cap, struct esp_seal_job *j);
 /* Bytes written at j->out, or -EIO. */
 ssize_t esp_encap_seal(const struct esp_seal_job *j);
 /* 0 or esp_decap's errors before the ICV (malformed, replay, expired, -ENOSPC, -EINVAL). out NULL:

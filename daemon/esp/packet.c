@@ -107,16 +107,18 @@ static int cipher_update(EVP_CIPHER_CTX *ctx, uint8_t *out, size_t *done, const 
 }
 
 /*
- * Write SPI | seq | IV | enc(p1 | p2) | ICV at out. p1 may be the ciphertext
- * position itself (in place) or disjoint; p2 is a small buffer (the trailer).
+ * Write SPI | seq | IV | enc(parts) | ICV at out. The first part may be the
+ * ciphertext position itself (in place); the others lie apart from out.
  */
-static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const uint8_t *p1, size_t l1,
-		    const uint8_t *p2, size_t l2, uint8_t *out, size_t out_cap)
+static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const struct iovec *parts, unsigned n_parts,
+		    uint8_t *out, size_t out_cap)
 {
-	size_t hdr = esp_payload_offset(sa), ct_len = l1 + l2, done = 0;
+	size_t hdr = esp_payload_offset(sa), ct_len = 0, done = 0;
 	uint8_t aad[12], nonce[12], icv[ESP_MAX_ICV_LEN * 2];
 	int n = 0;
 
+	for (unsigned i = 0; i < n_parts; i++)
+		ct_len += parts[i].iov_len;
 	if (!is_aead(sa) && ct_len % sa->block)
 		return -EINVAL;
 	if (out_cap < hdr || out_cap - hdr < ct_len || out_cap - hdr - ct_len < sa->icv_len)
@@ -128,7 +130,7 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	if (sa->mb) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
 		size_t aad_len = aead_aad(sa, seq, aad);
-		aead_mb_seal(sa->mb, nonce, aad, aad_len, ct, p1, l1, p2, l2, ct + ct_len);
+		aead_mb_seal(sa->mb, nonce, aad, aad_len, ct, parts, n_parts, ct + ct_len);
 		return (ssize_t)(hdr + ct_len + sa->icv_len);
 	}
 	/*
@@ -136,10 +138,9 @@ static ssize_t seal(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const ui
 	 * splitting at a partial block takes OpenSSL off its fast bulk path,
 	 * which costs more than copying the packet.
 	 */
-	if (p1 != ct)
-		memcpy(ct, p1, l1);
-	if (l2)
-		memcpy(ct + l1, p2, l2);
+	for (size_t i = 0, at = 0; i < n_parts; at += parts[i++].iov_len)
+		if (parts[i].iov_base != ct + at && parts[i].iov_len)
+			memcpy(ct + at, parts[i].iov_base, parts[i].iov_len);
 
 	if (is_aead(sa)) {
 		aead_nonce(sa, out + ESP_HDR_LEN, nonce);
@@ -198,14 +199,19 @@ bool esp_sa_parallel(const struct esp_sa *sa)
 	return sa->mb != NULL; /* keyed once, read only; OpenSSL's contexts carry per-packet state */
 }
 
-int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap,
-		      struct esp_seal_job *j)
+int esp_encap_prepare_parts(struct esp_sa *sa, const struct iovec *ip, unsigned n, uint8_t *out, size_t out_cap,
+			    struct esp_seal_job *j)
 {
+	size_t ip_len = 0;
 	uint8_t nh;
 
-	if (!sa->outbound || ip_len == 0 || ip_len > ESP_MAX_INNER)
+	if (!sa->outbound || n == 0 || n > ESP_MAX_PARTS || ip[0].iov_len == 0)
 		return -EINVAL;
-	switch (ip[0] >> 4) {
+	for (unsigned i = 0; i < n; i++)
+		ip_len += ip[i].iov_len;
+	if (ip_len > ESP_MAX_INNER)
+		return -EINVAL;
+	switch (((const uint8_t *)ip[0].iov_base)[0] >> 4) {
 	case 4: nh = ESP_NH_IPV4; break;
 	case 6: nh = ESP_NH_IPV6; break;
 	default: return -EINVAL;
@@ -219,9 +225,12 @@ int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8
 	size_t pad = pad_for(sa, ip_len);
 	if (out_cap < esp_encap_len(sa, ip_len))
 		return -ENOSPC;
-	/* The plaintext is copied into place: a partial overlap would corrupt it. */
-	if (ip != out + esp_payload_offset(sa) && overlaps(ip, ip_len, out, out_cap))
-		return -EINVAL;
+	/* The plaintext is copied into place: a partial overlap would corrupt it. Only the first part may
+	 * be in place. */
+	for (unsigned i = 0; i < n; i++)
+		if ((i > 0 || ip[i].iov_base != out + esp_payload_offset(sa)) &&
+		    overlaps(ip[i].iov_base, ip[i].iov_len, out, out_cap))
+			return -EINVAL;
 
 	uint64_t seq = ++sa->seq; /* consumed even if sealing fails: never reuse a nonce */
 	if (sa->seq >= sa->seq_soft)
@@ -236,10 +245,11 @@ int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8
 		j->trailer[i] = (uint8_t)(i + 1);
 	j->trailer[pad] = (uint8_t)pad;
 	j->trailer[pad + 1] = nh;
-	j->trailer_len = (uint8_t)(pad + 2);
+	memcpy(j->parts, ip, n * sizeof(*ip));
+	j->parts[n] = (struct iovec){ j->trailer, pad + 2 };
+	j->n_parts = n + 1;
 	j->sa = sa;
 	j->seq = seq;
-	j->ip = ip;
 	j->ip_len = ip_len;
 	j->out = out;
 	j->out_cap = out_cap;
@@ -248,9 +258,17 @@ int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8
 	return 0;
 }
 
+int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap,
+		      struct esp_seal_job *j)
+{
+	struct iovec v = { (void *)ip, ip_len };
+
+	return ip_len ? esp_encap_prepare_parts(sa, &v, 1, out, out_cap, j) : -EINVAL;
+}
+
 ssize_t esp_encap_seal(const struct esp_seal_job *j)
 {
-	return seal(j->sa, j->seq, j->iv, j->ip, j->ip_len, j->trailer, j->trailer_len, j->out, j->out_cap);
+	return seal(j->sa, j->seq, j->iv, j->parts, j->n_parts, j->out, j->out_cap);
 }
 
 ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *out, size_t out_cap)
@@ -265,7 +283,9 @@ ssize_t esp_encap(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8_t *
 ssize_t esp_seal_raw_for_test(struct esp_sa *sa, uint64_t seq, const uint8_t *iv, const uint8_t *pt,
 			      size_t pt_len, uint8_t *out, size_t out_cap)
 {
-	return seal(sa, seq, iv, pt, pt_len, NULL, 0, out, out_cap);
+	struct iovec v = { (void *)pt, pt_len };
+
+	return seal(sa, seq, iv, &v, 1, out, out_cap);
 }
 #endif
 

@@ -51,11 +51,15 @@ static void test_hdr_roundtrip(void **state)
 
 /*
  * Splits super (len) and checks every segment against the superpacket it came
- * from; a copy of it split in place gives the same segments.
+ * from; a copy of it split in place gives the same segments, and so does a
+ * second copy split with the headers apart, which leaves that copy unchanged.
  */
 static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len, size_t want_mss)
 {
-	struct gso_split sp, ip;
+	static uint8_t apart_copy[sizeof(work)], apart_seg[sizeof(seg)];
+	struct gso_split sp, ip, ap;
+	const uint8_t *apay;
+	size_t ahl, aplen;
 	uint8_t *in_place;
 	size_t ilen;
 	size_t ih = ip_hlen(super), hl = ih + (size_t)(super[ih + 12] >> 4) * 4, off = hl;
@@ -67,7 +71,14 @@ static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len,
 	assert_int_equal(gso_split_init(&sp, h, super, len, max_len), 0);
 	memcpy(work, super, len);
 	assert_int_equal(gso_split_init(&ip, h, work, len, max_len), 0);
+	memcpy(apart_copy, super, len);
+	assert_int_equal(gso_split_init(&ap, h, apart_copy, len, max_len), 0);
 	while ((r = gso_split_next(&sp, seg, sizeof(seg))) > 0) {
+		ahl = gso_split_next_apart(&ap, apart_seg, &apay, &aplen);
+		assert_int_equal(ahl + aplen, r);
+		assert_true(apay >= apart_copy && apay + aplen <= apart_copy + len);
+		memcpy(apart_seg + ahl, apay, aplen);
+		assert_memory_equal(apart_seg, seg, (size_t)r);
 		in_place = gso_split_next_inplace(&ip, &ilen);
 		assert_non_null(in_place);
 		assert_int_equal(ilen, r);
@@ -106,6 +117,8 @@ static unsigned split_check(const struct gso_hdr *h, size_t len, size_t max_len,
 	}
 	assert_int_equal(r, 0);
 	assert_null(gso_split_next_inplace(&ip, &ilen));
+	assert_int_equal(gso_split_next_apart(&ap, apart_seg, &apay, &aplen), 0);
+	assert_memory_equal(apart_copy, super, len); /* apart: the superpacket is left as it was */
 	assert_int_equal(off, len);
 	assert_int_equal(gso_split_next(&sp, seg, sizeof(seg)), 0); /* stays done */
 	assert_null(gso_split_next_inplace(&ip, &ilen));
