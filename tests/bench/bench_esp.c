@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "esp/esp.h"
+#include "tests/bench/bench_packet.h"
 
 #define PKT 1420
 #define BATCH 256
@@ -159,13 +160,7 @@ int main(void)
 	const char *env = getenv("BENCH_SECONDS");
 	if (env && atof(env) > 0)
 		seconds = atof(env);
-	for (size_t i = 0; i < sizeof(keymat); i++)
-		keymat[i] = (uint8_t)(i * 7 + 3);
-	for (size_t i = 0; i < PKT; i++)
-		ip[i] = (uint8_t)i;
-	ip[0] = 0x45;
-	ip[2] = PKT >> 8;
-	ip[3] = PKT & 0xff;
+	bench_packet(keymat, sizeof(keymat), ip, PKT);
 
 	/*
 	 * Each suite runs in rounds alternating with the ceiling, so both see
