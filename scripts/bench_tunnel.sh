@@ -17,6 +17,10 @@
 # such coupling.
 # BENCH_XDP_MODE="native" or "generic" runs only that mode for every row.
 #
+# The first suite over TCP runs twice: with the daemons' default crypto threads (one per CPU,
+# daemon/workers.h) and with `iketcpd --dataplane-threads 1` (label .../1thr). BENCH_THREADS="0 1"
+# (0: the default) sets the list.
+#
 # Every single-stream figure, plain routing's too, is the median of BENCH_RUNS runs (3): single runs
 # vary by a fifth on this shared machine.
 #
@@ -127,11 +131,19 @@ for suite in $SUITES; do
 	modes=${XDPMODE:-native}
 	[ -z "$XDPMODE" ] && modes="native generic"
 	for mode in $modes; do
+	# The first suite over plain TCP also runs with one thread in all (no crypto workers) next to the
+	# default (one per CPU): on this machine the hosts and the carrier need the second core.
+	threads_list=0
+	[ "$suite" = "${SUITES%% *}" ] && [ "$tls" = disable ] && threads_list=${BENCH_THREADS:-0 1}
+	for threads in $threads_list; do
+		IKETCPD_ARGS=
+		[ "$threads" -gt 0 ] && IKETCPD_ARGS="--dataplane-threads $threads"
 		label=$suite
 		[ "$dp" = tun ] && label=$suite/tun
 		tag=$suite-$tls
 		[ "$dp" = tun ] && tag=$suite-$tls-tun
 		[ "$mode" = generic ] && label=$label/gen && tag=$tag-gen
+		[ "$threads" -gt 0 ] && label=$label/${threads}thr && tag=$tag-${threads}thr
 		for gw in gwA gwB; do
 			mkdir -p "$TMP/$gw"
 			topo_gateway_conf "$TOP/tests/conf/$gw.conf" "$TMP/$gw.conf" "$TMP/$gw" "/sys/fs/bpf/$NSP-$gw"
@@ -165,6 +177,7 @@ for suite in $SUITES; do
 			perf record -a -o "$PERFDIR/$tag-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
 			perfpids+=($!)
 		fi
+		dp_threads=$(ip netns exec "$NSP-gwA" "$IKETCPCTL" -s "$TMP/gwA/iketcpd.sock" status --json | jq -r '.daemon.dataplane_threads // 1')
 		tun_rtt=$(rtt)
 		c0=$(( $(cpu_ticks "$gwA_PID") + $(cpu_ticks "$gwB_PID") ))
 		single_runs
@@ -187,13 +200,15 @@ for suite in $SUITES; do
 		printf '%-24s %-4s %8s %8s %8s %8s %12s %8s\n' "$label" "$via" "$t1" "$r1" "$t4" "$r4" "$cpu" "${tun_rtt:-?}"
 		[ $first -eq 1 ] || json+=","
 		first=0
-		json+="{\"suite\":\"$suite\",\"dataplane\":\"$dp\",\"xdp_mode\":\"$mode\",\"transport\":\"$via\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu,\"rtt_ms\":${tun_rtt:-0}}"
+		json+="{\"suite\":\"$suite\",\"dataplane\":\"$dp\",\"xdp_mode\":\"$mode\",\"dataplane_threads\":$dp_threads,\"transport\":\"$via\",\"gbps_1\":$t1,\"ratio_1\":$r1,\"gbps_4\":$t4,\"ratio_4\":$r4,\"cpu_s_per_gbit\":$cpu,\"rtt_ms\":${tun_rtt:-0}}"
 		daemon_stop gwA
 		daemon_stop gwB
 	done
 	done
 	done
+	done
 done
+IKETCPD_ARGS=
 c128=0 c256=0 cchacha=0
 if [ -z "${BENCH_SUITES:-}" ]; then
 	c128=$(ceiling aes-128-gcm)
