@@ -22,7 +22,9 @@
 #include "dataplane/gso.h"
 #include "esp/esp.h"
 #include "iketcp/compiler.h"
+#include "iketcp/stats.h"
 #include "tests/lib/tcp_build.h"
+#include "workers.h"
 
 #define SPI_A_IN 0xa0000001u
 #define SPI_A_OUT 0xb0000001u
@@ -85,6 +87,9 @@ static struct child_ts ts(int family, uint8_t net, uint8_t len)
 	return t;
 }
 
+/* The second round: two threads share each batch's crypto (dataplane/esp_batch.h). */
+static struct workers *workers;
+
 static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
@@ -103,6 +108,7 @@ static int setup(void **state)
 	assert_non_null(f->dp);
 	dataplane_vnet_for_test(f->dp, true);
 	dataplane_set_batch(f->dp, queue, flush);
+	dataplane_set_workers(f->dp, workers);
 	/* 10.1.0.0/24 <-> 10.2.0.0/24 and fd01::/64 <-> fd02::/64 */
 	struct child_sa c = { .phase1 = "p1", .phase2 = "p2", .spi_in = SPI_A_IN, .spi_out = SPI_A_OUT,
 			      .in = gcm(SPI_A_IN, false, key_in), .out = gcm(SPI_A_OUT, true, key_out),
@@ -449,5 +455,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_interleaved_flows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_more_flows, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name("one thread", tests, NULL, NULL);
+	workers = workers_new(2);
+	if (!workers)
+		return 1;
+	failed += cmocka_run_group_tests_name("two crypto threads", tests, NULL, NULL);
+	workers_free(workers);
+	/* One thread seals and opens each packet as it comes: only the second round shared batches. */
+	if (stats.esp.shared_batches == 0) {
+		fprintf(stderr, "test_dataplane_vnet: the second round shared no batch with the workers\n");
+		failed++;
+	}
+	return failed;
 }
