@@ -99,7 +99,7 @@ ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp
 
 /*
  * The open path, cut for esp_batch (see esp.h): the SPI's SA found and esp
- * checked up to the ICV, to be opened at out (which may be in place). 1: open
+ * checked up to the ICV, to be opened at out (NULL: in place, esp writable). 1: open
  * it (esp_decap_open), then sa_set_open_finish; 0: dropped and counted in
  * stats.esp; -EKEYEXPIRED (the SA is expired) for the caller's own counters.
  */
