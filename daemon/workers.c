@@ -53,22 +53,25 @@ static void futex_wake_all(_Atomic uint32_t *word)
 	(void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Claims and runs items of whatever batch is published until none is left; how many it ran. */
-static unsigned take(struct workers *w)
+/*
+ * Claims and runs items of whatever batch is published until none is left. A worker
+ * (helper) counts each item in helped before it counts it done: the caller reads helped once all are.
+ */
+static void take(struct workers *w, bool helper)
 {
 	uint64_t c = atomic_load_explicit(&w->claim, memory_order_acquire);
-	unsigned ran = 0;
 
 	for (;;) {
 		unsigned n = (unsigned)(c >> 16) & 0xffff, next = (unsigned)c & 0xffff;
 		if (next >= n)
-			return ran;
+			return;
 		if (!atomic_compare_exchange_weak_explicit(&w->claim, &c, c + 1, memory_order_acq_rel,
 							   memory_order_acquire))
 			continue; /* c now holds the current word */
 		w->fn(w->arg, next);
+		if (helper)
+			atomic_fetch_add_explicit(&w->helped, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
-		ran++;
 		c = atomic_load_explicit(&w->claim, memory_order_acquire);
 	}
 }
@@ -90,9 +93,7 @@ static void *worker_main(void *p)
 			continue;
 		}
 		seen = g;
-		unsigned ran = take(w);
-		if (ran)
-			atomic_fetch_add_explicit(&w->helped, ran, memory_order_relaxed);
+		take(w, true);
 	}
 	return NULL;
 }
@@ -173,7 +174,7 @@ void workers_run(struct workers *w, unsigned n, workers_fn fn, void *arg)
 	atomic_store(&w->gen, w->last_gen);
 	if (atomic_load(&w->sleepers))
 		futex_wake_all(&w->gen);
-	take(w);
+	take(w, false);
 	/* What is left is in a worker's hands, being run. */
 	for (unsigned spins = 0; atomic_load_explicit(&w->done, memory_order_acquire) < n; spins++) {
 		if (spins < SPINS_BEFORE_YIELD)

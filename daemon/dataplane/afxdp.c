@@ -329,7 +329,10 @@ static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *i
 	}
 }
 
-/* One frame from an AF_XDP socket on ifc: strip Ethernet, seal, send on the SA's stream (stable: see clear_seal). */
+/*
+ * One frame from an AF_XDP socket on ifc: strip Ethernet, seal, send on the SA's stream. stable: the
+ * frame stays where it is until the RX pass ends (a UMEM frame; not x->gather).
+ */
 static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *frame, size_t len, bool stable)
 {
 	struct ip_addrs a;
@@ -354,6 +357,9 @@ static void clear_frame(struct afxdp *dp, const struct afx_if *ifc, uint8_t *fra
 	}
 	if (ip_len > ifc->mtu) {
 		clear_superpacket(dp, sa, frame + ETH_HLEN, ip_len, &a, ifc->mtu);
+		/* Its segments are sealed from the frame: one the next frame reuses goes out first. */
+		if (!stable)
+			esp_batch_flush(&dp->sealing);
 		return;
 	}
 	l4_csum_complete(frame + ETH_HLEN, ip_len, &a);
@@ -381,13 +387,10 @@ static void rx_desc(struct afx_xsk *x, const struct xdp_desc *d)
 	}
 	if (more)
 		return;
-	if (x->gather_bad) {
+	if (x->gather_bad)
 		x->dp->ctr.gso_drops++;
-	} else {
+	else
 		clear_frame(x->dp, x->ifc, x->gather, x->gather_len, false);
-		/* A superpacket's segments are sealed from x->gather, which the next frame reuses. */
-		esp_batch_flush(&x->dp->sealing);
-	}
 	x->gather_len = 0;
 	x->gather_bad = false;
 }

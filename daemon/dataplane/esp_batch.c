@@ -139,7 +139,6 @@ void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
 	if (immediate(b)) { /* opened now, from where it lies */
 		r = sa_set_open_prepare(b->set, esp, len, slot, len, &it->open);
 		if (r == 1) {
-			it->sa = container_of(it->open.sa, struct sa_set_sa, in);
 			esp_decap_open(&it->open);
 			report_opened(b, it);
 		} else if (r < 0) {
@@ -153,7 +152,6 @@ void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
 	r = sa_set_open_prepare(b->set, slot, len, NULL, len, &it->open);
 	if (r == 1) {
 		b->used += slot_size(len);
-		it->sa = container_of(it->open.sa, struct sa_set_sa, in);
 		b->n_parallel += esp_sa_parallel(it->open.sa);
 		b->n++;
 		return;
@@ -172,14 +170,18 @@ static void crypt_item(struct esp_batch *b, struct esp_batch_item *it)
 		it->n = esp_encap_seal(&it->seal);
 }
 
+static bool item_parallel(const struct esp_batch *b, const struct esp_batch_item *it)
+{
+	return esp_sa_parallel(b->opening ? it->open.sa : it->seal.sa);
+}
+
 /* A worker's share: only SAs whose keys may be read by several threads at once. */
 static void crypt_parallel(void *arg, unsigned i)
 {
 	struct esp_batch *b = arg;
-	struct esp_batch_item *it = &b->items[i];
 
-	if (esp_sa_parallel(b->opening ? it->open.sa : it->seal.sa))
-		crypt_item(b, it);
+	if (item_parallel(b, &b->items[i]))
+		crypt_item(b, &b->items[i]);
 }
 
 static void report_sealed(struct esp_batch *b, struct esp_batch_item *it)
@@ -216,8 +218,9 @@ void esp_batch_flush(struct esp_batch *b)
 		workers_run(b->workers, n, crypt_parallel, b);
 		STAT_INC(esp, shared_batches);
 		STAT_ADD(esp, worker_packets, workers_helped(b->workers) - before);
-		for (unsigned i = 0; i < n; i++)
-			if (!esp_sa_parallel(b->opening ? b->items[i].open.sa : b->items[i].seal.sa))
+		/* The rest (OpenSSL's SAs) here; usually there is none. */
+		for (unsigned i = 0; b->n_parallel < n && i < n; i++)
+			if (!item_parallel(b, &b->items[i]))
 				crypt_item(b, &b->items[i]);
 	} else {
 		for (unsigned i = 0; i < n; i++)

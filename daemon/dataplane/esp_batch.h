@@ -46,7 +46,7 @@ typedef void (*esp_batch_sealed_fn)(void *arg, struct sa_set_sa *sa, const uint8
 typedef void (*esp_batch_opened_fn)(void *arg, uint8_t *pkt, ssize_t n, const struct ip_addrs *a);
 
 struct esp_batch_item {
-	struct sa_set_sa *sa;
+	struct sa_set_sa *sa; /* sealing: the SA reported with the packet */
 	union {
 		struct esp_seal_job seal;
 		struct esp_open_job open;

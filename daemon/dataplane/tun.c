@@ -111,6 +111,13 @@ static void tun_write(struct dataplane *dp, const struct gso_hdr *h, const uint8
 		dp->ctr.tun_write_errors++;
 }
 
+/* Seals what the wakeup read; after that dp->in may be read into again. */
+static void sealing_flush(struct dataplane *dp)
+{
+	esp_batch_flush(&dp->sealing);
+	dp->in_held = false;
+}
+
 /* Sends what the batch queued, one write per stream. */
 static void tx_flush_streams(struct dataplane *dp)
 {
@@ -255,10 +262,8 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 		uint8_t *at = dp->vnet ? NULL : tun_place(dp, DP_PKT_MAX);
 		if (!dp->vnet && !at)
 			break;
-		if (dp->in_held) {
-			esp_batch_flush(&dp->sealing);
-			dp->in_held = false;
-		}
+		if (dp->in_held)
+			sealing_flush(dp);
 		ssize_t n = dp->vnet ? read(dp->tun_fd, dp->in, sizeof(dp->in)) : read(dp->tun_fd, at, DP_PKT_MAX);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -284,8 +289,7 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 		else
 			tun_packet(dp, at, (size_t)n);
 	}
-	esp_batch_flush(&dp->sealing);
-	dp->in_held = false;
+	sealing_flush(dp);
 	tx_flush_streams(dp);
 }
 
@@ -565,8 +569,7 @@ void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size
 
 	if (dp->vnet) {
 		if (dp->in_held)
-			esp_batch_flush(&dp->sealing);
-		dp->in_held = false;
+			sealing_flush(dp);
 		len = MIN(len, sizeof(dp->in));
 		memcpy(dp->in, pkt, len);
 		tun_vnet_packet(dp, len);
@@ -575,8 +578,7 @@ void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size
 		memcpy(at, pkt, len);
 		tun_packet(dp, at, len);
 	}
-	esp_batch_flush(&dp->sealing);
-	dp->in_held = false;
+	sealing_flush(dp);
 	tx_flush_streams(dp);
 }
 #endif

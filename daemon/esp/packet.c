@@ -263,7 +263,7 @@ int esp_encap_prepare(struct esp_sa *sa, const uint8_t *ip, size_t ip_len, uint8
 {
 	struct iovec v = { (void *)ip, ip_len };
 
-	return ip_len ? esp_encap_prepare_parts(sa, &v, 1, out, out_cap, j) : -EINVAL;
+	return esp_encap_prepare_parts(sa, &v, 1, out, out_cap, j);
 }
 
 ssize_t esp_encap_seal(const struct esp_seal_job *j)
