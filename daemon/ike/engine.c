@@ -14,9 +14,13 @@
  * reconnects and ike_conn_up sends the outstanding request again (the one
  * resend) or an empty INFORMATIONAL; the responder moves the SA and its CHILD
  * SAs to the stream an authenticated message came on (rebind, after the ICV).
- * A replayed message could move the SA too, but only someone on the path can
- * replay, and such a party can cut the stream anyway. A failed SA of a static
- * auto-negotiate tunnel is initiated again after 5 s, doubling to 60 s.
+ * A message only the peer can have made now moves it: a new request, or an
+ * answer. A request answered before proves nothing, since anyone who saw it
+ * pass can replay it into a stream of his own (no TLS, or TLS to the peer's
+ * end only); it moves the SA only when ours is gone, otherwise our request
+ * goes on the new stream too and the peer's answer there moves it
+ * (probe_stream). A failed SA of a static auto-negotiate tunnel is initiated
+ * again after 5 s, doubling to 60 s.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -315,6 +319,35 @@ static void rebind(struct ike_sa *sa, struct tcp_conn *c)
 	ike_resend_request(sa);
 }
 
+/*
+ * A request we answered before came again on another stream (RFC 9329 6.1):
+ * the originator reconnected after a cut we did not see, or someone replays a
+ * captured message into a stream of his own. Only the peer can answer our
+ * request, so it goes on that stream too (a new liveness check when none is
+ * out) and an answer there moves the SA (input_response). A stream we know is
+ * gone has nothing to keep: the SA moves at once.
+ */
+static void probe_stream(struct ike_sa *sa, struct tcp_conn *c)
+{
+	struct ike *ike = sa->ike;
+
+	if (!sa->conn) {
+		rebind(sa, c);
+		return;
+	}
+	if (sa->state != SA_ESTABLISHED)
+		return;
+	log_debug("%s: IKE SA %016llx_i %016llx_r: an answered request came again on another stream; asking there",
+		  sa->tun ? sa->tun->name : "responder", (unsigned long long)sa->spi_i, (unsigned long long)sa->spi_r);
+	if (!sa->req_out) {
+		struct ike_enc inner;
+		ike_inner_begin(ike, &inner);
+		(void)ike_request(sa, INFORMATIONAL, &inner); /* on our stream, and kept in last_req */
+	}
+	if (sa->req_out && sa->last_req)
+		(void)send_bytes(ike, c, sa->last_req, sa->last_req_len);
+}
+
 static void input_request(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg *m)
 {
 	struct ike *ike = sa->ike;
@@ -325,16 +358,15 @@ static void input_request(struct ike_sa *sa, struct tcp_conn *c, struct ike_msg 
 		return drop(ike, "unexpected message ID", h);
 	if (open_sk(sa, m, retransmit))
 		goto maybe_fail;
-	/* 2.23: over UDP only a new request moves the SA; an old one replayed from elsewhere would
-	 * otherwise take it (and its ESP) anywhere. A stream SA follows even a resend to its new stream:
-	 * that is how the originator comes back after a cut the responder may not have noticed (RFC 9329
-	 * 6.1); replaying into a stream of one's own takes a prefix, a handshake and a captured message. */
-	bool dgram = ike->io.datagram && ike->io.datagram(ike->io.arg, c);
-	if (sa->conn != c && (!retransmit || !dgram))
+	/* 2.23: only a new request moves the SA; an old one replayed from elsewhere would otherwise take
+	 * it (and its ESP) anywhere. */
+	if (sa->conn != c && !retransmit)
 		rebind(sa, c);
 	if (retransmit) {
 		/* 2.1: answer a retransmission from the cache, never process it again; to where it came from. */
 		(void)send_bytes(ike, c, sa->last_rsp, sa->last_rsp_len);
+		if (sa->conn != c && !(ike->io.datagram && ike->io.datagram(ike->io.arg, c)))
+			probe_stream(sa, c);
 		return;
 	}
 	switch (h->exchange) {

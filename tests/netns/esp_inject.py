@@ -8,9 +8,11 @@ usage: esp_inject.py PCAP SERVER PORT SPI CASE
   SPI     the SPI (hex) the server receives on: the newest captured ESP frame for it is
           the "real packet" every case starts from.
   CASE    unknown_spi | replay | flip_ct | flip_icv | flip_seq | trunc7 | trunc20
+          | ike_replay: the newest IKE request captured (SPI is not used), sent again
 A new stream (IKETCP prefix, RFC 9329 section 3) carries the one frame; exit 0 when the
 server keeps the stream open after it (a bad ESP packet is a counted drop, not a reason to
-close). The server's counters are checked by the caller.
+close). The server's counters are checked by the caller. For ike_replay the IKE frames the
+server sends back within a second are counted and printed ("ike frames back: N").
 """
 import socket
 import struct
@@ -87,20 +89,77 @@ def reassemble(segs):
     return bytes(buf)
 
 
-def esp_frames(stream):
-    """ESP packets (without the length field) of an RFC 9329 stream, in order."""
-    if not stream.startswith(PREFIX):
+def frames(stream, prefixed=True):
+    """Frame bodies (without the length field) of an RFC 9329 stream, in order."""
+    if prefixed and not stream.startswith(PREFIX):
         return []
-    out, off = [], len(PREFIX)
+    out, off = [], len(PREFIX) if prefixed else 0
     while off + 2 <= len(stream):
         flen = struct.unpack(">H", stream[off:off + 2])[0]
         if flen < 3 or off + flen > len(stream):
             break
-        body = stream[off + 2:off + flen]
-        if len(body) >= 4 and body[:4] != b"\x00\x00\x00\x00":
-            out.append(body)
+        out.append(stream[off + 2:off + flen])
         off += flen
     return out
+
+
+def is_ike(body):
+    return len(body) >= 4 and body[:4] == b"\x00\x00\x00\x00"
+
+
+def esp_frames(stream):
+    """ESP packets of an RFC 9329 stream, in order."""
+    return [b for b in frames(stream) if len(b) >= 4 and not is_ike(b)]
+
+
+def newest_ike_request(pcap, server, port):
+    """The captured IKE request (non-ESP marker included) with the highest message ID."""
+    best = None
+    for segs in tcp_segments(pcap, server, port).values():
+        for body in frames(reassemble(segs)):
+            ike = body[4:]
+            if not is_ike(body) or len(ike) < 28 or ike[19] & 0x20:  # too short, or a response
+                continue
+            msg_id = struct.unpack(">I", ike[20:24])[0]
+            if best is None or msg_id >= best[0]:
+                best = (msg_id, body)
+    if best is None:
+        raise SystemExit("esp_inject: no IKE request in %s" % pcap)
+    return best[1]
+
+
+def ike_frames_back(s, secs):
+    """IKE frames the server sends on s within secs; None when it closes the stream."""
+    data, end = b"", time.time() + secs
+    while time.time() < end:
+        s.settimeout(max(0.01, end - time.time()))
+        try:
+            got = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return None
+        if not got:
+            return None
+        data += got
+    return sum(1 for b in frames(data, prefixed=False) if is_ike(b))
+
+
+def replay_ike(pcap, server, port):
+    body = newest_ike_request(pcap, server, port)
+    ike = body[4:]
+    print("ike_replay: exchange %d, message ID %d, %d bytes" %
+          (ike[18], struct.unpack(">I", ike[20:24])[0], len(body)))
+    s = socket.create_connection((server, port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(PREFIX + struct.pack(">H", len(body) + 2) + body)
+    n = ike_frames_back(s, 1.0)
+    s.close()
+    if n is None:
+        print("esp_inject: ike_replay: the server closed the stream", file=sys.stderr)
+        return 1
+    print("ike frames back: %d" % n)
+    return 0
 
 
 def newest_real_esp(pcap, server, port, spi):
@@ -144,6 +203,8 @@ def main():
     if len(sys.argv) != 6:
         raise SystemExit(__doc__)
     pcap, server, port, spi, case = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4], 16), sys.argv[5]
+    if case == "ike_replay":
+        return replay_ike(pcap, server, port)
     real = newest_real_esp(pcap, server, port, spi)
     esp = hostile(case, real, spi)
     print("%s: real ESP seq %d, %d bytes -> sending %d bytes (seq field %s)" %

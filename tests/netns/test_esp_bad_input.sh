@@ -93,7 +93,23 @@ attack trunc7 malformed
 # SPI, number and 8-byte IV but no room for the 16-byte ICV: refused before the window and the cipher.
 attack trunc20 malformed
 # The failed ICV did not move the window 2^30 ahead: real packets still pass (the ping below).
-log "attack done: $(wc -l <"$TMP/inject.log") hostile packets"
+
+# gwA's last IKE request, replayed on the attacker's stream (RFC 9329 6.1): gwB answers it from its
+# cache there and asks gwA, on both streams, whether it moved. gwA answers on its own stream, so the
+# IKE SA and its ESP stay with gwA: the ping and the transfer below see nothing. (Moving on a resend
+# would send gwB's ESP into the attacker's stream until gwA's next request.)
+for c in "${COUNTERS[@]}"; do declare "ike_before_$c=$(esp "$c")"; done
+nsx carrier python3 "$INJECT" "$TMP/stream.pcap" 203.0.113.2 443 "$SPI" ike_replay >>"$TMP/inject.log" 2>&1 ||
+	{ cat "$TMP/inject.log"; fail "ike_replay: injection failed or gwB closed the stream"; }
+back=$(sed -n 's/^ike frames back: //p' "$TMP/inject.log")
+[ "$back" = 2 ] || { cat "$TMP/inject.log"; fail "ike_replay: gwB sent $back IKE frames back, expected its cached answer and a liveness check"; }
+for c in "${COUNTERS[@]}"; do
+	v=ike_before_$c
+	[ "$(esp "$c")" -eq "${!v}" ] || fail "ike_replay moved esp.$c"
+done
+! grep -q "moved to a new stream" "$TMP/gwB.log" || fail "ike_replay: gwB moved the IKE SA to the attacker's stream"
+log "ike_replay -> answered from the cache and a liveness check, the SA stayed ($(grep '^ike_replay' "$TMP/inject.log"))"
+log "attack done: $(wc -l <"$TMP/inject.log") lines of injection log"
 
 established gwB || fail "gwB lost the tunnel under attack"
 wait "$SENDER" || fail "TCP transfer over the tunnel failed"

@@ -194,6 +194,14 @@ static uint8_t last_to_b_exchange(const struct net *n)
 	return n->last_to_b[18];
 }
 
+/* An empty INFORMATIONAL request (a liveness check) from side's only SA. */
+static void informational(struct net *n, int side)
+{
+	struct ike_enc inner;
+	ike_inner_begin(n->p.ike[side], &inner);
+	assert_int_equal(ike_request(the_sa(n, side), INFORMATIONAL, &inner), 0);
+}
+
 /* ---- reconnection (RFC 9329 6.1) ------------------------------------------------------ */
 
 static void test_reconnect_idle(void **state)
@@ -258,9 +266,7 @@ static void test_reconnect_outstanding_request(void **state)
 
 	/* INFORMATIONAL { } --> is out when the stream dies; only gwA notices (a
 	 * forged RST on its side): gwB still holds the old, dead stream. */
-	struct ike_enc inner;
-	ike_inner_begin(n->p.ike[0], &inner);
-	assert_int_equal(ike_request(a, INFORMATIONAL, &inner), 0);
+	informational(n, 0);
 	uint32_t id = a->my_msg_id - 1;
 	uint8_t first[IKE_MSG_MAX_LEN];
 	size_t first_len = n->last_to_b_len;
@@ -283,16 +289,37 @@ static void test_reconnect_outstanding_request(void **state)
 	assert_int_equal(stats.ike.sa_established, 2);
 
 	/* And again, with gwB's answer lost with the stream: gwB answers the
-	 * resent request from its cache on the newest stream. */
-	ike_inner_begin(n->p.ike[0], &inner);
-	assert_int_equal(ike_request(a, INFORMATIONAL, &inner), 0);
+	 * resent request from its cache on the newest stream. A resend proves
+	 * nothing (anyone can replay it), so gwB stays until gwA answers its
+	 * liveness check there. */
+	informational(n, 0);
 	deliver(n); /* gwB answers ... */
 	cut(n, false); /* ... into the cut */
 	assert_true(a->req_out);
+	unsigned ub = n->p.updates[1];
 	reconnect(n);
+	deliver(n); /* the resend: answered from the cache, INFORMATIONAL { } <-- on both streams */
+	assert_ptr_equal(the_sa(n, 1)->conn, CONN(2));
+	assert_int_equal(n->p.updates[1], ub);
+	assert_true(the_sa(n, 1)->req_out);
 	pump(n);
 	assert_false(a->req_out);
+	assert_false(the_sa(n, 1)->req_out);
 	assert_ptr_equal(the_sa(n, 1)->conn, CONN(3));
+	assert_ptr_equal(n->p.last_update_conn[1], CONN(3));
+	assert_int_equal(stats.ike.invalid_messages, 0);
+
+	/* Once more, gwB seeing the cut this time: its stream is gone, so the resend moves the SA at once. */
+	informational(n, 0);
+	deliver(n);
+	cut(n, true);
+	assert_null(the_sa(n, 1)->conn);
+	reconnect(n);
+	deliver(n);
+	assert_ptr_equal(the_sa(n, 1)->conn, CONN(4));
+	assert_false(the_sa(n, 1)->req_out);
+	pump(n);
+	assert_false(a->req_out);
 	assert_int_equal(stats.ike.invalid_messages, 0);
 	net_free(n);
 }
@@ -396,6 +423,43 @@ static void test_forged_message_does_not_move_sa(void **state)
 	ike_input(n->p.ike[0], CONN(6), m->buf, m->len);
 	assert_int_equal(stats.ike.invalid_messages, 2);
 	assert_ptr_equal(the_sa(n, 0)->conn, CONN_A);
+	net_free(n);
+}
+
+/* A request gwB answered, captured and replayed on someone else's stream: answered from the cache
+ * there, but the SA stays where gwA is. */
+static void test_replayed_request_does_not_move_sa(void **state)
+{
+	(void)state;
+	struct net *n = net_new(dpd_off, dpd_off);
+	pump(n);
+	struct ike_sa *b = the_sa(n, 1);
+
+	informational(n, 0);
+	uint8_t copy[IKE_MSG_MAX_LEN];
+	size_t len = n->last_to_b_len;
+	memcpy(copy, n->last_to_b, len);
+	pump(n);
+	unsigned ub = n->p.updates[1], stray = n->stray;
+
+	/* The replay: the cached answer and a liveness check go to the attacker (who can read neither), the
+	 * check to gwA as well. */
+	ike_input(n->p.ike[1], CONN(7), copy, len);
+	assert_ptr_equal(b->conn, CONN(1));
+	assert_int_equal(n->p.updates[1], ub);
+	assert_true(b->req_out);
+	assert_int_equal(n->stray, stray + 2);
+	/* Replayed again while the check is out: only the check goes again, to the attacker. */
+	ike_input(n->p.ike[1], CONN(7), copy, len);
+	assert_int_equal(n->stray, stray + 4);
+	/* gwA answers on its own stream: the SA stays, and ESP with it. */
+	pump(n);
+	assert_false(b->req_out);
+	assert_ptr_equal(b->conn, CONN(1));
+	assert_int_equal(n->p.updates[1], ub);
+	assert_false(the_sa(n, 0)->req_out);
+	assert_int_equal(stats.ike.invalid_messages, 0);
+	assert_true(established(n, 0) && established(n, 1));
 	net_free(n);
 }
 
@@ -641,6 +705,7 @@ int main(void)
 		cmocka_unit_test(test_reconnect_outstanding_request),
 		cmocka_unit_test(test_reconnect_during_ike_rekey),
 		cmocka_unit_test(test_forged_message_does_not_move_sa),
+		cmocka_unit_test(test_replayed_request_does_not_move_sa),
 		cmocka_unit_test(test_dpd_answered),
 		cmocka_unit_test(test_dpd_on_demand),
 		cmocka_unit_test(test_dpd_dead_peer_reinitiates),
