@@ -5,6 +5,7 @@
  * all-zero and all-ones words where ones' complement has two zeros.
  */
 #include <setjmp.h>
+#include <sys/param.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +74,27 @@ static void test_extremes(void **state)
 	assert_int_equal(inet_csum_add(buf, 1400, 0), 0xffff);
 }
 
+/* Longer than the vector path's 1 MiB block, whose 32-bit lanes must not overflow: all ones and random. */
+static void test_beyond_block(void **state)
+{
+	(void)state;
+	static uint8_t big[(3u << 20) + 8];
+	static const size_t lens[] = { 1u << 20, (1u << 20) + 64, (1u << 20) + 69, (2u << 20) - 1, 3u << 20 };
+
+	for (int pass = 0; pass < 2; pass++) {
+		srand(5);
+		for (size_t i = 0; i < sizeof(big); i++)
+			big[i] = pass ? (uint8_t)rand() : 0xff;
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+			for (size_t off = 0; off < 2; off++) {
+				uint32_t want = 0; /* the reference in 64 KiB pieces: its 32-bit sum cannot overflow */
+				for (size_t at = 0; at < lens[i]; at += 65536)
+					want = fold16(sum_words(big + off + at, MIN(65536, lens[i] - at), want));
+				assert_int_equal(inet_csum_add(big + off, lens[i], 0), want);
+			}
+	}
+}
+
 static void test_chained(void **state)
 {
 	(void)state;
@@ -90,6 +112,7 @@ int main(void)
 		cmocka_unit_test(test_every_length_and_alignment),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_extremes),
+		cmocka_unit_test(test_beyond_block),
 		cmocka_unit_test(test_chained),
 	};
 	return cmocka_run_group_tests_name("inet_csum", tests, NULL, NULL);
