@@ -28,7 +28,8 @@
 # ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
-# in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json).
+# in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json;
+# BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/netns/lib.sh"
@@ -41,6 +42,7 @@ SUITES=${BENCH_SUITES:-aes128gcm aes256gcm chacha20poly1305}
 TLSES=${BENCH_TLS:-disable enable udp}
 STREAMS=${BENCH_STREAMS:-1 4}
 PERFDIR=${BENCH_PERF:-}
+PERFCG=${BENCH_PERF_CALLGRAPH:--g} # e.g. "--call-graph dwarf": the daemon and libc keep no frame pointers
 DATAPLANES=${BENCH_DATAPLANE:-xdp tun}
 XDPMODE=${BENCH_XDP_MODE:-}
 RUNS=${BENCH_RUNS:-3} # single-stream runs per row: the median is reported
@@ -167,7 +169,7 @@ for suite in $SUITES; do
 			mkdir -p "$PERFDIR"
 			for gw in gwA gwB; do
 				pid_var=${gw}_PID
-				perf record -g -o "$PERFDIR/$tag-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
+				perf record $PERFCG -o "$PERFDIR/$tag-$gw.data" -p "${!pid_var}" -- sleep "$SECS" \
 					>/dev/null 2>&1 &
 				perfpids+=($!)
 				perf stat -e 'syscalls:sys_enter_sendto,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches' \
