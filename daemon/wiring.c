@@ -284,10 +284,13 @@ int wiring_send_esp(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t le
 	return transport_send(c, ENCAP_ESP, esp, len);
 }
 
+_Static_assert(DATAPLANE_QUEUE_LEAD == TRANSPORT_QUEUE_LEAD, "a queued packet leaves room for its frame header");
+
 int wiring_queue_esp(void *arg, struct tcp_conn *c, const uint8_t *esp, size_t len)
 {
 	(void)arg;
-	return transport_queue(c, ENCAP_ESP, esp, len);
+	/* A batch's sealed packet (dataplane_set_batch, afxdp_set_batch): writable, its lead before it. */
+	return transport_queue(c, ENCAP_ESP, (uint8_t *)esp, len);
 }
 
 void wiring_flush_esp(void *arg)

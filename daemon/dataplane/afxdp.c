@@ -282,7 +282,7 @@ static void clear_seal(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *ip, size
 		esp_batch_seal(&dp->sealing, sa, ip, ip_len);
 		return;
 	}
-	uint8_t *at = esp_batch_seal_place(&dp->sealing, ip_len);
+	uint8_t *at = esp_batch_seal_place(&dp->sealing, sa, ip_len);
 	if (!at) {
 		dp->ctr.send_errors++;
 		return;
@@ -316,7 +316,7 @@ static void clear_superpacket(struct afxdp *dp, struct sa_set_sa *sa, uint8_t *i
 	for (;;) {
 		const uint8_t *pay;
 		size_t hlen, plen;
-		uint8_t *at = esp_batch_seal_place(&dp->sealing, max);
+		uint8_t *at = esp_batch_seal_place(&dp->sealing, sa, max);
 		if (!at) {
 			dp->ctr.send_errors++;
 			return;
@@ -457,6 +457,7 @@ static unsigned xsk_rx_pass(struct afx_xsk *x)
 	esp_batch_flush(&x->dp->sealing);
 	if (x->dp->flush)
 		x->dp->flush(x->dp->send_arg);
+	esp_batch_release(&x->dp->sealing);
 	/* Every RX frame goes straight back to the fill ring: frames in the fill and RX rings are
 	 * exactly the RX half, so the n just consumed always fit. */
 	if (xsk_ring_prod__reserve(&x->fill, n, &idx_fill) != n) {
@@ -1040,10 +1041,20 @@ void afxdp_free(struct afxdp *dp)
 	free(dp);
 }
 
+/* esp_batch_hold's: the streams are done with the sealed packets they held (written, or copied). */
+static void tx_release(void *arg)
+{
+	struct afxdp *dp = arg;
+
+	dp->flush(dp->send_arg);
+}
+
 void afxdp_set_batch(struct afxdp *dp, dataplane_send_fn queue, dataplane_flush_fn flush)
 {
 	dp->queue = flush ? queue : NULL;
 	dp->flush = queue ? flush : NULL;
+	/* queue holds the sealed packets by reference until flush */
+	esp_batch_hold(&dp->sealing, dp->queue ? tx_release : NULL, DATAPLANE_QUEUE_LEAD);
 }
 
 void afxdp_counters(const struct afxdp *dp, struct afxdp_counters *out)

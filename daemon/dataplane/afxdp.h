@@ -59,7 +59,9 @@ void afxdp_tx_flush(struct afxdp *dp);
 /*
  * Batched stream output: the frames sealed from one AF_XDP RX pass go through
  * queue (production: transport_queue) and flush(send_arg) runs once after the
- * pass (transport_flush). Both NULL: send each frame at once (the default).
+ * pass (transport_flush). queue may hold the frame by reference and write the
+ * DATAPLANE_QUEUE_LEAD bytes before it, as dataplane_set_batch. Both NULL: send
+ * each frame at once (the default).
  */
 typedef void (*dataplane_flush_fn)(void *arg);
 void afxdp_set_batch(struct afxdp *dp, dataplane_send_fn queue, dataplane_flush_fn flush);

@@ -38,8 +38,12 @@ struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, datap
 /*
  * Batched sending, as afxdp_set_batch: each sealed frame goes to queue
  * (production: transport_queue) and flush(send_arg) runs after each pass over
- * the TUN (transport_flush). Both NULL: send each frame at once (the default).
+ * the TUN (transport_flush). queue may hold the frame by reference and write
+ * the DATAPLANE_QUEUE_LEAD bytes before it: both stay until flush has run,
+ * and frames sealed one after the other lie back to back (esp_batch_hold).
+ * Both NULL: send each frame at once (the default).
  */
+#define DATAPLANE_QUEUE_LEAD 2 /* a stream frame's header (RFC 9329: the length) */
 void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplane_flush_fn flush);
 /* Removes its routes, destroys its SAs (keys wiped), closes the TUN. NULL is a no-op. */
 void dataplane_free(struct dataplane *dp);

@@ -14,6 +14,9 @@ static void init(struct esp_batch *b, struct sa_set *set, void *arg)
 	b->workers = NULL;
 	b->n = b->n_parallel = 0;
 	b->used = 0;
+	b->release = NULL;
+	b->lead = 0;
+	b->align = 64;
 }
 
 void esp_batch_init_seal(struct esp_batch *b, struct sa_set *set, esp_batch_sealed_fn sealed, void *arg)
@@ -37,21 +40,39 @@ void esp_batch_set_workers(struct esp_batch *b, struct workers *w)
 	b->workers = w;
 }
 
-/* Each packet on its own cache lines: workers write them. */
-static size_t slot_size(size_t bytes)
+void esp_batch_hold(struct esp_batch *b, void (*release)(void *arg), size_t lead)
 {
-	return (bytes + 63) & ~(size_t)63;
+	esp_batch_release(b);
+	b->release = release;
+	b->lead = release ? lead : 0;
+	b->align = release ? 1 : 64; /* a worker may share a cache line with the next packet's: rare, harmless */
 }
 
-/* Room for one more packet of up to bytes, flushing first if needed; where it goes. */
+void esp_batch_release(struct esp_batch *b)
+{
+	esp_batch_flush(b);
+	b->used = 0;
+}
+
+/* Each packet on its own cache lines (workers write them), unless they are packed (esp_batch_hold). */
+static size_t slot_size(const struct esp_batch *b, size_t bytes)
+{
+	return (bytes + b->align - 1) & ~(b->align - 1);
+}
+
+/* Room for one more packet of up to bytes, flushing first if needed; where it goes (after the lead). */
 static uint8_t *reserve(struct esp_batch *b, size_t bytes)
 {
-	bytes = slot_size(bytes);
+	bytes = slot_size(b, b->lead + bytes);
 	if (b->n == ESP_BATCH_MAX || ESP_BATCH_ARENA - b->used < bytes)
 		esp_batch_flush(b);
+	if (ESP_BATCH_ARENA - b->used < bytes && b->release) { /* held packets: the consumer lets go first */
+		b->release(b->arg);
+		b->used = 0;
+	}
 	if (ESP_BATCH_ARENA - b->used < bytes) /* not expected: the arena holds several 64 KiB packets */
 		return NULL;
-	return b->arena + b->used; /* taken when a packet is added (add_seal, esp_batch_open) */
+	return b->arena + b->used + b->lead; /* taken when a packet is added (add_seal, esp_batch_open) */
 }
 
 /*
@@ -79,12 +100,15 @@ static void add_seal(struct esp_batch *b, struct sa_set_sa *sa, const struct iov
 		return;
 	}
 	it->sa = sa;
+	size_t end = slot_size(b, (size_t)(out + esp_encap_len(&sa->out, it->seal.ip_len) - b->arena));
 	if (immediate(b)) {
 		it->n = esp_encap_seal(&it->seal);
+		if (b->release)
+			b->used = end; /* held: the next packet goes after it */
 		report_sealed(b, it);
 		return;
 	}
-	b->used = slot_size((size_t)(out + esp_encap_len(&sa->out, it->seal.ip_len) - b->arena));
+	b->used = end;
 	b->n_parallel += esp_sa_parallel(&sa->out);
 	b->n++;
 }
@@ -104,11 +128,13 @@ void esp_batch_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip
 /* Where a placed packet starts: room before it for the longest ESP header and IV. */
 #define PLACE_OFFSET (ESP_HDR_LEN + ESP_MAX_IV_LEN)
 
-uint8_t *esp_batch_seal_place(struct esp_batch *b, size_t cap)
+uint8_t *esp_batch_seal_place(struct esp_batch *b, const struct sa_set_sa *sa, size_t cap)
 {
 	uint8_t *slot = reserve(b, PLACE_OFFSET + cap + ESP_MAX_OVERHEAD); /* may flush */
 
-	return slot ? slot + PLACE_OFFSET : NULL; /* taken by esp_batch_seal_placed */
+	if (!slot)
+		return NULL;
+	return slot + (sa ? esp_payload_offset(&sa->out) : PLACE_OFFSET); /* taken by esp_batch_seal_placed */
 }
 
 void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len)
@@ -151,7 +177,7 @@ void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
 	memcpy(slot, esp, len);
 	r = sa_set_open_prepare(b->set, slot, len, NULL, len, &it->open);
 	if (r == 1) {
-		b->used += slot_size(len);
+		b->used += slot_size(b, b->lead + len);
 		b->n_parallel += esp_sa_parallel(it->open.sa);
 		b->n++;
 		return;
@@ -233,7 +259,8 @@ void esp_batch_flush(struct esp_batch *b)
 			report_sealed(b, &b->items[i]);
 	}
 	b->n = b->n_parallel = 0;
-	b->used = 0;
+	if (!b->release)
+		b->used = 0;
 }
 
 void esp_batch_wipe(struct esp_batch *b)

@@ -33,9 +33,10 @@ struct workers;
 #define ESP_BATCH_SHARE_MIN 4        /* fewer than this and waking a worker costs more than it saves */
 
 /*
- * A sealed packet, in order: esp (n bytes) for sa's stream; n < 0: the packet
- * was refused (-EKEYEXPIRED: the SA is past its hard lifetime or out of
- * sequence numbers; else sealing failed), esp NULL.
+ * A sealed packet, in order: esp (n bytes) for sa's stream (with the lead
+ * bytes of esp_batch_hold before it); n < 0: the packet was refused
+ * (-EKEYEXPIRED: the SA is past its hard lifetime or out of sequence numbers;
+ * else sealing failed), esp NULL.
  */
 typedef void (*esp_batch_sealed_fn)(void *arg, struct sa_set_sa *sa, const uint8_t *esp, ssize_t n);
 /*
@@ -64,6 +65,8 @@ struct esp_batch {
 	void *arg;
 	unsigned n, n_parallel;
 	size_t used;
+	void (*release)(void *arg); /* esp_batch_hold's: sealed packets stay until it is called */
+	size_t lead, align;         /* bytes before each packet; where packets start (64: cache lines) */
 	struct esp_batch_item items[ESP_BATCH_MAX];
 	_Alignas(64) uint8_t arena[ESP_BATCH_ARENA];
 };
@@ -73,6 +76,20 @@ void esp_batch_init_open(struct esp_batch *b, struct sa_set *set, bool whole, es
 			 void *arg);
 /* Who shares the crypto from the next flush on (NULL: nobody). */
 void esp_batch_set_workers(struct esp_batch *b, struct workers *w);
+/*
+ * Sealing: sealed packets stay in the arena after they are reported, for a
+ * consumer that holds them by reference (transport_queue), until
+ * esp_batch_release, or until the arena needs the room: then the batch is
+ * flushed and release(arg) is called, after which the consumer must not
+ * touch any packet reported before. Packets are packed: each has lead bytes
+ * before it that the consumer may write (a stream frame's header) and ends
+ * where the next one's lead begins, so the frames of one stream form one run
+ * of bytes. release NULL: the room is reused at each flush, and packets start
+ * on their own cache lines.
+ */
+void esp_batch_hold(struct esp_batch *b, void (*release)(void *arg), size_t lead);
+/* Flushes, then takes back the room of every packet reported (the consumer is done with them). */
+void esp_batch_release(struct esp_batch *b);
 
 /*
  * A whole clear IP packet for sa (checksums complete, sa_set_fit done): its
@@ -85,8 +102,10 @@ void esp_batch_seal(struct esp_batch *b, struct sa_set_sa *sa, const uint8_t *ip
  * the pointer returned; NULL: no room), when its own buffer will not stay put:
  * a TUN read, a segment of a superpacket. Then esp_batch_seal_placed seals it
  * there, in place; without that call the room is given back at the next one.
+ * sa, when known already, places it right after its ESP header and IV (packed
+ * with the packet before); NULL leaves room for any SA's.
  */
-uint8_t *esp_batch_seal_place(struct esp_batch *b, size_t cap);
+uint8_t *esp_batch_seal_place(struct esp_batch *b, const struct sa_set_sa *sa, size_t cap);
 void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len);
 /*
  * A packet whose first len bytes (its headers) were written there and whose

@@ -127,6 +127,20 @@ static void tx_flush_streams(struct dataplane *dp)
 	}
 }
 
+/* esp_batch_hold's: the streams are done with the sealed packets they held (written, or copied). */
+static void tx_release(void *arg)
+{
+	tx_flush_streams(arg);
+}
+
+/* The end of a wakeup: everything sealed and sent, the batch's room free again. */
+static void tx_done(struct dataplane *dp)
+{
+	sealing_flush(dp);
+	tx_flush_streams(dp);
+	esp_batch_release(&dp->sealing);
+}
+
 /* esp_batch's report, in order: a sealed packet onto its SA's stream. */
 static void tun_sealed(void *arg, struct sa_set_sa *sa, const uint8_t *esp, ssize_t n)
 {
@@ -186,10 +200,10 @@ static void tun_packet(struct dataplane *dp, uint8_t *pkt, size_t len)
 		tun_packet_sa(dp, sa, pkt, len);
 }
 
-/* A copy of a packet in the batch, for tun_packet_sa; NULL when the batch has no room (counted). */
-static uint8_t *tun_place(struct dataplane *dp, size_t cap)
+/* A copy of a packet in the batch, for tun_packet_sa (its SA when known); NULL when the batch has no room (counted). */
+static uint8_t *tun_place(struct dataplane *dp, const struct sa_set_sa *sa, size_t cap)
 {
-	uint8_t *at = esp_batch_seal_place(&dp->sealing, cap);
+	uint8_t *at = esp_batch_seal_place(&dp->sealing, sa, cap);
 
 	if (!at)
 		dp->ctr.send_errors++;
@@ -220,7 +234,7 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 			dp->ctr.gso_drops++;
 			return;
 		}
-		if ((sa = tun_lookup(dp, pkt, len)) && (at = tun_place(dp, len))) {
+		if ((sa = tun_lookup(dp, pkt, len)) && (at = tun_place(dp, sa, len))) {
 			memcpy(at, pkt, len);
 			tun_packet_sa(dp, sa, at, len);
 		}
@@ -240,7 +254,7 @@ static void tun_vnet_packet(struct dataplane *dp, size_t n)
 	for (;;) {
 		const uint8_t *pay;
 		size_t hlen, plen;
-		if (!(at = tun_place(dp, (size_t)sp.hlen + sp.mss)))
+		if (!(at = tun_place(dp, sa, (size_t)sp.hlen + sp.mss)))
 			return;
 		if (!(hlen = gso_split_next_apart(&sp, at, &pay, &plen)))
 			return;
@@ -259,7 +273,7 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 	(void)events;
 	for (int i = 0; i < DP_BATCH; i++) {
 		/* Without vnet headers a packet is read straight into the batch, where it is sealed. */
-		uint8_t *at = dp->vnet ? NULL : tun_place(dp, DP_PKT_MAX);
+		uint8_t *at = dp->vnet ? NULL : tun_place(dp, NULL, DP_PKT_MAX);
 		if (!dp->vnet && !at)
 			break;
 		if (dp->in_held)
@@ -289,8 +303,7 @@ static void tun_readable(struct loop *loop, struct loop_io *io, uint32_t events)
 		else
 			tun_packet(dp, at, (size_t)n);
 	}
-	sealing_flush(dp);
-	tx_flush_streams(dp);
+	tx_done(dp);
 }
 
 /* gso_flows' writer: a superpacket (or a lone segment) behind its vnet header, or a packet as it is. */
@@ -356,6 +369,8 @@ void dataplane_set_batch(struct dataplane *dp, dataplane_send_fn queue, dataplan
 {
 	dp->queue = flush ? queue : NULL;
 	dp->flush = queue ? flush : NULL;
+	/* queue holds the sealed packets by reference until flush */
+	esp_batch_hold(&dp->sealing, dp->queue ? tx_release : NULL, DATAPLANE_QUEUE_LEAD);
 }
 
 /* ---- CHILD SAs ----------------------------------------------------------- */
@@ -573,12 +588,11 @@ void dataplane_tun_input_for_test(struct dataplane *dp, const uint8_t *pkt, size
 		len = MIN(len, sizeof(dp->in));
 		memcpy(dp->in, pkt, len);
 		tun_vnet_packet(dp, len);
-	} else if ((at = tun_place(dp, DP_PKT_MAX))) {
+	} else if ((at = tun_place(dp, NULL, DP_PKT_MAX))) {
 		len = MIN(len, DP_PKT_MAX);
 		memcpy(at, pkt, len);
 		tun_packet(dp, at, len);
 	}
-	sealing_flush(dp);
-	tx_flush_streams(dp);
+	tx_done(dp);
 }
 #endif

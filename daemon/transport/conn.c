@@ -173,6 +173,7 @@ static void conn_teardown(struct tcp_conn *c)
 	free(c->txq);
 	c->txq = NULL;
 	c->txq_head = c->txq_len = c->txq_cap = 0;
+	gather_drop(c);
 	flush_unlist(c);
 	if (c->io.fd >= 0) {
 		loop_io_del(loop, &c->io);
@@ -403,7 +404,7 @@ static int conn_flush(struct tcp_conn *c)
 }
 
 /* Grown once towards TX_QUEUE_MAX and kept: appending does not allocate per frame. */
-static int txq_append(struct tcp_conn *c, const void *a, size_t alen, const void *b, size_t blen)
+int conn_txq_append(struct tcp_conn *c, const void *a, size_t alen, const void *b, size_t blen)
 {
 	size_t need = c->txq_len + alen + blen;
 
@@ -456,6 +457,7 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 	if (err)
 		return err;
 	hdr_len = encap_frame_header(hdr, kind, len);
+	gather_spill(c); /* frames queued before this one go first */
 
 	/* Plain TCP with nothing queued: one writev, queue only what the socket refused. */
 	if (!c->tls && !c->txq_len) {
@@ -470,9 +472,9 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 			return 0;
 	}
 	if (done < hdr_len)
-		err = txq_append(c, hdr + done, hdr_len - done, data, len);
+		err = conn_txq_append(c, hdr + done, hdr_len - done, data, len);
 	else
-		err = txq_append(c, (const uint8_t *)data + (done - hdr_len), len - (done - hdr_len), NULL, 0);
+		err = conn_txq_append(c, (const uint8_t *)data + (done - hdr_len), len - (done - hdr_len), NULL, 0);
 	if (err) {
 		STAT_INC(tcp, write_overflow);
 		if (done) /* half a frame is on the wire: the stream cannot be resynchronised */
@@ -485,7 +487,7 @@ int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, s
 	return 0;
 }
 
-int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len)
+int transport_queue(struct tcp_conn *c, enum encap_kind kind, uint8_t *data, size_t len)
 {
 	uint8_t hdr[6];
 	int err = frame_ok(c, kind, len);
@@ -496,7 +498,21 @@ int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, 
 		return udp_queue(c, kind, data, len); /* gathered for one sendmmsg */
 	if (err)
 		return err;
-	err = txq_append(c, hdr, encap_frame_header(hdr, kind, len), data, len);
+	size_t hdr_len = encap_frame_header(hdr, kind, len);
+	if (c->tls || kind != ENCAP_ESP) {
+		err = conn_txq_append(c, hdr, hdr_len, data, len); /* SSL_write wants it in one piece */
+	} else if (c->txq_len + c->gather_bytes + hdr_len + len > TX_QUEUE_MAX) {
+		err = -ENOBUFS;
+	} else {
+		_Static_assert(ENCAP_LEN_FIELD == TRANSPORT_QUEUE_LEAD, "an ESP frame's header is its length");
+		memcpy(data - hdr_len, hdr, hdr_len); /* the caller's lead: the frame is one piece */
+		if (c->tp->n_gather == TX_GATHER_MAX) {
+			gather_spill(c);
+			err = conn_txq_append(c, data - hdr_len, hdr_len + len, NULL, 0);
+		} else {
+			gather_add(c, data - hdr_len, hdr_len + len);
+		}
+	}
 	if (err) {
 		STAT_INC(tcp, write_overflow);
 		return err;
@@ -518,10 +534,11 @@ void transport_flush(struct transport *tp)
 		tp->flush_list = c->flush_next;
 		c->flush_next = NULL;
 		c->flush_listed = false;
-		if (conn_flush(c))
+		if (conn_flush(c) || gather_write(c))
 			continue; /* closed */
 		conn_update_events(c);
 	}
+	tp->n_gather = 0; /* every held frame was written, copied or dropped with its connection */
 }
 
 /* ---- receiving frames -------------------------------------------------------- */
@@ -740,7 +757,7 @@ static void conn_connected(struct tcp_conn *c)
 		}
 	}
 	/* RFC 9329 section 4: the originator's first bytes, on every new connection. */
-	if (txq_append(c, ENCAP_PREFIX, ENCAP_PREFIX_LEN, NULL, 0) || conn_flush(c))
+	if (conn_txq_append(c, ENCAP_PREFIX, ENCAP_PREFIX_LEN, NULL, 0) || conn_flush(c))
 		return;
 	conn_update_events(c);
 	conn_arm(c);

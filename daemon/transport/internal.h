@@ -3,6 +3,7 @@
 #define IKETCP_TRANSPORT_INTERNAL_H
 
 #include <netinet/in.h>
+#include <sys/uio.h>
 
 #include "transport/sniff.h"
 #include "transport/tls.h"
@@ -10,6 +11,7 @@
 
 #define MAX_LISTENERS 2
 #define TX_QUEUE_MAX (1u << 20) /* bytes queued for a peer that is slow to read */
+#define TX_GATHER_MAX 512       /* frames transport_queue holds by reference until transport_flush */
 #define SNIFF_MAX SNIFF_MAX_BYTES
 
 struct listener {
@@ -53,6 +55,7 @@ struct tcp_conn {
 	size_t txq_head, txq_len, txq_cap;
 	struct tcp_conn *flush_next; /* on tp->flush_list: frames queued by transport_queue */
 	bool flush_listed;
+	size_t gather_bytes;         /* of those, held by reference in tp->gather (gather.c) */
 	uint64_t opened_ms, last_rx_ms, frame_start_ms;
 	uint32_t backoff_ms;
 	bool peer_spoke;                 /* outbound: frames came since the last (re)connect */
@@ -74,6 +77,13 @@ struct tcp_conn {
 
 struct udp;
 
+/* A frame transport_queue took by reference (plain TCP): header and body, in the caller's buffer. */
+struct gather_frame {
+	struct tcp_conn *c; /* NULL: written or copied out already */
+	const uint8_t *p;
+	size_t len;
+};
+
 struct transport {
 	struct loop *loop;
 	struct transport_handlers h;
@@ -85,6 +95,9 @@ struct transport {
 	size_t n_tls_retired;
 	struct tcp_conn *conns; /* all connections, for shutdown */
 	struct tcp_conn *flush_list; /* connections with frames from transport_queue not yet written */
+	struct gather_frame gather[TX_GATHER_MAX]; /* in the order queued, all connections together */
+	unsigned n_gather;
+	struct iovec gather_iov[TX_GATHER_MAX]; /* one stream's frames, those back to back joined */
 	unsigned n_conns;
 	struct udp *udp;        /* udp.c: NULL while no phase1 uses UDP */
 	const uint64_t *bury_seq;   /* NULL: connections are freed when they go (one thread) */
@@ -97,6 +110,17 @@ struct transport {
 void conn_release(struct transport *tp, struct tcp_conn *c);
 void conn_accepted(struct transport *tp, int fd, bool passthrough);
 void conn_close(struct tcp_conn *c, enum conn_close_reason why);
+/* Appends a then b to the send queue (0, -ENOBUFS past TX_QUEUE_MAX, -ENOMEM). */
+int conn_txq_append(struct tcp_conn *c, const void *a, size_t alen, const void *b, size_t blen);
+
+/* gather.c: frames queued by reference, written with one sendmsg per stream at transport_flush. */
+void gather_add(struct tcp_conn *c, const uint8_t *frame, size_t len);
+/* Copies c's held frames behind its send queue, in order, before anything else is queued there. */
+void gather_spill(struct tcp_conn *c);
+/* Forgets c's held frames (the connection is going). */
+void gather_drop(struct tcp_conn *c);
+/* Writes c's held frames after its queue, copying what the socket refuses into the queue; -1: closed. */
+int gather_write(struct tcp_conn *c);
 int set_nonblock_cloexec(int fd);
 
 /* udp.c: transport_send, transport_conn_hold and transport_configure hand UDP paths here. */

@@ -68,12 +68,16 @@ const char *transport_tls_fingerprint(const struct transport *tp);
 /* Send one frame (IKE: the marker is added). -ENOBUFS when the peer is not reading, -ENOTCONN while reconnecting. */
 int transport_send(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
 /*
- * The same frame, appended to the connection's send queue without writing it:
- * transport_flush() writes everything queued since, one send (or SSL_write)
- * per connection. Errors as transport_send; a refused frame leaves the stream
- * intact (nothing of it was queued).
+ * The same frame, queued without writing it: transport_flush() writes
+ * everything queued since, one sendmsg (or SSL_write) per connection. On a
+ * plain TCP stream an ESP frame is held by reference, its header written into
+ * the TRANSPORT_QUEUE_LEAD bytes before data: those and data must stay until
+ * transport_flush, and frames queued back to back go out as one piece. Other
+ * frames, and frames for TLS or UDP, are copied. Errors as transport_send; a
+ * refused frame leaves the stream intact (nothing of it was queued).
  */
-int transport_queue(struct tcp_conn *c, enum encap_kind kind, const void *data, size_t len);
+#define TRANSPORT_QUEUE_LEAD 2 /* RFC 9329's length field */
+int transport_queue(struct tcp_conn *c, enum encap_kind kind, uint8_t *data, size_t len);
 void transport_flush(struct transport *tp);
 
 /*
