@@ -29,7 +29,9 @@
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
 # in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json;
-# BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default).
+# BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default). BENCH_RATE=2G caps iperf3
+# at that rate: two builds then move the same bytes, and their CPU s per Gbit compare without the
+# throughput's noise.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/netns/lib.sh"
@@ -46,13 +48,14 @@ PERFCG=${BENCH_PERF_CALLGRAPH:--g} # e.g. "--call-graph dwarf": the daemon and l
 DATAPLANES=${BENCH_DATAPLANE:-xdp tun}
 XDPMODE=${BENCH_XDP_MODE:-}
 RUNS=${BENCH_RUNS:-3} # single-stream runs per row: the median is reported
+RATE=${BENCH_RATE:-} # e.g. 2G: iperf3 at a fixed rate, to compare the daemons' CPU per Gbit/s at equal load
 
 topo_up "$NSP" >/dev/null || fail "topology"
 NSS+=("$NSP-hostA" "$NSP-gwA" "$NSP-carrier" "$NSP-gwB" "$NSP-hostB")
 bg iperf3-server nsx hostB iperf3 -s -B 10.2.0.10
 
 iperf() { # STREAMS -> Gbit/s
-	nsx hostA iperf3 -c 10.2.0.10 -t "$SECS" -P "$1" -J 2>/dev/null |
+	nsx hostA iperf3 -c 10.2.0.10 -t "$SECS" -P "$1" ${RATE:+-b "$RATE"} -J 2>/dev/null |
 		jq -r '.end.sum_received.bits_per_second / 1e9 | . * 1000 | round / 1000'
 }
 rtt() { # -> average ping RTT hostA -> hostB in ms
