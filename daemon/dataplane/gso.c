@@ -263,10 +263,16 @@ void gso_coalesce_init(struct gso_coalesce *c, uint8_t *buf)
 	*c = (struct gso_coalesce){ .buf = buf };
 }
 
-static bool tcp_csum_ok(const uint8_t *p, const struct tcp_view *t)
+/*
+ * Whether the segment's TCP checksum is right, checked while its payload is
+ * copied to dst (one pass; dst is written even when it is not).
+ */
+static bool tcp_csum_copy_ok(uint8_t *dst, const uint8_t *p, const struct tcp_view *t)
 {
-	size_t tcp_len = t->total - t->ip_hlen;
-	return inet_csum_add(p + t->ip_hlen, tcp_len, pseudo_sum(p, t->v6, tcp_len)) == 0xffff;
+	size_t tcp_len = t->total - t->ip_hlen, tcp_hlen = t->hlen - t->ip_hlen; /* a multiple of 4: chains */
+	uint16_t s = inet_csum_add(p + t->ip_hlen, tcp_hlen, pseudo_sum(p, t->v6, tcp_len));
+
+	return inet_csum_copy(dst, p + t->hlen, t->total - t->hlen, s) == 0xffff;
 }
 
 /* The same flow, and nothing in the headers that one superpacket's header could not say for both. */
@@ -313,12 +319,14 @@ enum gso_add gso_coalesce_add(struct gso_coalesce *c, const uint8_t *p, size_t l
 
 	if (!candidate(p, len, &t))
 		return GSO_AS_IS;
-	if (!tcp_csum_ok(p, &t))
-		return GSO_AS_IS; /* the receiver must see it is damaged: no offload vouches for it */
 	size_t pay = t.total - t.hlen;
 
+	/* A damaged segment goes as it is: the receiver must see it, no offload vouches for it. Its
+	 * payload is copied while its checksum is checked, past what the builder holds until it passes. */
 	if (!c->len) {
-		memcpy(c->buf, p, len);
+		if (!tcp_csum_copy_ok(c->buf + t.hlen, p, &t))
+			return GSO_AS_IS;
+		memcpy(c->buf, p, t.hlen);
 		c->len = len;
 		c->ip_hlen = t.ip_hlen;
 		c->hlen = t.hlen;
@@ -335,7 +343,8 @@ enum gso_add gso_coalesce_add(struct gso_coalesce *c, const uint8_t *p, size_t l
 		return GSO_FLUSH;
 	if (!t.v6 && !(t.frag & IP4_DF) && t.id != c->next_id)
 		return GSO_FLUSH; /* without DF the IDs must go up one by one, as segmentation makes them */
-	memcpy(c->buf + c->len, p + t.hlen, pay);
+	if (!tcp_csum_copy_ok(c->buf + c->len, p, &t))
+		return GSO_AS_IS;
 	c->len += pay;
 	c->segs++;
 	c->next_seq += (uint32_t)pay;

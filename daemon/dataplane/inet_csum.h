@@ -20,6 +20,9 @@ uint16_t inet_csum_add(const uint8_t *p, size_t n, uint32_t sum);
 /* The same without vector instructions, whatever the CPU: for tests. */
 uint16_t inet_csum_add_scalar(const uint8_t *p, size_t n, uint32_t sum);
 
+/* inet_csum_add over src, copying it to dst (not overlapping) on the way: one pass over the bytes. */
+uint16_t inet_csum_copy(uint8_t *dst, const uint8_t *src, size_t n, uint32_t sum);
+
 /* ~fold(sum): what goes into a checksum field. */
 static inline uint16_t inet_csum_final(uint32_t sum)
 {

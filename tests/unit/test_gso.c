@@ -495,6 +495,18 @@ static void test_coalesce_refused(void **state)
 		assert_int_equal(glen, flen);
 		assert_memory_equal(joined, first, flen); /* the held segment untouched */
 	}
+	/* A damaged segment after the first goes as it is (its payload copied past what is held, then
+	 * dropped from there); the next good one still joins. */
+	size_t len = flow_seg(&f, 1, seg);
+	seg[len - 1] ^= 1;
+	assert_int_equal(gso_coalesce_add(&c, first, flen), GSO_ADDED);
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_AS_IS);
+	assert_int_equal(c.len, flen);
+	len = flow_seg(&f, 1, seg);
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_ADDED);
+	assert_int_equal(c.segs, 2);
+	assert_memory_equal(joined + flen, seg + (len - 1000), 1000);
+	assert_memory_equal(joined + 40 + 12, first + 40 + 12, flen - 40 - 12);
 }
 
 static void test_coalesce_refused_more(void **state)

@@ -95,6 +95,23 @@ static void test_beyond_block(void **state)
 	}
 }
 
+/* The copying sum: the same sum as inet_csum_add, and a faithful copy, at every length and alignment. */
+static void test_copy(void **state)
+{
+	(void)state;
+	static uint8_t dst[2100 + 64];
+	fill_random(6);
+	for (size_t off = 0; off < 9; off++)
+		for (size_t n = 0; n < 2100; n += n < 300 ? 1 : 37) {
+			memset(dst, 0x5a, sizeof(dst));
+			uint32_t sum = (uint32_t)(n * 40503u) & 0x7ffff;
+			assert_int_equal(inet_csum_copy(dst + 3, buf + off, n, sum), reference(buf + off, n, sum));
+			assert_memory_equal(dst + 3, buf + off, n);
+			assert_int_equal(dst[2], 0x5a); /* nothing written around it */
+			assert_int_equal(dst[3 + n], 0x5a);
+		}
+}
+
 static void test_chained(void **state)
 {
 	(void)state;
@@ -113,6 +130,7 @@ int main(void)
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_extremes),
 		cmocka_unit_test(test_beyond_block),
+		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_chained),
 	};
 	return cmocka_run_group_tests_name("inet_csum", tests, NULL, NULL);
