@@ -197,7 +197,7 @@ for suite in $SUITES; do
 			done
 		fi
 		# CPU seconds of both daemons per Gbit/s carried, over the single-stream runs.
-		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$carried" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.2f", x }')
+		cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$carried" 'BEGIN { x = (g > 0) ? d / hz / s / g : 0; printf "%.3f", x }')
 		r1=$(awk -v a="$t1" -v b="$plain1" 'BEGIN { printf "%.3f", a / b }')
 		r4=$(awk -v a="$t4" -v b="$plain4" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
 		[ "$tls" = udp ] && nsx carrier iptables -A FORWARD -p udp -j DROP
