@@ -6,6 +6,7 @@ cd "$TOP"
 mkdir -p benchmarks/results
 out=benchmarks/results/bench-$(date -u +%Y%m%dT%H%M%SZ).json
 : >"$out"
+failed=() # every benchmark runs; make bench fails at the end if one did
 
 run() { # NAME CMD...
 	local name=$1; shift
@@ -17,7 +18,7 @@ run() { # NAME CMD...
 	case $rc in
 	0) grep '^{' "$log" >>"$out" ;;
 	77) echo "(skipped: a kernel or tool feature is missing)" ;;
-	*) echo "(failed: exit $rc)" ;;
+	*) echo "(failed: exit $rc)"; failed+=("$name") ;;
 	esac
 	rm -f "$log"
 	echo
@@ -31,3 +32,7 @@ run tunnel scripts/bench_tunnel.sh
 run ike_sa_tcp scripts/bench_ike.sh
 BENCH_IKE_TRANSPORT=udp run ike_sa_udp scripts/bench_ike.sh
 echo "results: $out"
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "failed: ${failed[*]}" >&2
+	exit 1
+fi
