@@ -538,7 +538,7 @@ void transport_flush(struct transport *tp)
 			continue; /* closed */
 		conn_update_events(c);
 	}
-	tp->n_gather = 0; /* every held frame was written, copied or dropped with its connection */
+	gather_compact(tp); /* every held frame was written, copied or dropped with its connection */
 }
 
 /* ---- receiving frames -------------------------------------------------------- */

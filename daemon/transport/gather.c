@@ -101,3 +101,13 @@ int gather_write(struct tcp_conn *c)
 	}
 	return 0;
 }
+
+void gather_compact(struct transport *tp)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < tp->n_gather; i++)
+		if (tp->gather[i].c)
+			tp->gather[k++] = tp->gather[i];
+	tp->n_gather = k;
+}

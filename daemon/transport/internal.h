@@ -121,6 +121,8 @@ void gather_spill(struct tcp_conn *c);
 void gather_drop(struct tcp_conn *c);
 /* Writes c's held frames after its queue, copying what the socket refuses into the queue; -1: closed. */
 int gather_write(struct tcp_conn *c);
+/* After a flush: the frames still held (queued by a handler meanwhile) move to the front. */
+void gather_compact(struct transport *tp);
 int set_nonblock_cloexec(int fd);
 
 /* udp.c: transport_send, transport_conn_hold and transport_configure hand UDP paths here. */
