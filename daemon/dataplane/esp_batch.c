@@ -162,28 +162,20 @@ void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len)
 		STAT_INC(esp, malformed);
 		return;
 	}
-	if (immediate(b)) { /* opened now, from where it lies */
-		r = sa_set_open_prepare(b->set, esp, len, slot, len, &it->open);
-		if (r == 1) {
-			esp_decap_open(&it->open);
-			report_opened(b, it);
-		} else if (r < 0) {
-			b->opened(b->arg, NULL, r, NULL);
-		}
-		return;
-	}
-	/* Kept for the flush: copied, since the stream may reuse its buffer, and opened in place (out NULL)
-	 * so the plaintext lands where the ciphertext starts. */
-	memcpy(slot, esp, len);
-	r = sa_set_open_prepare(b->set, slot, len, NULL, len, &it->open);
-	if (r == 1) {
-		b->used += slot_size(b, b->lead + len);
-		b->n_parallel += esp_sa_parallel(it->open.sa);
-		b->n++;
-		return;
-	}
+	/* Opened from where it lies into the slot: now with one thread, else at the flush. */
+	r = sa_set_open_prepare(b->set, esp, len, slot, len, &it->open);
 	if (r < 0)
 		b->opened(b->arg, NULL, r, NULL);
+	if (r != 1)
+		return;
+	if (immediate(b)) {
+		esp_decap_open(&it->open);
+		report_opened(b, it);
+		return;
+	}
+	b->used += slot_size(b, b->lead + len);
+	b->n_parallel += esp_sa_parallel(it->open.sa);
+	b->n++;
 }
 
 /* ---- the flush ------------------------------------------------------------ */

@@ -8,12 +8,13 @@
  * direction.
  *
  * A sealed packet is written into the batch's own arena, from a clear packet
- * that must stay where it is until the flush. ESP to open is copied into the
- * arena and opened there, so a stream may reuse its buffer at once.
+ * that must stay where it is until the flush. An opened packet is written
+ * into the arena too, from ESP that must also stay where it is until the
+ * flush: the stream's read, flushed at its end (rx_batch_end).
  *
  * With no workers (or one thread in all) there is nothing to share: each
- * packet is sealed or opened as it is added and reported at once, ESP opened
- * straight from where it lies; the flush then has nothing left to do.
+ * packet is sealed or opened as it is added and reported at once; the flush
+ * then has nothing left to do.
  */
 #ifndef IKETCP_DATAPLANE_ESP_BATCH_H
 #define IKETCP_DATAPLANE_ESP_BATCH_H
@@ -115,7 +116,7 @@ void esp_batch_seal_placed(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *i
  */
 void esp_batch_seal_placed_apart(struct esp_batch *b, struct sa_set_sa *sa, uint8_t *ip, size_t len,
 				 const uint8_t *rest, size_t rest_len);
-/* An ESP packet (SPI first) from any stream or path: checked and copied now, opened at the flush. */
+/* An ESP packet (SPI first) from any stream or path: checked now, opened at the flush; esp stays until then. */
 void esp_batch_open(struct esp_batch *b, const uint8_t *esp, size_t len);
 /* Seals or opens everything added, then reports each packet in order. */
 void esp_batch_flush(struct esp_batch *b);

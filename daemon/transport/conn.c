@@ -577,11 +577,17 @@ static int on_frame(void *arg, enum encap_kind kind, const uint8_t *p, size_t le
 /* Returns -1 when the connection is gone. */
 static int conn_feed(struct tcp_conn *c, const uint8_t *data, size_t len)
 {
+	const struct transport_handlers *h = &c->tp->h;
 	int ret;
 
 	c->dispatching++;
 	ret = encap_rx_feed(&c->rx, data, len, on_frame, c);
 	c->dispatching--;
+	/* The frames of one read are one batch for the handlers (one TX wakeup, not one per packet). It
+	 * ends here, while everything they may point into is still there: the read buffer, a frame that
+	 * straddled reads, the connection (a bad frame closes it just below). */
+	if (h->rx_batch_end)
+		h->rx_batch_end(h->arg);
 	if (c->close_pending && !c->dispatching) {
 		c->close_pending = false;
 		conn_close(c, c->pending_why);
@@ -709,11 +715,7 @@ static void conn_readable(struct tcp_conn *c)
 				return;
 			continue;
 		}
-		int gone = conn_feed(c, buf, have);
-		/* The frames of one read are one batch for the handlers (one TX wakeup, not one per packet). */
-		if (tp->h.rx_batch_end)
-			tp->h.rx_batch_end(tp->h.arg);
-		if (gone)
+		if (conn_feed(c, buf, have)) /* ends the read's batch */
 			return;
 		if (last <= 0) {
 			if (conn_read_status(c, last))

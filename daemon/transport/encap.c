@@ -12,11 +12,18 @@ void encap_rx_init(struct encap_rx *rx, bool want_prefix)
 	rx->want_prefix = want_prefix;
 }
 
-void encap_rx_free(struct encap_rx *rx)
+static void drop_part(struct encap_rx *rx)
 {
 	free(rx->part);
 	rx->part = NULL;
 	rx->part_len = rx->part_need = 0;
+}
+
+void encap_rx_free(struct encap_rx *rx)
+{
+	drop_part(rx);
+	free(rx->spent);
+	rx->spent = NULL;
 }
 
 bool encap_rx_mid_frame(const struct encap_rx *rx) { return rx->part_len > 0; }
@@ -64,10 +71,11 @@ static int deliver(const uint8_t *frame, size_t frame_len, encap_frame_cb cb, vo
 	return cb(arg, kind, body, body_len);
 }
 
+/* A frame delivered earlier in this feed may still be in use: spent stays until encap_rx_free. */
 static int fail(struct encap_rx *rx, enum encap_error e)
 {
 	rx->error = e;
-	encap_rx_free(rx);
+	drop_part(rx);
 	return -EBADMSG;
 }
 
@@ -136,6 +144,8 @@ int encap_rx_feed(struct encap_rx *rx, const uint8_t *data, size_t len, encap_fr
 
 	if (rx->error)
 		return -EBADMSG;
+	free(rx->spent); /* the caller is done with the frames of the last feed */
+	rx->spent = NULL;
 	if (rx->want_prefix && (ret = consume_prefix(rx, &data, &len)))
 		return ret;
 	if (!len)
@@ -149,8 +159,8 @@ int encap_rx_feed(struct encap_rx *rx, const uint8_t *data, size_t len, encap_fr
 		size_t frame_len = rx->part_len;
 		rx->part = NULL;
 		rx->part_len = rx->part_need = 0;
+		rx->spent = frame; /* kept until the next feed: a handler may still point into it */
 		ret = deliver(frame, frame_len, cb, arg);
-		free(frame);
 		if (ret)
 			return ret;
 	}

@@ -53,6 +53,7 @@ struct encap_rx {
 	uint8_t *part;
 	size_t part_len;   /* bytes held */
 	size_t part_need;  /* total frame length once known, else 0 */
+	uint8_t *spent;    /* the last such frame once delivered: freed at the next feed or encap_rx_free */
 };
 
 void encap_rx_init(struct encap_rx *rx, bool want_prefix);
@@ -62,6 +63,8 @@ void encap_rx_free(struct encap_rx *rx);
  * Feed stream bytes. Returns 0 when all bytes were consumed (complete frames
  * delivered, a partial one kept), a negative value with rx->error set when
  * the stream is bad and must be closed, or the callback's non-zero value.
+ * A delivered frame stays where it was until the next feed or encap_rx_free:
+ * in data, or in the frame's own buffer when it straddled two feeds.
  */
 int encap_rx_feed(struct encap_rx *rx, const uint8_t *data, size_t len, encap_frame_cb cb, void *arg);
 

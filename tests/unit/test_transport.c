@@ -30,6 +30,9 @@ struct ctx {
 	int batch_ends;        /* rx_batch_end calls */
 	int seq, ike_seq, esp_seq; /* arrival order of the last IKE and ESP frames */
 	bool close_on_ike;     /* the IKE handler closes the connection it is called for */
+	bool check_held;       /* ESP handed over stays as it was until the read's batch ends */
+	struct { const uint8_t *p; size_t n; uint64_t sum; } held[16];
+	unsigned n_held, held_checked;
 	bool stop_on_closed;   /* the closed handler closes for good (no reconnect) */
 };
 
@@ -47,18 +50,37 @@ static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 	}
 }
 
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
 static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 {
 	struct ctx *x = arg;
 	x->t.esp++;
 	x->esp_seq = ++x->seq;
 	th_keep(&x->t, c, p, len);
+	if (x->check_held && x->n_held < 16) {
+		x->held[x->n_held].p = p;
+		x->held[x->n_held].n = len;
+		x->held[x->n_held].sum = fnv(p, len);
+		x->n_held++;
+	}
 }
 
+/* The dataplane opens a read's ESP only here, from where the transport handed it over. */
 static void on_rx_batch_end(void *arg)
 {
 	struct ctx *x = arg;
 	x->batch_ends++;
+	for (unsigned i = 0; i < x->n_held; i++) /* under ASan a freed frame fails here */
+		assert_true(fnv(x->held[i].p, x->held[i].n) == x->held[i].sum);
+	x->held_checked += x->n_held;
+	x->n_held = 0;
 }
 
 static void on_connected(void *arg, struct tcp_conn *c)
@@ -568,6 +590,51 @@ static void test_queue_partial_writes(void **state)
 	ctx_free(x);
 }
 
+/*
+ * ESP frames stay where they were handed over until the read's batch ends,
+ * including one that straddled two reads (held in its own buffer) and the
+ * frames of a read that ends in a bad length, which closes the stream.
+ */
+static void test_frames_live_until_batch_end(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	uint8_t a[100], b[300], c[120];
+	int fd = client(4500);
+
+	send_all(fd, "IKETCP", 6);
+	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
+	x->check_held = true;
+	/* Frames: 2-byte length, then an SPI (non-zero) and a pattern. */
+	uint8_t *frames[] = { a, b, c };
+	size_t sizes[] = { sizeof(a), sizeof(b), sizeof(c) };
+	for (int k = 0; k < 3; k++) {
+		frames[k][0] = (uint8_t)(sizes[k] >> 8), frames[k][1] = (uint8_t)sizes[k];
+		for (size_t i = 2; i < sizes[k]; i++)
+			frames[k][i] = (uint8_t)(k * 50 + i);
+	}
+	/* Read one: a, and the first half of b. */
+	uint8_t one[sizeof(a) + 150];
+	memcpy(one, a, sizeof(a));
+	memcpy(one + sizeof(a), b, 150);
+	send_all(fd, one, sizeof(one));
+	assert_true(th_run_until_int(&x->t, &x->t.esp, 1, 1000));
+	/* Read two: the rest of b (delivered from its own buffer), c, then a length of 1: the stream closes. */
+	uint8_t two[sizeof(b) - 150 + sizeof(c) + 2];
+	memcpy(two, b + 150, sizeof(b) - 150);
+	memcpy(two + sizeof(b) - 150, c, sizeof(c));
+	two[sizeof(two) - 2] = 0, two[sizeof(two) - 1] = 1;
+	send_all(fd, two, sizeof(two));
+	assert_true(th_run_until(&x->t, &stats.tcp.bad_length, 1, 1000));
+	assert_int_equal(x->t.esp, 3);
+	assert_int_equal(x->held_checked, 3);
+	assert_true(closed_by_daemon(x, fd));
+	close(fd);
+	ctx_free(x);
+}
+
 /* The send queue stops growing at its bound. */
 static void test_send_queue_bounded(void **state)
 {
@@ -798,6 +865,7 @@ int main(void)
 		cmocka_unit_test_setup(test_queue_flush_tls, th_setup),
 		cmocka_unit_test_setup(test_queue_bounded, th_setup),
 		cmocka_unit_test_setup(test_queue_partial_writes, th_setup),
+		cmocka_unit_test_setup(test_frames_live_until_batch_end, th_setup),
 		cmocka_unit_test_setup(test_admin_passthrough, th_setup),
 		cmocka_unit_test_setup(test_listener_rule, th_setup),
 		cmocka_unit_test_setup(test_close_from_handler, th_setup),
