@@ -16,7 +16,6 @@ static void init(struct esp_batch *b, struct sa_set *set, void *arg)
 	b->used = 0;
 	b->release = NULL;
 	b->lead = 0;
-	b->align = 64;
 }
 
 void esp_batch_init_seal(struct esp_batch *b, struct sa_set *set, esp_batch_sealed_fn sealed, void *arg)
@@ -45,7 +44,6 @@ void esp_batch_hold(struct esp_batch *b, void (*release)(void *arg), size_t lead
 	esp_batch_release(b);
 	b->release = release;
 	b->lead = release ? lead : 0;
-	b->align = release ? 1 : 64; /* a worker may share a cache line with the next packet's: rare, harmless */
 }
 
 void esp_batch_release(struct esp_batch *b)
@@ -54,10 +52,14 @@ void esp_batch_release(struct esp_batch *b)
 	b->used = 0;
 }
 
-/* Each packet on its own cache lines (workers write them), unless they are packed (esp_batch_hold). */
+/*
+ * Each packet on its own cache lines (workers write them), unless they are
+ * packed (esp_batch_hold): then a worker may share a line with the next
+ * packet's, rare and harmless.
+ */
 static size_t slot_size(const struct esp_batch *b, size_t bytes)
 {
-	return (bytes + b->align - 1) & ~(b->align - 1);
+	return b->release ? bytes : (bytes + 63) & ~(size_t)63;
 }
 
 /* Room for one more packet of up to bytes, flushing first if needed; where it goes (after the lead). */

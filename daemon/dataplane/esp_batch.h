@@ -67,7 +67,7 @@ struct esp_batch {
 	unsigned n, n_parallel;
 	size_t used;
 	void (*release)(void *arg); /* esp_batch_hold's: sealed packets stay until it is called */
-	size_t lead, align;         /* bytes before each packet; where packets start (64: cache lines) */
+	size_t lead;                /* bytes before each packet (esp_batch_hold's) */
 	struct esp_batch_item items[ESP_BATCH_MAX];
 	_Alignas(64) uint8_t arena[ESP_BATCH_ARENA];
 };

@@ -63,6 +63,12 @@ uint16_t inet_csum_add_scalar(const uint8_t *p, size_t n, uint32_t sum)
 	return finish(sum_scalar(p, n), sum);
 }
 
+static uint16_t csum_copy_scalar(uint8_t *dst, const uint8_t *src, size_t n, uint32_t sum)
+{
+	memcpy(dst, src, n);
+	return inet_csum_add_scalar(src, n, sum);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -124,8 +130,7 @@ uint16_t inet_csum_copy(uint8_t *dst, const uint8_t *src, size_t n, uint32_t sum
 {
 	if (n >= 128 && __builtin_cpu_supports("avx2"))
 		return finish(sum_copy_avx2(dst, src, n), sum);
-	memcpy(dst, src, n);
-	return inet_csum_add_scalar(src, n, sum);
+	return csum_copy_scalar(dst, src, n, sum);
 }
 
 /* Short runs (headers, pseudo-headers) stay scalar; __builtin_cpu_supports is one load of libgcc's CPU model. */
@@ -143,7 +148,6 @@ uint16_t inet_csum_add(const uint8_t *p, size_t n, uint32_t sum)
 
 uint16_t inet_csum_copy(uint8_t *dst, const uint8_t *src, size_t n, uint32_t sum)
 {
-	memcpy(dst, src, n);
-	return inet_csum_add_scalar(src, n, sum);
+	return csum_copy_scalar(dst, src, n, sum);
 }
 #endif

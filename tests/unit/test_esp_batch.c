@@ -21,6 +21,7 @@
 #include "dataplane/esp_batch.h"
 #include "dataplane/sa_set.h"
 #include "esp/esp.h"
+#include "tests/lib/fnv.h"
 #include "workers.h"
 
 static char stream;
@@ -376,19 +377,11 @@ static struct {
 } held[2048];
 static unsigned n_held, releases;
 
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 14695981039346656037ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 /* Every packet reported since the last release is still what it was when reported. */
 static void check_held(void)
 {
 	for (unsigned i = 0; i < n_held; i++)
-		assert_true(fnv(held[i].p, held[i].n) == held[i].sum);
+		assert_true(fnv1a(FNV1A_INIT, held[i].p, held[i].n) == held[i].sum);
 	n_held = 0;
 }
 
@@ -403,7 +396,7 @@ static void on_sealed_held(void *arg, struct sa_set_sa *sa, const uint8_t *esp, 
 	memset((uint8_t *)esp - LEAD, 0xa5, LEAD);
 	held[n_held].p = esp;
 	held[n_held].n = (size_t)n;
-	held[n_held].sum = fnv(esp, (size_t)n);
+	held[n_held].sum = fnv1a(FNV1A_INIT, esp, (size_t)n);
 	n_held++;
 }
 

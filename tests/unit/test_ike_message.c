@@ -14,6 +14,7 @@
 
 #include "ike/message.h"
 #include "ike/rules.h"
+#include "tests/lib/fnv.h"
 
 static const uint8_t init_req_hex[] = {
 	/* SPIi */
@@ -281,13 +282,6 @@ static void test_hostile_lengths(void **state)
 #define OUT(x) (0x20000u | (x)) /* outside SK even in a sealed exchange */
 
 /* A test-only null cipher: IV(8) || plain ^ 0x5a || pad length 0 || ICV(8). */
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static size_t null_sealed_len(void *ctx, size_t plain_len)
 {
 	(void)ctx;
@@ -304,7 +298,7 @@ static ssize_t null_seal(void *ctx, const uint8_t *aad, size_t aad_len, const ui
 	for (size_t i = 0; i < plain_len; i++)
 		out[8 + i] = plain[i] ^ 0x5a;
 	out[8 + plain_len] = 0;
-	uint64_t icv = fnv(fnv(0xcbf29ce484222325ull, aad, aad_len), out, 8 + plain_len + 1);
+	uint64_t icv = fnv1a(fnv1a(FNV1A_INIT, aad, aad_len), out, 8 + plain_len + 1);
 	wr_put_be32(out + out_cap - 8, (uint32_t)(icv >> 32));
 	wr_put_be32(out + out_cap - 4, (uint32_t)icv);
 	return (ssize_t)out_cap;
@@ -319,7 +313,7 @@ static ssize_t null_open(const struct ike_msg *m, uint8_t *plain, size_t cap)
 	if (sk->sealed_len < 17 || sk->sealed_len - 17 > cap)
 		return -1;
 	size_t body = sk->sealed_len - 8;
-	uint64_t icv = fnv(fnv(0xcbf29ce484222325ull, sk->aad, sk->aad_len), sk->sealed, body);
+	uint64_t icv = fnv1a(fnv1a(FNV1A_INIT, sk->aad, sk->aad_len), sk->sealed, body);
 	uint8_t want[8];
 	wr_put_be32(want, (uint32_t)(icv >> 32));
 	wr_put_be32(want + 4, (uint32_t)icv);

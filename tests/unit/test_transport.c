@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "iketcp/stats.h"
+#include "tests/lib/fnv.h"
 #include "tests/lib/transport_harness.h"
 #include "transport/transport.h"
 
@@ -50,14 +51,6 @@ static void on_ike(void *arg, struct tcp_conn *c, const uint8_t *m, size_t len)
 	}
 }
 
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 14695981039346656037ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 {
 	struct ctx *x = arg;
@@ -67,7 +60,7 @@ static void on_esp(void *arg, struct tcp_conn *c, const uint8_t *p, size_t len)
 	if (x->check_held && x->n_held < 16) {
 		x->held[x->n_held].p = p;
 		x->held[x->n_held].n = len;
-		x->held[x->n_held].sum = fnv(p, len);
+		x->held[x->n_held].sum = fnv1a(FNV1A_INIT, p, len);
 		x->n_held++;
 	}
 }
@@ -78,7 +71,7 @@ static void on_rx_batch_end(void *arg)
 	struct ctx *x = arg;
 	x->batch_ends++;
 	for (unsigned i = 0; i < x->n_held; i++) /* under ASan a freed frame fails here */
-		assert_true(fnv(x->held[i].p, x->held[i].n) == x->held[i].sum);
+		assert_true(fnv1a(FNV1A_INIT, x->held[i].p, x->held[i].n) == x->held[i].sum);
 	x->held_checked += x->n_held;
 	x->n_held = 0;
 }
@@ -153,6 +146,14 @@ static bool closed_by_daemon(struct ctx *x, int fd)
 			return true;
 	}
 	return false;
+}
+
+/* fd's prefix and one IKE frame: the daemon now holds the stream (x->t.last_conn). */
+static void stream_up(struct ctx *x, int fd)
+{
+	send_all(fd, "IKETCP", 6);
+	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
+	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
 }
 
 static size_t ike_frame(uint8_t *out, size_t msg_len)
@@ -486,9 +487,7 @@ static int fill_stuck_peer(struct ctx *x, bool queue)
 	int err = 0;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	send_all(fd, "IKETCP", 6);
-	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
-	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
+	stream_up(x, fd);
 	while (sent < (64u << 20)) {
 		if (queue)
 			err = transport_queue(x->t.last_conn, ENCAP_ESP, msg, 60000);
@@ -542,9 +541,7 @@ static void test_queue_partial_writes(void **state)
 	int fd = client(4500), rcv = 65536; /* and no autotuning: the stream fills up well before 8 MB */
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	send_all(fd, "IKETCP", 6);
-	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
-	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
+	stream_up(x, fd);
 	struct tcp_conn *c = x->t.last_conn;
 
 	/* The writer queues 64 frames every fourth turn. The reader starts once a frame was refused (the
@@ -603,9 +600,7 @@ static void test_frames_live_until_batch_end(void **state)
 	uint8_t a[100], b[300], c[120];
 	int fd = client(4500);
 
-	send_all(fd, "IKETCP", 6);
-	send_all(fd, "\x00\x22\x00\x00\x00\x00" "0123456789012345678901234567", 34);
-	assert_true(th_run_until_int(&x->t, &x->t.ike, 1, 1000));
+	stream_up(x, fd);
 	x->check_held = true;
 	/* Frames: 2-byte length, then an SPI (non-zero) and a pattern. */
 	uint8_t *frames[] = { a, b, c };
