@@ -109,6 +109,10 @@ $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzzobj/tests/fuzz/fuzz_%.o $(BUILD)/libiketcp-fu
 $(BUILD)/bench/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/libiketcp.a
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
+# bench_tunnel.sh's floor: a TUN relay without ESP (not a benchmark of its own)
+$(BUILD)/bench/tun_relay: $(BUILD)/obj/tests/bench/tun_relay.o $(BUILD)/libiketcp.a
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)$(CC) -o $@ $^ $(LIBS)
 
 $(BUILD)/bpf $(BUILD)/skel:
 	@mkdir -p $@
@@ -137,7 +141,7 @@ fuzz: $(FUZZ_BINS)
 
 bench:
 	$(Q)scripts/deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BINS) $(BUILD)/bench/tun_relay
 	$(Q)scripts/bench.sh $(BENCH_BINS)
 
 demo:

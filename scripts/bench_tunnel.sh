@@ -6,6 +6,9 @@
 #
 # Next to plain routing, the same routing with an XDP program on the gateways' LAN veths: the
 # kernel's ceiling for an AF_XDP dataplane on veth (see below).
+# And a TUN relay without ESP (tests/bench/tun_relay.c): the kernel's ceiling for the TUN dataplane,
+# with its CPU s/Gbit. A tunnel row's gap to it is crypto and iketcp's own work; its gap from it to
+# plain routing is the TUN devices and the outer TCP stream, which no user-space work can remove.
 #
 # Each tunnel row runs with each dataplane in BENCH_DATAPLANE (xdp, tun; default both): AF_XDP rows as
 # before, TUN rows (`set dataplane tun`, virtio-net offloads) labelled SUITE/tun.
@@ -117,6 +120,34 @@ ip -n "$NSP-carrier" route del 10.1.0.0/24
 ip -n "$NSP-carrier" route del 10.2.0.0/24
 ip -n "$NSP-gwB" route del 10.1.0.0/24
 
+# The floor of the TUN rows: the same TUN devices and outer TCP stream, the steering program in
+# generic mode on the WANs, but no ESP and no per-packet work (tests/bench/tun_relay.c): one
+# superpacket per read and per write, relayed by a blocking thread per direction. What it moves is
+# the most the kernel's side of the TUN dataplane could carry here; its CPU s/Gbit, the relays', is
+# the part of the daemons' that is not crypto or iketcp's own.
+relay1=0 relay_cpu=0
+RELAY=${BENCH_RELAY:-$BUILD/bench/tun_relay} # BENCH_RELAY: another relay binary, for experiments
+if [ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ]; then
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpgeneric obj "$BUILD/bpf/steer.bpf.o" sec xdp; done
+	bg relayB nsx gwB "$RELAY" relay0 listen 203.0.113.2 11443
+	relayB_pid=$LAST_PID
+	wait_for 5 ip -n "$NSP-gwB" link show relay0 || fail "tun_relay: no TUN on gwB"
+	bg relayA nsx gwA "$RELAY" relay0 connect 203.0.113.2 11443
+	relayA_pid=$LAST_PID
+	wait_for 5 ip -n "$NSP-gwA" link show relay0 || fail "tun_relay: no TUN on gwA"
+	ip -n "$NSP-gwA" route add 10.2.0.0/24 dev relay0
+	ip -n "$NSP-gwB" route add 10.1.0.0/24 dev relay0
+	wait_for 10 nsx hostA ping -c 1 -W 1 10.2.0.10 || fail "tun_relay: no path through the relay"
+	c0=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
+	single_runs
+	c1=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
+	relay1=$t1
+	relay_cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$carried" 'BEGIN { printf "%.3f", (g > 0) ? d / hz / s / g : 0 }')
+	kill "$relayA_pid" "$relayB_pid" 2>/dev/null
+	wait "$relayA_pid" "$relayB_pid" 2>/dev/null
+	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpgeneric off; done
+fi
+
 ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 	openssl speed -elapsed -seconds 2 -bytes 1420 -evp "$1" 2>/dev/null |
 		awk -v c="$1" 'tolower($1) == tolower(c) { v = $NF; sub("k", "", v); printf "%.2f", v * 1000 / 1e9 }'
@@ -128,7 +159,8 @@ printf '%-24s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a=
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on LANs" "-" "$xdp_floor_gen" "$(awk -v a="$xdp_floor_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP on WANs" "-" "$xdp_wan" "$(awk -v a="$xdp_wan" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on WANs" "-" "$xdp_wan_gen" "$(awk -v a="$xdp_wan_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
+printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP" "tcp" "$relay1" "$(awk -v a="$relay1" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_cpu"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"tun_relay_gbps\":$relay1,\"tun_relay_cpu_s_per_gbit\":$relay_cpu,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do

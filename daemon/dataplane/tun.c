@@ -7,16 +7,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <net/if.h>
-#include <linux/if_tun.h>
 #include <openssl/crypto.h>
 
 #include "iketcp/buf.h"
@@ -28,6 +25,7 @@
 #include "dataplane/gso_flows.h"
 #include "dataplane/route.h"
 #include "dataplane/sa_set.h"
+#include "dataplane/tun_dev.h"
 #include "loop.h"
 
 #define DP_TUN_MTU 1500
@@ -380,87 +378,18 @@ const struct child_sa_ops dataplane_child_ops = SA_SET_CHILD_OPS;
 
 /* ---- the device ---------------------------------------------------------- */
 
-/*
- * virtio-net headers on the TUN, in little-endian order, and the offloads
- * that make the kernel hand us TCP superpackets (TSO) with checksums left to
- * us: 0 or -errno (then the caller goes without).
- */
-static int tun_vnet(int fd)
-{
-	int sz = GSO_VNET_HDR_LEN, le = 1;
-
-	if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETVNETLE, &le) < 0 ||
-	    ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0)
-		return -errno;
-	return 0;
-}
-
-/* The TUN attached to dp->tun_fd: with vnet headers and offloads if the kernel has them. 0 or -errno. */
-static int tun_attach(struct dataplane *dp, struct ifreq *ifr)
-{
-	const char *why = "TUNSETIFF";
-	int err;
-
-	for (int vnet = 1; vnet >= 0; vnet--) {
-		struct ifreq r = *ifr;
-		r.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
-		dp->tun_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		if (dp->tun_fd < 0)
-			return -errno;
-		err = ioctl(dp->tun_fd, TUNSETIFF, &r) < 0 ? -errno : 0;
-		if (!err && vnet) {
-			why = "offloads";
-			err = tun_vnet(dp->tun_fd);
-		}
-		if (!err) {
-			dp->vnet = vnet;
-			*ifr = r;
-			return 0;
-		}
-		close(dp->tun_fd);
-		dp->tun_fd = -1;
-		if (vnet)
-			log_warn("dataplane: %s: no virtio-net offloads (%s: %s): one packet per read and write",
-				 ifr->ifr_name, why, strerror(-err));
-	}
-	return err;
-}
-
-/* A TUN device without packet information, MTU DP_TUN_MTU, up. 0 or -errno. */
 static int tun_open(struct dataplane *dp, const char *name)
 {
-	struct ifreq ifr = { 0 };
-	int s = -1, err = 0;
+	struct tun_dev t;
+	int err = tun_dev_open(&t, name, DP_TUN_MTU);
 
-	if (strlen(name) >= IFNAMSIZ)
-		return -ENAMETOOLONG;
-	memcpy(ifr.ifr_name, name, strlen(name));
-	err = tun_attach(dp, &ifr);
 	if (err)
 		return err;
-	memcpy(dp->ifname, ifr.ifr_name, IFNAMSIZ);
-	dp->ifname[IFNAMSIZ - 1] = '\0';
-
-	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		goto fail_errno;
-	ifr.ifr_mtu = DP_TUN_MTU;
-	if (ioctl(s, SIOCSIFMTU, &ifr) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		goto fail_errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0 || ioctl(s, SIOCGIFINDEX, &ifr) < 0)
-		goto fail_errno;
-	dp->ifindex = ifr.ifr_ifindex;
-	close(s);
+	dp->tun_fd = t.fd;
+	dp->ifindex = t.ifindex;
+	dp->vnet = t.vnet;
+	memcpy(dp->ifname, t.ifname, IFNAMSIZ);
 	return 0;
-
-fail_errno:
-	err = -errno;
-	if (s >= 0)
-		close(s);
-	close(dp->tun_fd);
-	dp->tun_fd = -1;
-	return err;
 }
 
 struct dataplane *dataplane_tun_new(struct loop *loop, const char *ifname, dataplane_send_fn send,
