@@ -30,7 +30,8 @@
 # Narrower runs while tuning: BENCH_SUITES="aes128gcm" BENCH_TLS="disable" (enable: TLS transport; udp:
 # ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
-# the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data; syscall and context switch counts of each daemon
+# the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data
+# and, for the TUN relay, DIR/tun-relay-all.data; syscall and context switch counts of each daemon
 # in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json;
 # BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default). BENCH_RATE=2G caps iperf3
 # at that rate: two builds then move the same bytes, and their CPU s per Gbit compare without the
@@ -139,7 +140,14 @@ if [ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ]; then
 	ip -n "$NSP-gwB" route add 10.1.0.0/24 dev relay0
 	wait_for 10 nsx hostA ping -c 1 -W 1 10.2.0.10 || fail "tun_relay: no path through the relay"
 	c0=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
+	relay_perf=
+	if [ -n "$PERFDIR" ]; then
+		mkdir -p "$PERFDIR"
+		perf record $PERFCG -a -o "$PERFDIR/tun-relay-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
+		relay_perf=$!
+	fi
 	single_runs
+	[ -n "$relay_perf" ] && wait "$relay_perf"
 	c1=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
 	relay1=$t1
 	relay_cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$carried" 'BEGIN { printf "%.3f", (g > 0) ? d / hz / s / g : 0 }')
