@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * WAN-side port steering. XDP ingress: TCP to ike-tcp-port on one of our
- * addresses is rewritten to ike-tcp-internal-port, where the daemon listens, and
- * SYN floods per source are dropped. tc egress: the daemon's replies from the
+ * WAN-side port steering. XDP ingress (or tc ingress, `set steer-hook tc`): TCP
+ * to ike-tcp-port on one of our addresses is rewritten to ike-tcp-internal-port,
+ * where the daemon listens, and SYN floods per source are dropped. tc egress: the daemon's replies from the
  * internal port get ike-tcp-port back, so peers only ever see ike-tcp-port.
  * Everything else, malformed included, passes untouched (we only drop floods).
  */
@@ -16,6 +16,7 @@
 #include "lib/csum.h"
 
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
 #define NSEC_PER_SEC 1000000000ULL
 
 char LICENSE[] SEC("license") = "GPL";
@@ -145,6 +146,33 @@ static __always_inline bool syn_allowed(const struct iketcp_addr *src, __u32 rat
 	return true;
 }
 
+enum steer_verdict { STEER_PASS, STEER_DROP, STEER_REWRITE };
+
+/* What ingress does with a parsed TCP packet, counted; the same at XDP and at tc. */
+static __always_inline enum steer_verdict steer_ingress(struct steer_pkt *p, const struct steer_eff *e)
+{
+	if (p->tcp->dest != bpf_htons(e->ike_tcp_port))
+		goto pass;
+	if ((e->flags & STEER_F_LOCAL_ONLY) && !bpf_map_lookup_elem(&steer_local, &p->daddr))
+		goto pass;
+	if (e->syn_rate && p->tcp->syn && !p->tcp->ack) {
+		/* One bucket per IPv6 /64: a single host usually has a whole /64 to pick from. */
+		if (p->v6)
+			__builtin_memset(&p->saddr.addr[8], 0, 8);
+		if (!syn_allowed(&p->saddr, e->syn_rate)) {
+			count(STEER_CNT_SYN_DROPPED);
+			return STEER_DROP;
+		}
+	}
+	if (!steer_rewrites(e))
+		goto pass;
+	count(STEER_CNT_STEERED_IN);
+	return STEER_REWRITE;
+pass:
+	count(STEER_CNT_PASSED);
+	return STEER_PASS;
+}
+
 SEC("xdp")
 int xdp_steer(struct xdp_md *ctx)
 {
@@ -160,40 +188,91 @@ int xdp_steer(struct xdp_md *ctx)
 		count(STEER_CNT_MALFORMED);
 		return XDP_PASS;
 	}
-	if (rc < 0)
-		goto pass;
-
-	steer_eff_load(&e);
-	if (p.tcp->dest != bpf_htons(e.ike_tcp_port))
-		goto pass;
-	if ((e.flags & STEER_F_LOCAL_ONLY) && !bpf_map_lookup_elem(&steer_local, &p.daddr))
-		goto pass;
-	if (e.syn_rate && p.tcp->syn && !p.tcp->ack) {
-		/* One bucket per IPv6 /64: a single host usually has a whole /64 to pick from. */
-		if (p.v6)
-			__builtin_memset(&p.saddr.addr[8], 0, 8);
-		if (!syn_allowed(&p.saddr, e.syn_rate)) {
-			count(STEER_CNT_SYN_DROPPED);
-			return XDP_DROP;
-		}
+	if (rc < 0) {
+		count(STEER_CNT_PASSED);
+		return XDP_PASS;
 	}
-	if (!steer_rewrites(&e))
-		goto pass;
+	steer_eff_load(&e);
+	switch (steer_ingress(&p, &e)) {
+	case STEER_DROP:
+		return XDP_DROP;
+	case STEER_REWRITE:
+		/*
+		 * RFC 1624 update of the full checksum a NIC delivers. A veth peer may hand
+		 * us CHECKSUM_PARTIAL (check holds only the pseudo-header sum); that skb is
+		 * trusted by the stack without verification, so the adjusted field is
+		 * never looked at and the rewrite stays correct either way.
+		 */
+		to = bpf_htons(e.internal_port);
+		csum_replace2(&p.tcp->check, p.tcp->dest, to);
+		p.tcp->dest = to;
+		return XDP_PASS;
+	default:
+		return XDP_PASS;
+	}
+}
 
-	/*
-	 * RFC 1624 update of the full checksum a NIC delivers. A veth peer may hand
-	 * us CHECKSUM_PARTIAL (check holds only the pseudo-header sum); that skb is
-	 * trusted by the stack without verification, so the adjusted field is
-	 * never looked at and the rewrite stays correct either way.
-	 */
-	to = bpf_htons(e.internal_port);
-	csum_replace2(&p.tcp->check, p.tcp->dest, to);
-	p.tcp->dest = to;
-	count(STEER_CNT_STEERED_IN);
-	return XDP_PASS;
-pass:
-	count(STEER_CNT_PASSED);
-	return XDP_PASS;
+/*
+ * A parsed skb at tc, either direction: headers not all in the linear part
+ * are pulled in once and parsed again. 0, PARSE_OTHER or PARSE_MALFORMED.
+ */
+static __always_inline int steer_parse_skb(struct __sk_buff *skb, struct steer_pkt *p)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data;
+	int rc = steer_parse(data, data_end, p);
+
+	if (rc == PARSE_MALFORMED && skb->len > data_end - data) {
+		if (bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256))
+			return PARSE_MALFORMED;
+		data_end = (void *)(long)skb->data_end;
+		data = (void *)(long)skb->data;
+		rc = steer_parse(data, data_end, p);
+	}
+	return rc;
+}
+
+/* TCP port from -> to at l4_off, checksum first (see tc_steer): 0 or a helper's error. */
+static __always_inline int skb_port_rewrite(struct __sk_buff *skb, __u32 l4_off, __u32 field, __be16 from,
+					    __be16 to)
+{
+	int err = bpf_l4_csum_replace(skb, l4_off + offsetof(struct tcphdr, check), from, to, sizeof(to));
+
+	return err ? err : bpf_skb_store_bytes(skb, l4_off + field, &to, sizeof(to), 0);
+}
+
+/*
+ * Ingress at tc (`set steer-hook tc`): what xdp_steer does, for WANs where
+ * XDP is taken or only generic (which copies every non-linear skb for the
+ * program; tc reads the skb as it is).
+ */
+SEC("classifier") /* its own section: `sec tc` by hand still means the egress program */
+int tc_steer_in(struct __sk_buff *skb)
+{
+	struct steer_pkt p;
+	struct steer_eff e;
+	int rc;
+
+	rc = steer_parse_skb(skb, &p);
+	if (rc == PARSE_MALFORMED) {
+		count(STEER_CNT_MALFORMED);
+		return TC_ACT_OK;
+	}
+	if (rc < 0) {
+		count(STEER_CNT_PASSED);
+		return TC_ACT_OK;
+	}
+	steer_eff_load(&e);
+	switch (steer_ingress(&p, &e)) {
+	case STEER_DROP:
+		return TC_ACT_SHOT;
+	case STEER_REWRITE:
+		skb_port_rewrite(skb, p.l4_off, offsetof(struct tcphdr, dest), bpf_htons(e.ike_tcp_port),
+				 bpf_htons(e.internal_port));
+		return TC_ACT_OK;
+	default:
+		return TC_ACT_OK;
+	}
 }
 
 /*
@@ -204,35 +283,19 @@ pass:
 SEC("tc")
 int tc_steer(struct __sk_buff *skb)
 {
-	void *data_end = (void *)(long)skb->data_end;
-	void *data = (void *)(long)skb->data;
 	struct steer_pkt p;
 	struct steer_eff e;
-	__be16 from, to;
-	int rc;
+	__be16 from;
 
-	rc = steer_parse(data, data_end, &p);
-	if (rc == PARSE_MALFORMED && skb->len > data_end - data) {
-		/* Headers not all in the linear part: pull them in and look again. */
-		if (bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256))
-			return TC_ACT_OK;
-		data_end = (void *)(long)skb->data_end;
-		data = (void *)(long)skb->data;
-		rc = steer_parse(data, data_end, &p);
-	}
-	if (rc < 0)
+	if (steer_parse_skb(skb, &p) < 0)
 		return TC_ACT_OK;
-
 	steer_eff_load(&e);
 	if (!steer_rewrites(&e))
 		return TC_ACT_OK;
 	from = bpf_htons(e.internal_port);
 	if (p.tcp->source != from)
 		return TC_ACT_OK;
-	to = bpf_htons(e.ike_tcp_port);
-	if (bpf_l4_csum_replace(skb, p.l4_off + offsetof(struct tcphdr, check), from, to, sizeof(to)))
-		return TC_ACT_OK;
-	if (bpf_skb_store_bytes(skb, p.l4_off + offsetof(struct tcphdr, source), &to, sizeof(to), 0))
+	if (skb_port_rewrite(skb, p.l4_off, offsetof(struct tcphdr, source), from, bpf_htons(e.ike_tcp_port)))
 		return TC_ACT_OK;
 	count(STEER_CNT_STEERED_OUT);
 	return TC_ACT_OK;

@@ -132,8 +132,7 @@ static int attach_wan(struct daemon *d, const struct config *conf, const char *i
 {
 	struct steer_settings ss;
 	struct bpfsync_wan *w;
-	enum bpfsync_xdp_mode mode = conf->settings.xdp_mode == CONF_XDP_GENERIC ? BPFSYNC_XDP_GENERIC
-										  : BPFSYNC_XDP_NATIVE;
+	enum bpfsync_xdp_mode mode = BPFSYNC_XDP_NATIVE;
 	int err;
 
 	if (d->n_wans == DAEMON_MAX_WANS) {
@@ -144,6 +143,10 @@ static int attach_wan(struct daemon *d, const struct config *conf, const char *i
 		log_error("phase1 interface %s: no such interface", ifname);
 		return -ENODEV;
 	}
+	if (conf->settings.steer_hook == CONF_STEER_TC)
+		mode = BPFSYNC_TC_INGRESS;
+	else if (conf->settings.xdp_mode == CONF_XDP_GENERIC)
+		mode = BPFSYNC_XDP_GENERIC;
 	steer_settings_from(conf, &ss);
 	err = bpfsync_wan_attach(ifname, conf->settings.bpf_pin_path, mode, &ss, &w);
 	if (err) {
@@ -155,11 +158,11 @@ static int attach_wan(struct daemon *d, const struct config *conf, const char *i
 		log_warn("%s: local addresses: %s", ifname, strerror(-err));
 	d->wans[d->n_wans++] = w;
 	if (conf->settings.ike_tcp_port == conf->settings.ike_natt_port)
-		log_info("SYN guard on %s for TCP %u, no port rewrite (%s XDP, SYN limit %u/s)", ifname,
-			 ss.ike_tcp_port, bpfsync_wan_native(w) ? "native" : "generic", ss.syn_rate);
+		log_info("SYN guard on %s for TCP %u, no port rewrite (%s, SYN limit %u/s)", ifname,
+			 ss.ike_tcp_port, bpfsync_wan_hook_name(w), ss.syn_rate);
 	else
-		log_info("steering TCP %u -> %u on %s (%s XDP, SYN limit %u/s)", ss.ike_tcp_port, ss.internal_port,
-			 ifname, bpfsync_wan_native(w) ? "native" : "generic", ss.syn_rate);
+		log_info("steering TCP %u -> %u on %s (%s, SYN limit %u/s)", ss.ike_tcp_port, ss.internal_port,
+			 ifname, bpfsync_wan_hook_name(w), ss.syn_rate);
 	return 0;
 }
 
@@ -462,6 +465,8 @@ int daemon_reload(struct daemon *d, struct jw *errors)
 	if (o->xdp_mode != n->xdp_mode && d->n_wans)
 		log_warn("reload: xdp-mode reaches the steering on the WAN interfaces at the next restart; "
 			 "the inner interfaces follow now");
+	if (o->steer_hook != n->steer_hook && d->n_wans)
+		log_warn("reload: steer-hook takes effect at the next restart");
 	transport_config_from(next, &tc);
 	if (n->ike_tcp_service || !o->ike_tcp_service) {
 		dpthread_lock(&d->dpt);

@@ -102,7 +102,9 @@ static void status(struct daemon *d, bool json, struct jw *w)
 		for (size_t i = 0; i < d->n_wans; i++) {
 			jw_obj_open(w, NULL);
 			jw_str(w, "interface", bpfsync_wan_ifname(d->wans[i]));
-			jw_str(w, "xdp_mode", bpfsync_wan_native(d->wans[i]) ? "native" : "generic");
+			bool tc = bpfsync_wan_tc_ingress(d->wans[i]);
+			jw_str(w, "hook", tc ? "tc" : "xdp");
+			jw_str(w, "xdp_mode", tc ? "none" : bpfsync_wan_native(d->wans[i]) ? "native" : "generic");
 			jw_str(w, "pin_dir", bpfsync_wan_pin_dir(d->wans[i]));
 			jw_obj_close(w);
 		}
@@ -123,9 +125,8 @@ static void status(struct daemon *d, bool json, struct jw *w)
 			jw_printf(w, "IKE/ESP over UDP: ports %u and %u (ESP always UDP-encapsulated)\n", ike_port,
 				  natt_port);
 		for (size_t i = 0; i < d->n_wans; i++)
-			jw_printf(w, "steering on %s (%s XDP), maps in %s\n", bpfsync_wan_ifname(d->wans[i]),
-				  bpfsync_wan_native(d->wans[i]) ? "native" : "generic",
-				  bpfsync_wan_pin_dir(d->wans[i]));
+			jw_printf(w, "steering on %s (%s), maps in %s\n", bpfsync_wan_ifname(d->wans[i]),
+				  bpfsync_wan_hook_name(d->wans[i]), bpfsync_wan_pin_dir(d->wans[i]));
 		jw_printf(w, "\n%-20s %-8s %-9s %-16s %-16s %s\n", "TUNNEL", "TYPE", "TRANSPORT", "LOCAL",
 			  "REMOTE", "IKE");
 	}

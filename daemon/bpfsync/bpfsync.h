@@ -16,16 +16,19 @@ struct steer_settings {
 	uint32_t syn_rate;                    /* SYNs/s per source, burst the same; 0 = off */
 };
 
-enum bpfsync_xdp_mode { BPFSYNC_XDP_NATIVE, BPFSYNC_XDP_GENERIC };
+/* Where ingress steering runs: XDP (native, falling back to generic; or generic), or tc ingress. */
+enum bpfsync_xdp_mode { BPFSYNC_XDP_NATIVE, BPFSYNC_XDP_GENERIC, BPFSYNC_TC_INGRESS };
 
 struct bpfsync_wan;
 
 /*
  * One handle per interface at a time. Load steer.bpf.o, remove what an earlier daemon killed with SIGKILL left on
- * this interface (an attached xdp_steer, our tc filter, stale pins), attach XDP
- * (native, falling back to generic with a warning; or generic when asked) and
- * the tc egress filter, pin maps and programs under pin_root/ifname/, write the
- * config and ABI maps. An XDP program that is not ours on the interface: -EBUSY.
+ * this interface (an attached xdp_steer, our tc filters, stale pins), attach XDP
+ * (native, falling back to generic with a warning; or generic when asked), or
+ * the tc ingress filter for BPFSYNC_TC_INGRESS, and the tc egress filter, pin
+ * maps and programs under pin_root/ifname/, write the config and ABI maps. An
+ * XDP program that is not ours on the interface: -EBUSY, except with tc ingress,
+ * which runs after it and leaves it alone.
  */
 must_check int bpfsync_wan_attach(const char *ifname, const char *pin_root, enum bpfsync_xdp_mode mode,
 				  const struct steer_settings *s, struct bpfsync_wan **out);
@@ -50,6 +53,10 @@ void bpfsync_wan_detach(struct bpfsync_wan *w);
 
 const char *bpfsync_wan_ifname(const struct bpfsync_wan *w);
 bool bpfsync_wan_native(const struct bpfsync_wan *w);
+/* Ingress steering at tc (BPFSYNC_TC_INGRESS), not XDP. */
+bool bpfsync_wan_tc_ingress(const struct bpfsync_wan *w);
+/* Where ingress steering runs, for people: "native XDP", "generic XDP" or "tc ingress". */
+const char *bpfsync_wan_hook_name(const struct bpfsync_wan *w);
 /* pin_root/ifname, where the maps are pinned. */
 const char *bpfsync_wan_pin_dir(const struct bpfsync_wan *w);
 

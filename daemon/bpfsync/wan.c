@@ -3,9 +3,9 @@
  * skeleton, its XDP and tc attachments and its pins. This file is the only
  * writer of steer_config, steer_abi and steer_local.
  *
- * Recovery after SIGKILL: XDP (netlink attach) and the tc filter outlive the
+ * Recovery after SIGKILL: XDP (netlink attach) and the tc filters outlive the
  * process, so attach first removes an XDP program named xdp_steer (or the one
- * pinned in our pin directory), the tc filter at our fixed handle/priority, and
+ * pinned in our pin directory), the tc filters at our fixed handle/priority, and
  * everything pinned in <pin_root>/<ifname>/, then attaches fresh. The maps are
  * the daemon's projection and are rebuilt whole; nothing stale is reused.
  */
@@ -44,7 +44,7 @@ struct bpfsync_wan {
 	int ifindex;
 	char pin_dir[PATH_MAX];
 	uint32_t xdp_mode; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE once attached */
-	bool tc_attached;
+	bool tc_out, tc_in; /* our filters at tc egress, ingress */
 	bool pinned;
 	struct steer_config cfg; /* what steer_config[0] holds */
 	int ncpus;
@@ -167,8 +167,8 @@ static uint32_t pinned_prog_id(const char *dir, const char *name)
 	return id;
 }
 
-/* Detach an XDP program left by an earlier daemon; -EBUSY for someone else's. */
-static int remove_stale_xdp(const char *ifname, int ifindex, const char *pin_dir)
+/* Detach an XDP program left by an earlier daemon; -EBUSY for someone else's, unless keep_foreign. */
+static int remove_stale_xdp(const char *ifname, int ifindex, const char *pin_dir, bool keep_foreign)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	const struct {
@@ -190,6 +190,11 @@ static int remove_stale_xdp(const char *ifname, int ifindex, const char *pin_dir
 		if (!id)
 			continue;
 		prog_name(id, name, sizeof(name));
+		if (id != pinned && strcmp(name, XDP_PROG_NAME) != 0 && keep_foreign) {
+			log_warn("bpfsync: %s: XDP program %u \"%s\" (not ours) sees packets before the tc "
+				 "ingress steering", ifname, id, name);
+			continue;
+		}
 		if (id != pinned && strcmp(name, XDP_PROG_NAME) != 0) {
 			log_error("bpfsync: %s: XDP program %u \"%s\" already attached, not ours; "
 				  "not replacing it", ifname, id, name);
@@ -206,22 +211,31 @@ static int remove_stale_xdp(const char *ifname, int ifindex, const char *pin_dir
 	return 0;
 }
 
+static const char *tc_point_name(enum bpf_tc_attach_point point)
+{
+	return point == BPF_TC_INGRESS ? "ingress" : "egress";
+}
+
 static void remove_stale_tc(const char *ifname, int ifindex)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, q, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
+	static const enum bpf_tc_attach_point points[] = { BPF_TC_EGRESS, BPF_TC_INGRESS };
 
-	/* clsact first: querying a missing qdisc makes libbpf print a kernel error. */
-	probing = true;
-	int err = bpf_tc_hook_create(&hook);
-	if (!err || err == -EEXIST)
-		err = bpf_tc_query(&hook, &q);
-	probing = false;
-	if (err)
-		return; /* no filter of ours; attach_tc says why if tc is unusable */
-	if (bpf_tc_detach(&hook, &opts) == 0)
-		log_info("bpfsync: %s: removed stale tc egress filter", ifname);
+	for (size_t i = 0; i < ARRAY_SIZE(points); i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, q, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
+
+		/* clsact first: querying a missing qdisc makes libbpf print a kernel error. */
+		probing = true;
+		int err = bpf_tc_hook_create(&hook);
+		if (!err || err == -EEXIST)
+			err = bpf_tc_query(&hook, &q);
+		probing = false;
+		if (err)
+			continue; /* no filter of ours; attach_tc says why if tc is unusable */
+		if (bpf_tc_detach(&hook, &opts) == 0)
+			log_info("bpfsync: %s: removed stale tc %s filter", ifname, tc_point_name(points[i]));
+	}
 }
 
 /* Unlink everything pinned in pin_dir (ours alone), saying which ABI it had. */
@@ -340,11 +354,13 @@ busy:
 	return -EBUSY;
 }
 
-static int attach_tc(struct bpfsync_wan *w)
+/* prog at our handle and priority on point; *attached set once it is there. */
+static int attach_tc(struct bpfsync_wan *w, enum bpf_tc_attach_point point, const struct bpf_program *prog,
+		     bool *attached)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = w->ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = w->ifindex, .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO,
-		    .prog_fd = bpf_program__fd(w->skel->progs.tc_steer), .flags = BPF_TC_F_REPLACE);
+		    .prog_fd = bpf_program__fd(prog), .flags = BPF_TC_F_REPLACE);
 	int err;
 
 	/* The clsact qdisc may be shared with other filters: create it if missing, never remove it. */
@@ -357,10 +373,10 @@ static int attach_tc(struct bpfsync_wan *w)
 	}
 	err = bpf_tc_attach(&hook, &opts);
 	if (err) {
-		log_error("bpfsync: %s: attaching tc egress filter: %s", w->ifname, strerror(-err));
+		log_error("bpfsync: %s: attaching tc %s filter: %s", w->ifname, tc_point_name(point), strerror(-err));
 		return err;
 	}
-	w->tc_attached = true;
+	*attached = true;
 	return 0;
 }
 
@@ -422,7 +438,7 @@ int bpfsync_wan_attach(const char *ifname, const char *pin_root, enum bpfsync_xd
 	err = ensure_bpffs(ifname, pin_root);
 	if (err)
 		goto fail;
-	err = remove_stale_xdp(ifname, w->ifindex, w->pin_dir);
+	err = remove_stale_xdp(ifname, w->ifindex, w->pin_dir, mode == BPFSYNC_TC_INGRESS);
 	if (err)
 		goto fail;
 	remove_stale_tc(ifname, w->ifindex);
@@ -459,16 +475,18 @@ int bpfsync_wan_attach(const char *ifname, const char *pin_root, enum bpfsync_xd
 	err = pin_all(w);
 	if (err)
 		goto fail;
-	err = attach_xdp(w, mode);
+	if (mode == BPFSYNC_TC_INGRESS)
+		err = attach_tc(w, BPF_TC_INGRESS, w->skel->progs.tc_steer_in, &w->tc_in);
+	else
+		err = attach_xdp(w, mode);
 	if (err)
 		goto fail;
-	err = attach_tc(w);
+	err = attach_tc(w, BPF_TC_EGRESS, w->skel->progs.tc_steer, &w->tc_out);
 	if (err)
 		goto fail;
 
-	log_info("bpfsync: %s: steering TCP %u -> %u (%s XDP, tc egress), SYN limit %u/s, maps in %s",
-		 ifname, s->ike_tcp_port, s->internal_port,
-		 w->xdp_mode == XDP_FLAGS_DRV_MODE ? "native" : "generic", s->syn_rate, w->pin_dir);
+	log_info("bpfsync: %s: steering TCP %u -> %u (%s, tc egress), SYN limit %u/s, maps in %s", ifname,
+		 s->ike_tcp_port, s->internal_port, bpfsync_wan_hook_name(w), s->syn_rate, w->pin_dir);
 	*out = w;
 	return 0;
 fail:
@@ -581,6 +599,16 @@ int bpfsync_wan_counters(struct bpfsync_wan *w, struct steer_counters *out)
 	return 0;
 }
 
+static void detach_tc(struct bpfsync_wan *w, enum bpf_tc_attach_point point)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = w->ifindex, .attach_point = point);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
+	int err = bpf_tc_detach(&hook, &opts);
+
+	if (err)
+		log_warn("bpfsync: %s: detaching tc %s filter: %s", w->ifname, tc_point_name(point), strerror(-err));
+}
+
 void bpfsync_wan_detach(struct bpfsync_wan *w)
 {
 	if (!w)
@@ -593,13 +621,10 @@ void bpfsync_wan_detach(struct bpfsync_wan *w)
 		if (err)
 			log_warn("bpfsync: %s: detaching XDP: %s", w->ifname, strerror(-err));
 	}
-	if (w->tc_attached) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = w->ifindex, .attach_point = BPF_TC_EGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
-		int err = bpf_tc_detach(&hook, &opts);
-		if (err)
-			log_warn("bpfsync: %s: detaching tc egress filter: %s", w->ifname, strerror(-err));
-	}
+	if (w->tc_out)
+		detach_tc(w, BPF_TC_EGRESS);
+	if (w->tc_in)
+		detach_tc(w, BPF_TC_INGRESS);
 	if (w->pinned)
 		unpin_all(w);
 	steer_bpf__destroy(w->skel);
@@ -609,4 +634,9 @@ void bpfsync_wan_detach(struct bpfsync_wan *w)
 
 const char *bpfsync_wan_ifname(const struct bpfsync_wan *w) { return w->ifname; }
 bool bpfsync_wan_native(const struct bpfsync_wan *w) { return w->xdp_mode == XDP_FLAGS_DRV_MODE; }
+bool bpfsync_wan_tc_ingress(const struct bpfsync_wan *w) { return w->tc_in; }
+const char *bpfsync_wan_hook_name(const struct bpfsync_wan *w)
+{
+	return w->tc_in ? "tc ingress" : w->xdp_mode == XDP_FLAGS_DRV_MODE ? "native XDP" : "generic XDP";
+}
 const char *bpfsync_wan_pin_dir(const struct bpfsync_wan *w) { return w->pin_dir; }

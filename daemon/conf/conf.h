@@ -11,6 +11,7 @@
 enum conf_transport { CONF_TRANSPORT_UDP, CONF_TRANSPORT_AUTO, CONF_TRANSPORT_TCP };
 enum conf_dataplane { CONF_DATAPLANE_XDP, CONF_DATAPLANE_TUN };
 enum conf_xdp_mode { CONF_XDP_NATIVE, CONF_XDP_GENERIC };
+enum conf_steer_hook { CONF_STEER_XDP, CONF_STEER_TC };
 enum conf_p1_type { CONF_P1_STATIC, CONF_P1_DYNAMIC };
 enum conf_authmethod { CONF_AUTH_PSK, CONF_AUTH_SIGNATURE };
 enum conf_dpd { CONF_DPD_DISABLE, CONF_DPD_ON_IDLE, CONF_DPD_ON_DEMAND };
@@ -28,6 +29,7 @@ struct conf_settings {
 	size_t n_inner_interfaces;
 	enum conf_dataplane dataplane;
 	enum conf_xdp_mode xdp_mode;
+	enum conf_steer_hook steer_hook;
 	uint32_t ike_tcp_syn_rate, ike_tcp_max_connections, ike_tcp_idle_timeout;
 	char *control_socket, *bpf_pin_path;
 };

@@ -51,6 +51,7 @@ struct conf_key {
 static const char *const w_bool[] = { "enable", "disable", NULL };
 static const char *const w_dataplane[] = { "xdp", "tun", NULL };
 static const char *const w_xdp_mode[] = { "native", "generic", NULL };
+static const char *const w_steer_hook[] = { "xdp", "tc", NULL };
 static const char *const w_type[] = { "static", "dynamic", NULL };
 static const char *const w_transport[] = { "udp", "auto", "tcp", NULL };
 static const char *const w_authmethod[] = { "psk", "signature", NULL };
@@ -92,6 +93,7 @@ static const struct conf_key keys_settings[] = {
 	  NULL },
 	{ "dataplane", T_ENUM, 0, ST(dataplane), 0, 0, 0, w_dataplane, "xdp" },
 	{ "xdp-mode", T_ENUM, 0, ST(xdp_mode), 0, 0, 0, w_xdp_mode, "native" },
+	{ "steer-hook", T_ENUM, 0, ST(steer_hook), 0, 0, 0, w_steer_hook, "xdp" },
 	{ "ike-tcp-syn-rate", T_U32, 0, ST(ike_tcp_syn_rate), 0, 0, 1000000, NULL, "200" },
 	{ "ike-tcp-max-connections", T_U32, 0, ST(ike_tcp_max_connections), 0, 1, 1000000, NULL,
 	  "10000" },
@@ -175,6 +177,7 @@ _Static_assert(ARRAY_SIZE(keys_phase2) <= CONF_MAX_KEYS, "CONF_MAX_KEYS");
 _Static_assert(sizeof(enum conf_transport) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_dataplane) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_xdp_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum conf_steer_hook) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_p1_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_authmethod) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum conf_dpd) == sizeof(int), "enum size");

@@ -107,15 +107,17 @@ static struct xdp_state xdp_query(void)
 }
 
 /* Id of our tc egress filter's program, 0 if there is none. */
-static uint32_t tc_prog_id(void)
+static uint32_t tc_prog_id_at(enum bpf_tc_attach_point point)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)if_nametoindex(IFNAME), .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)if_nametoindex(IFNAME), .attach_point = point);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFSYNC_TC_HANDLE, .priority = BPFSYNC_TC_PRIO);
 
 	if (bpf_tc_query(&hook, &opts))
 		return 0;
 	return opts.prog_id;
 }
+
+static uint32_t tc_prog_id(void) { return tc_prog_id_at(BPF_TC_EGRESS); }
 
 static int count_lines(const char *cmd, const char *needle)
 {
@@ -164,6 +166,7 @@ static void assert_clean(const char *pin_dir)
 	assert_int_equal(x.drv, 0);
 	assert_int_equal(x.skb, 0);
 	assert_int_equal(tc_prog_id(), 0);
+	assert_int_equal(tc_prog_id_at(BPF_TC_INGRESS), 0);
 	assert_false(exists(pin_dir));
 	assert_int_equal(count_lines("ip link show dev " IFNAME, "prog/xdp"), 0);
 }
@@ -359,29 +362,35 @@ static void test_counters_and_local_addrs(void **state)
 	bpfsync_wan_detach(w);
 }
 
-/* A daemon killed with SIGKILL leaves XDP, the tc filter and pins behind; the next attach cleans up. */
-static void test_sigkill_recovery(void **state)
+/* A child attaches in mode and dies by SIGKILL, leaving its attachments and pins behind. */
+static void attach_and_kill(enum bpfsync_xdp_mode mode)
 {
-	char pin_dir[256];
-	struct bpfsync_wan *w = NULL;
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	(void)state;
-	if (skip_reason)
-		skip();
-	snprintf(pin_dir, sizeof(pin_dir), "%s/%s", pin_root, IFNAME);
-	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct bpfsync_wan *cw;
-		if (bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_XDP_NATIVE, &defaults, &cw))
+		if (bpfsync_wan_attach(IFNAME, pin_root, mode, &defaults, &cw))
 			_exit(1);
 		raise(SIGKILL);
 		_exit(2);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* A daemon killed with SIGKILL leaves XDP, the tc filter and pins behind; the next attach cleans up. */
+static void test_sigkill_recovery(void **state)
+{
+	char pin_dir[256];
+	struct bpfsync_wan *w = NULL;
+
+	(void)state;
+	if (skip_reason)
+		skip();
+	snprintf(pin_dir, sizeof(pin_dir), "%s/%s", pin_root, IFNAME);
+	attach_and_kill(BPFSYNC_XDP_NATIVE);
 
 	struct xdp_state stale = xdp_query();
 	uint32_t stale_tc = tc_prog_id();
@@ -402,33 +411,94 @@ static void test_sigkill_recovery(void **state)
 
 	/* A stale generic-mode attachment is found too. */
 	bpfsync_wan_detach(w);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct bpfsync_wan *cw;
-		if (bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_XDP_GENERIC, &defaults, &cw))
-			_exit(1);
-		raise(SIGKILL);
-		_exit(2);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
+	attach_and_kill(BPFSYNC_XDP_GENERIC);
 	assert_true(xdp_query().skb != 0);
 	assert_int_equal(bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_XDP_NATIVE, &defaults, &w), 0);
 	now = xdp_query();
 	assert_true(now.drv != 0);
 	assert_int_equal(now.skb, 0);
+
+	/* And a stale tc ingress filter (`set steer-hook tc`), when the next run uses XDP. */
+	bpfsync_wan_detach(w);
+	attach_and_kill(BPFSYNC_TC_INGRESS);
+	assert_true(tc_prog_id_at(BPF_TC_INGRESS) != 0);
+	assert_int_equal(bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_XDP_NATIVE, &defaults, &w), 0);
+	assert_int_equal(tc_prog_id_at(BPF_TC_INGRESS), 0);
+	assert_true(xdp_query().drv != 0);
 	bpfsync_wan_detach(w);
 	assert_clean(pin_dir);
 }
 
-/* Someone else's XDP program is never replaced. */
-static void test_foreign_xdp_refused(void **state)
+/* `set steer-hook tc`: ingress steering at tc, no XDP at all. */
+static void test_tc_ingress(void **state)
+{
+	struct bpfsync_wan *w = NULL;
+	char pin_dir[256], path[512];
+
+	(void)state;
+	if (skip_reason)
+		skip();
+	assert_int_equal(bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_TC_INGRESS, &defaults, &w), 0);
+	assert_true(bpfsync_wan_tc_ingress(w));
+	assert_false(bpfsync_wan_native(w));
+	assert_string_equal(bpfsync_wan_hook_name(w), "tc ingress");
+	struct xdp_state x = xdp_query();
+	assert_int_equal(x.drv, 0);
+	assert_int_equal(x.skb, 0);
+	assert_true(tc_prog_id_at(BPF_TC_INGRESS) != 0);
+	assert_true(tc_prog_id() != 0);
+	assert_int_equal(count_lines("tc filter show dev " IFNAME " ingress", "tc_steer_in"), 1);
+	assert_int_equal(count_lines("tc filter show dev " IFNAME " egress", "tc_steer"), 1);
+	snprintf(pin_dir, sizeof(pin_dir), "%s", bpfsync_wan_pin_dir(w));
+	snprintf(path, sizeof(path), "%s/tc_steer_in", pin_dir);
+	assert_true(exists(path));
+	bpfsync_wan_detach(w);
+	assert_clean(pin_dir);
+}
+
+/* Someone else's XDP program (it passes all), attached natively to IFNAME: its fd. */
+static int attach_foreign_xdp(void)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = 0xb7, .dst_reg = 0, .imm = XDP_PASS }, /* r0 = XDP_PASS */
 		{ .code = 0x95 },                                /* exit */
 	};
+	int prog = bpf_prog_load(BPF_PROG_TYPE_XDP, "other_xdp", "GPL", insns, ARRAY_SIZE(insns), NULL);
+
+	assert_true(prog >= 0);
+	assert_int_equal(bpf_xdp_attach((int)if_nametoindex(IFNAME), prog, XDP_FLAGS_DRV_MODE, NULL), 0);
+	return prog;
+}
+
+/* An XDP program that is not ours stays, and steering runs at tc behind it. */
+static void test_tc_ingress_beside_foreign_xdp(void **state)
+{
+	int ifindex = (int)if_nametoindex(IFNAME);
+	struct bpfsync_wan *w = NULL;
+	char pin_dir[256];
+	int prog;
+
+	(void)state;
+	if (skip_reason)
+		skip();
+	prog = attach_foreign_xdp();
+	uint32_t foreign = xdp_query().drv;
+	assert_int_equal(bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_TC_INGRESS, &defaults, &w), 0);
+	assert_int_equal(xdp_query().drv, foreign);
+	assert_true(tc_prog_id_at(BPF_TC_INGRESS) != 0);
+	snprintf(pin_dir, sizeof(pin_dir), "%s", bpfsync_wan_pin_dir(w));
+	bpfsync_wan_detach(w);
+	assert_int_equal(xdp_query().drv, foreign);
+	assert_int_equal(tc_prog_id_at(BPF_TC_INGRESS), 0);
+	assert_int_equal(tc_prog_id(), 0);
+	assert_false(exists(pin_dir));
+	assert_int_equal(bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL), 0);
+	close(prog);
+}
+
+/* Someone else's XDP program is never replaced. */
+static void test_foreign_xdp_refused(void **state)
+{
 	int ifindex = (int)if_nametoindex(IFNAME);
 	struct bpfsync_wan *w = (void *)1;
 	int prog;
@@ -436,9 +506,7 @@ static void test_foreign_xdp_refused(void **state)
 	(void)state;
 	if (skip_reason)
 		skip();
-	prog = bpf_prog_load(BPF_PROG_TYPE_XDP, "other_xdp", "GPL", insns, ARRAY_SIZE(insns), NULL);
-	assert_true(prog >= 0);
-	assert_int_equal(bpf_xdp_attach(ifindex, prog, XDP_FLAGS_DRV_MODE, NULL), 0);
+	prog = attach_foreign_xdp();
 	assert_int_equal(bpfsync_wan_attach(IFNAME, pin_root, BPFSYNC_XDP_NATIVE, &defaults, &w), -EBUSY);
 	assert_null(w);
 	assert_int_equal(tc_prog_id(), 0);
@@ -470,6 +538,8 @@ int main(void)
 		cmocka_unit_test(test_counters_and_local_addrs),
 		cmocka_unit_test(test_sigkill_recovery),
 		cmocka_unit_test(test_foreign_xdp_refused),
+		cmocka_unit_test(test_tc_ingress),
+		cmocka_unit_test(test_tc_ingress_beside_foreign_xdp),
 		cmocka_unit_test(test_bad_args),
 	};
 

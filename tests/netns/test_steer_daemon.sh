@@ -3,6 +3,8 @@
 # HTTPS admin service (nginx) on the same 443 still answers curl through the pass-through,
 # bpftool shows the pinned maps with named fields and moving counters, a SYN burst from one
 # source is dropped while a second source still connects, and SIGTERM leaves nothing behind.
+# STEER_HOOK=tc (test_steer_daemon_tc.sh): the same with `set steer-hook tc`, beside an XDP program
+# that is not ours on wan0, which stays attached throughout.
 #
 #   client 192.0.2.2, 192.0.2.3, 2001:db8::2 eth0 ==== wan0 192.0.2.1, 2001:db8::1 gw
 #                                                      (iketcpd: 443 -> 11443; nginx: 192.0.2.1:443)
@@ -18,6 +20,12 @@ ip -n "$NSP-gw" addr add 2001:db8::1/64 dev wan0 nodad
 ip -n "$NSP-cl" addr add 192.0.2.2/24 dev eth0
 ip -n "$NSP-cl" addr add 192.0.2.3/24 dev eth0
 ip -n "$NSP-cl" addr add 2001:db8::2/64 dev eth0 nodad
+HOOK=${STEER_HOOK:-xdp}
+if [ "$HOOK" = tc ]; then
+	# Someone else's XDP program on the WAN (here: the clear-side program, which passes all).
+	ip -n "$NSP-gw" link set dev wan0 xdpdrv obj "$BUILD/bpf/clear.bpf.o" sec xdp || fail "foreign XDP"
+	foreign=$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')
+fi
 
 # The admin service: nginx with a self-signed certificate on the WAN addresses, port 443.
 . "$TOP/scripts/topology.sh"
@@ -32,6 +40,7 @@ config system settings
     set ike-tcp-service enable
     set ike-tcp-port 443
     set ike-tcp-syn-rate 20
+    set steer-hook $HOOK
     set control-socket "$SOCK"
     set bpf-pin-path "$PIN"
 end
@@ -48,8 +57,17 @@ end
 CONF
 daemon_start gw "$TMP/gw.conf" gwd
 grep -q "admin-sport 443 is the same as ike-tcp-port 443" "$TMP/gwd.log" || fail "no admin-sport warning"
-ip -n "$NSP-gw" link show wan0 | grep -q "prog/xdp" || fail "ip link show: no XDP program"
-ip -n "$NSP-gw" link show wan0 | grep -q "xdp_steer" || fail "ip link show: not xdp_steer"
+if [ "$HOOK" = tc ]; then
+	tc -n "$NSP-gw" filter show dev wan0 ingress | grep -q "tc_steer_in" || fail "tc: no ingress filter"
+	[ "$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')" = "$foreign" ] ||
+		fail "the foreign XDP program was replaced"
+	grep -q "(not ours) sees packets before the tc ingress steering" "$TMP/gwd.log" || fail "no warning for the XDP program"
+	[ "$(ip netns exec "$NSP-gw" "$IKETCPCTL" -s "$SOCK" status --json | jq -r '.daemon.steering[0].hook')" = tc ] ||
+		fail "status: steering hook is not tc"
+else
+	ip -n "$NSP-gw" link show wan0 | grep -q "prog/xdp" || fail "ip link show: no XDP program"
+	ip -n "$NSP-gw" link show wan0 | grep -q "xdp_steer" || fail "ip link show: not xdp_steer"
+fi
 tc -n "$NSP-gw" filter show dev wan0 egress | grep -q "tc_steer" || fail "tc: no egress filter"
 
 # IKE on 443 reaches the daemon, over IPv4 and IPv6.
@@ -72,7 +90,7 @@ log "admin page served through the pass-through: $(st tcp admin_passthrough) con
 
 # bpftool sees the pinned maps with named fields, and counters that move.
 bt() { bpftool "$@"; }
-for m in steer_config steer_counters steer_syn steer_local steer_abi xdp_steer tc_steer; do
+for m in steer_config steer_counters steer_syn steer_local steer_abi xdp_steer tc_steer tc_steer_in; do
 	[ -e "$PIN/wan0/$m" ] || fail "not pinned: $PIN/wan0/$m"
 done
 bt map dump pinned "$PIN/wan0/steer_config" | tee "$TMP/config.dump" | grep -q '"internal_port": 11443' ||
@@ -84,7 +102,7 @@ c2=$(bt map dump pinned "$PIN/wan0/steer_counters" -j | jq '[.. | numbers] | add
 [ "$c2" -gt "$c1" ] || fail "bpftool: counters did not move ($c1 -> $c2)"
 [ "$(st xdp steered_in)" -gt 0 ] && [ "$(st xdp steered_out)" -gt 0 ] || fail "stats: xdp counters"
 
-# A SYN burst from 192.0.2.2: over 20/s it is dropped in XDP; 192.0.2.3 still connects at once.
+# A SYN burst from 192.0.2.2: over 20/s it is dropped (in XDP or at tc); 192.0.2.3 still connects at once.
 before=$(st xdp syn_dropped)
 nsx cl python3 - <<'PY' || fail "SYN burst"
 import socket, time
@@ -99,7 +117,7 @@ time.sleep(0.3)
 for s in socks: s.close()
 PY
 dropped=$(($(st xdp syn_dropped) - before))
-log "SYN burst of 200 from one source: $dropped dropped in XDP"
+log "SYN burst of 200 from one source: $dropped dropped ($HOOK)"
 [ "$dropped" -ge 100 ] || fail "only $dropped SYNs dropped"
 nsx cl python3 -c '
 import socket, sys
@@ -108,7 +126,13 @@ s.connect(("192.0.2.1", 443)); s.sendall(b"IKETCP"); s.close()' || fail "second 
 
 daemon_stop gwd
 [ -z "$(ls -A "$PIN" 2>/dev/null)" ] || { ls -R "$PIN"; fail "pins left after SIGTERM"; }
-ip -n "$NSP-gw" link show wan0 | grep -q "prog/xdp" && fail "XDP still attached after SIGTERM"
+if [ "$HOOK" = tc ]; then
+	[ "$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')" = "$foreign" ] ||
+		fail "the foreign XDP program is gone after SIGTERM"
+	tc -n "$NSP-gw" filter show dev wan0 ingress | grep -q "tc_steer_in" && fail "tc ingress filter left after SIGTERM"
+else
+	ip -n "$NSP-gw" link show wan0 | grep -q "prog/xdp" && fail "XDP still attached after SIGTERM"
+fi
 tc -n "$NSP-gw" filter show dev wan0 egress | grep -q "tc_steer" && fail "tc filter left after SIGTERM"
 # The admin service is untouched and reachable directly again once steering is gone.
 out=$(nsx cl curl -sk --max-time 5 https://192.0.2.1/) || fail "curl after SIGTERM"

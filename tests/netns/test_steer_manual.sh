@@ -6,7 +6,7 @@
 # receiving stack verifies, rx offload off too, so a wrong update loses packets).
 #
 #   [cli] cl0 10.77.0.2 fd77::2  <---- veth ---->  sv0 10.77.0.1 fd77::1 [srv]
-#                                                  xdp: dport 443 -> 11443
+#                                                  xdp (then tc ingress): dport 443 -> 11443
 #                                                  tc egress: sport 11443 -> 443
 #                                                  listener: python3 on 11443
 . "$(dirname "$0")/lib.sh"
@@ -70,45 +70,53 @@ assert body == payload.upper() * 3, (len(body), len(payload))
 print("ok", host, len(payload), len(body))
 PY
 
-log "attach by hand: ip link xdp obj, tc clsact egress bpf da obj"
-nsx srv ip link set dev sv0 xdp obj "$OBJ" sec xdp || fail "ip link set xdp obj"
-nsx srv tc qdisc add dev sv0 clsact || fail "tc qdisc add clsact"
-nsx srv tc filter add dev sv0 egress bpf da obj "$OBJ" sec tc || fail "tc filter add egress"
-nsx srv ip link show dev sv0 | grep -q 'prog/xdp id [0-9]* name xdp_steer' || fail "ip link show: no xdp"
-nsx srv tc filter show dev sv0 egress | grep -q 'tc_steer' || fail "tc filter show: no tc_steer"
-
 bg server nsx srv python3 "$TMP/server.py" 11443
 bg other nsx srv python3 "$TMP/server.py" 8443
 wait_for 5 grep -q listening "$TMP/server.log" || fail "listener did not start"
 wait_for 5 grep -q listening "$TMP/other.log" || fail "listener 8443 did not start"
 
-# Nothing listens on 443 in srv: a connect succeeding proves the XDP rewrite,
-# the client's peer-port assertion proves the egress rewrite.
-for mode in offload no-offload; do
-	if [ "$mode" = no-offload ]; then
-		nsx cli ethtool -K cl0 tx off rx off >/dev/null || fail "ethtool cl0"
-		nsx srv ethtool -K sv0 tx off rx off >/dev/null || fail "ethtool sv0"
+# Ingress by XDP (sec xdp), then by tc (sec classifier, what `set steer-hook tc` attaches).
+for hook in xdp tc; do
+	log "attach by hand: ingress $hook, tc clsact egress bpf da obj"
+	nsx srv tc qdisc add dev sv0 clsact || fail "tc qdisc add clsact"
+	if [ "$hook" = xdp ]; then
+		nsx srv ip link set dev sv0 xdp obj "$OBJ" sec xdp || fail "ip link set xdp obj"
+		nsx srv ip link show dev sv0 | grep -q 'prog/xdp id [0-9]* name xdp_steer' || fail "ip link show: no xdp"
+	else
+		nsx srv tc filter add dev sv0 ingress bpf da obj "$OBJ" sec classifier || fail "tc filter add ingress"
+		nsx srv tc filter show dev sv0 ingress | grep -q 'tc_steer_in' || fail "tc filter show: no tc_steer_in"
 	fi
-	for host in 10.77.0.1 fd77::1; do
-		out=$(nsx cli python3 "$TMP/client.py" "$host" 2>&1) || fail "$mode $host: $out"
-		log "$mode: $out"
+	nsx srv tc filter add dev sv0 egress bpf da obj "$OBJ" sec tc || fail "tc filter add egress"
+	nsx srv tc filter show dev sv0 egress | grep -q 'tc_steer ' || fail "tc filter show: no tc_steer"
+
+	# Nothing listens on 443 in srv: a connect succeeding proves the ingress rewrite,
+	# the client's peer-port assertion proves the egress rewrite.
+	for mode in offload no-offload; do
+		off=on
+		[ "$mode" = no-offload ] && off=off
+		nsx cli ethtool -K cl0 tx $off rx $off >/dev/null || fail "ethtool cl0"
+		nsx srv ethtool -K sv0 tx $off rx $off >/dev/null || fail "ethtool sv0"
+		for host in 10.77.0.1 fd77::1; do
+			out=$(nsx cli python3 "$TMP/client.py" "$host" 2>&1) || fail "$hook $mode $host: $out"
+			log "$hook $mode: $out"
+		done
 	done
+
+	# Other ports are untouched: 8443 is reachable, 80 is refused. (A peer
+	# connecting to 11443 directly does not get through: the replies leave as 443.)
+	nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 8443), 3).close()' ||
+		fail "$hook: 8443 not reachable"
+	if nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 80), 3)' 2>/dev/null; then
+		fail "$hook: port 80 unexpectedly reachable"
+	fi
+
+	log "detach by hand"
+	[ "$hook" = xdp ] && { nsx srv ip link set dev sv0 xdp off || fail "xdp off"; }
+	nsx srv tc qdisc del dev sv0 clsact || fail "tc qdisc del"
+	nsx srv ip link show dev sv0 | grep -q 'prog/xdp' && fail "xdp still attached"
+	if nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 443), 3)' 2>/dev/null; then
+		fail "443 reachable after detach"
+	fi
 done
-
-# Other ports are untouched: 8443 is reachable, 80 is refused. (A peer
-# connecting to 11443 directly does not get through: the replies leave as 443.)
-nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 8443), 3).close()' ||
-	fail "8443 not reachable"
-if nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 80), 3)' 2>/dev/null; then
-	fail "port 80 unexpectedly reachable"
-fi
-
-log "detach by hand"
-nsx srv ip link set dev sv0 xdp off || fail "xdp off"
-nsx srv tc qdisc del dev sv0 clsact || fail "tc qdisc del"
-nsx srv ip link show dev sv0 | grep -q 'prog/xdp' && fail "xdp still attached"
-if nsx cli python3 -c 'import socket; socket.create_connection(("10.77.0.1", 443), 3)' 2>/dev/null; then
-	fail "443 reachable after detach"
-fi
 log "pass"
 exit 0

@@ -303,6 +303,7 @@ static void test_defaults(void **state)
 	assert_int_equal(s->n_inner_interfaces, 0);
 	assert_int_equal(s->dataplane, CONF_DATAPLANE_XDP);
 	assert_int_equal(s->xdp_mode, CONF_XDP_NATIVE);
+	assert_int_equal(s->steer_hook, CONF_STEER_XDP);
 	assert_int_equal(s->ike_tcp_syn_rate, 200);
 	assert_int_equal(s->ike_tcp_max_connections, 10000);
 	assert_int_equal(s->ike_tcp_idle_timeout, 300);
@@ -420,7 +421,7 @@ static void test_all_keys(void **state)
 		" set ike-port 1500\n set ike-natt-port 14500\n set ike-tcp-internal-port 12443\n"
 		" set ike-tls-certificate \"/etc/iketcp/tls cert.pem\"\n"
 		" set ike-tls-private-key /etc/iketcp/tls.key\n"
-		" set inner-interface lan0 lan1 \"br-lan.10\"\n set dataplane tun\n set xdp-mode generic\n"
+		" set inner-interface lan0 lan1 \"br-lan.10\"\n set dataplane tun\n set xdp-mode generic\n set steer-hook tc\n"
 		" set ike-tcp-syn-rate 0\n set ike-tcp-max-connections 1000000\n"
 		" set ike-tcp-idle-timeout 5\n set control-socket /run/x.sock\n set bpf-pin-path /sys/fs/bpf/y\n"
 		"end\n"
@@ -457,6 +458,7 @@ static void test_all_keys(void **state)
 	assert_words(s->inner_interfaces, s->n_inner_interfaces, "lan0", "lan1", "br-lan.10");
 	assert_int_equal(s->dataplane, CONF_DATAPLANE_TUN);
 	assert_int_equal(s->xdp_mode, CONF_XDP_GENERIC);
+	assert_int_equal(s->steer_hook, CONF_STEER_TC);
 	assert_int_equal(s->ike_tcp_syn_rate, 0);
 	assert_int_equal(s->ike_tcp_max_connections, 1000000);
 	assert_int_equal(s->ike_tcp_idle_timeout, 5);
@@ -636,6 +638,8 @@ static const struct err_case err_cases[] = {
 	  { "t.conf:2: invalid value \"on\" for \"ike-tcp-service\" (expected enable or disable)" } },
 	{ "bad enum", P1_HEAD "  set transport tpc\n" P1_TAIL,
 	  { "t.conf:6: invalid value \"tpc\" for \"transport\" (expected udp, auto or tcp)" } },
+	{ "bad steer-hook", S_(" set steer-hook skb\n"),
+	  { "t.conf:2: invalid value \"skb\" for \"steer-hook\" (expected xdp or tc)" } },
 	{ "not a number", S_(" set ike-port 0x10\n"),
 	  { "t.conf:2: invalid number \"0x10\" for \"ike-port\"" } },
 	{ "negative", S_(" set ike-port -1\n"), { "t.conf:2: invalid number \"-1\" for \"ike-port\"" } },
