@@ -18,7 +18,9 @@
 # peer's GSO (see "plain, XDP on WANs" below), which caps the outer stream and, with AF_XDP, the inner one;
 # generic mode keeps it, and the AF_XDP sockets take whole superpackets (multi-buffer). Real NICs have no
 # such coupling.
-# BENCH_XDP_MODE="native" or "generic" runs only that mode for every row.
+# And with `set steer-hook tc` (label .../tc): the steering at tc ingress, no XDP on the WANs, so
+# no copy for a program; AF_XDP rows keep generic XDP on the LANs.
+# BENCH_XDP_MODE="native", "generic" or "tc" runs only that mode for every row.
 #
 # The first suite over TCP runs twice: with the daemons' default crypto threads (one per CPU,
 # daemon/workers.h) and with `iketcpd --dataplane-threads 1` (label .../1thr). BENCH_THREADS="0 1"
@@ -31,7 +33,7 @@
 # ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data
-# and, for the TUN relay, DIR/tun-relay-all.data; syscall and context switch counts of each daemon
+# and, for the TUN relays, DIR/tun-relay-{xdp,tc}-all.data; syscall and context switch counts of each daemon
 # in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json;
 # BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default). BENCH_RATE=2G caps iperf3
 # at that rate: two builds then move the same bytes, and their CPU s per Gbit compare without the
@@ -121,29 +123,48 @@ ip -n "$NSP-carrier" route del 10.1.0.0/24
 ip -n "$NSP-carrier" route del 10.2.0.0/24
 ip -n "$NSP-gwB" route del 10.1.0.0/24
 
-# The floor of the TUN rows: the same TUN devices and outer TCP stream, the steering program in
-# generic mode on the WANs, but no ESP and no per-packet work (tests/bench/tun_relay.c): one
-# superpacket per read and per write, relayed by a blocking thread per direction. What it moves is
-# the most the kernel's side of the TUN dataplane could carry here; its CPU s/Gbit, the relays', is
-# the part of the daemons' that is not crypto or iketcp's own.
-relay1=0 relay_cpu=0
+# The floor of the TUN rows: the same TUN devices and outer TCP stream, the steering program on the
+# WANs, but no ESP and no per-packet work (tests/bench/tun_relay.c): one superpacket per read and per
+# write, relayed by a blocking thread per direction. What it moves is the most the kernel's side of
+# the TUN dataplane could carry here; its CPU s/Gbit, the relays', is the part of the daemons' that
+# is not crypto or iketcp's own. Twice: steering in generic XDP (the .../gen rows) and at tc (.../tc).
 RELAY=${BENCH_RELAY:-$BUILD/bench/tun_relay} # BENCH_RELAY: another relay binary, for experiments
-if [ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ]; then
-	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpgeneric obj "$BUILD/bpf/steer.bpf.o" sec xdp; done
-	bg relayB nsx gwB "$RELAY" relay0 listen 203.0.113.2 11443
-	relayB_pid=$LAST_PID
+steer_wans() { # on|off HOOK: the steering programs on both WANs, by hand, as the daemon attaches them
+	local gw steer=$BUILD/bpf/steer.bpf.o
+	for gw in gwA gwB; do
+		if [ "$1" = on ]; then
+			ip netns exec "$NSP-$gw" tc qdisc add dev wan0 clsact
+			ip netns exec "$NSP-$gw" tc filter add dev wan0 egress bpf da obj "$steer" sec tc
+			if [ "$2" = xdp ]; then
+				ip -n "$NSP-$gw" link set dev wan0 xdpgeneric obj "$steer" sec xdp
+			else
+				ip netns exec "$NSP-$gw" tc filter add dev wan0 ingress bpf da obj "$steer" sec classifier
+			fi
+		else
+			[ "$2" = xdp ] && ip -n "$NSP-$gw" link set dev wan0 xdpgeneric off
+			ip netns exec "$NSP-$gw" tc qdisc del dev wan0 clsact
+		fi
+	done
+}
+relay_floor() { # HOOK -> relay1, relay_cpu
+	relay1=0 relay_cpu=0
+	[ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ] || return 0
+	steer_wans on "$1"
+	# Port 12443: neither the IKE port nor the internal one, so both programs pass it untouched.
+	bg relayB nsx gwB "$RELAY" relay0 listen 203.0.113.2 12443
+	local relayB_pid=$LAST_PID
 	wait_for 5 ip -n "$NSP-gwB" link show relay0 || fail "tun_relay: no TUN on gwB"
-	bg relayA nsx gwA "$RELAY" relay0 connect 203.0.113.2 11443
-	relayA_pid=$LAST_PID
+	bg relayA nsx gwA "$RELAY" relay0 connect 203.0.113.2 12443
+	local relayA_pid=$LAST_PID
 	wait_for 5 ip -n "$NSP-gwA" link show relay0 || fail "tun_relay: no TUN on gwA"
 	ip -n "$NSP-gwA" route add 10.2.0.0/24 dev relay0
 	ip -n "$NSP-gwB" route add 10.1.0.0/24 dev relay0
 	wait_for 10 nsx hostA ping -c 1 -W 1 10.2.0.10 || fail "tun_relay: no path through the relay"
+	local c0 c1 relay_perf=
 	c0=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
-	relay_perf=
 	if [ -n "$PERFDIR" ]; then
 		mkdir -p "$PERFDIR"
-		perf record $PERFCG -a -o "$PERFDIR/tun-relay-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
+		perf record $PERFCG -a -o "$PERFDIR/tun-relay-$1-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
 		relay_perf=$!
 	fi
 	single_runs
@@ -153,8 +174,12 @@ if [ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ]; then
 	relay_cpu=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v s="$SECS" -v g="$carried" 'BEGIN { printf "%.3f", (g > 0) ? d / hz / s / g : 0 }')
 	kill "$relayA_pid" "$relayB_pid" 2>/dev/null
 	wait "$relayA_pid" "$relayB_pid" 2>/dev/null
-	for gw in gwA gwB; do ip -n "$NSP-$gw" link set dev wan0 xdpgeneric off; done
-fi
+	steer_wans off "$1"
+}
+relay_floor xdp
+relay_xdp=$relay1 relay_xdp_cpu=$relay_cpu
+relay_floor tc
+relay_tc=$relay1 relay_tc_cpu=$relay_cpu
 
 ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 	openssl speed -elapsed -seconds 2 -bytes 1420 -evp "$1" 2>/dev/null |
@@ -167,14 +192,15 @@ printf '%-24s %-4s %8s %8s\n' "plain, XDP on LANs" "-" "$xdp_floor" "$(awk -v a=
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on LANs" "-" "$xdp_floor_gen" "$(awk -v a="$xdp_floor_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP on WANs" "-" "$xdp_wan" "$(awk -v a="$xdp_wan" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on WANs" "-" "$xdp_wan_gen" "$(awk -v a="$xdp_wan_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
-printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP" "tcp" "$relay1" "$(awk -v a="$relay1" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_cpu"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"tun_relay_gbps\":$relay1,\"tun_relay_cpu_s_per_gbit\":$relay_cpu,\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
+printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP, gen." "tcp" "$relay_xdp" "$(awk -v a="$relay_xdp" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_xdp_cpu"
+printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP, tc" "tcp" "$relay_tc" "$(awk -v a="$relay_tc" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_tc_cpu"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"tun_relay_gbps\":{\"generic_xdp\":$relay_xdp,\"tc\":$relay_tc},\"tun_relay_cpu_s_per_gbit\":{\"generic_xdp\":$relay_xdp_cpu,\"tc\":$relay_tc_cpu},\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
 	for dp in $DATAPLANES; do
 	modes=${XDPMODE:-native}
-	[ -z "$XDPMODE" ] && modes="native generic"
+	[ -z "$XDPMODE" ] && modes="native generic tc"
 	for mode in $modes; do
 	# The first suite over plain TCP also runs with one thread in all (no crypto workers) next to the
 	# default (one per CPU): on this machine the hosts and the carrier need the second core.
@@ -188,6 +214,7 @@ for suite in $SUITES; do
 		tag=$suite-$tls
 		[ "$dp" = tun ] && tag=$suite-$tls-tun
 		[ "$mode" = generic ] && label=$label/gen && tag=$tag-gen
+		[ "$mode" = tc ] && label=$label/tc && tag=$tag-tc
 		[ "$threads" -gt 0 ] && label=$label/${threads}thr && tag=$tag-${threads}thr
 		for gw in gwA gwB; do
 			mkdir -p "$TMP/$gw"
@@ -200,6 +227,7 @@ for suite in $SUITES; do
 			sed -i "s/set proposal aes128gcm aes256gcm/set proposal $suite/" "$TMP/$gw.conf"
 			[ "$dp" = tun ] && sed -i '/^config system settings/a\    set dataplane tun' "$TMP/$gw.conf"
 			[ "$mode" = generic ] && sed -i '/^config system settings/a\    set xdp-mode generic' "$TMP/$gw.conf"
+			[ "$mode" = tc ] && sed -i '/^config system settings/a\    set xdp-mode generic\n    set steer-hook tc' "$TMP/$gw.conf"
 		done
 		[ "$tls" = udp ] && nsx carrier iptables -D FORWARD -p udp -j DROP
 		daemon_start gwB "$TMP/gwB.conf" gwB >/dev/null
