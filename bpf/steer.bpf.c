@@ -148,7 +148,8 @@ static __always_inline bool syn_allowed(const struct iketcp_addr *src, __u32 rat
 
 enum steer_verdict { STEER_PASS, STEER_DROP, STEER_REWRITE };
 
-/* What ingress does with a parsed TCP packet, counted; the same at XDP and at tc. */
+/* What ingress does with a parsed TCP packet; the same at XDP and at tc. Counted, except a
+ * rewrite: the caller counts it once it is done. */
 static __always_inline enum steer_verdict steer_ingress(struct steer_pkt *p, const struct steer_eff *e)
 {
 	if (p->tcp->dest != bpf_htons(e->ike_tcp_port))
@@ -166,7 +167,6 @@ static __always_inline enum steer_verdict steer_ingress(struct steer_pkt *p, con
 	}
 	if (!steer_rewrites(e))
 		goto pass;
-	count(STEER_CNT_STEERED_IN);
 	return STEER_REWRITE;
 pass:
 	count(STEER_CNT_PASSED);
@@ -206,6 +206,7 @@ int xdp_steer(struct xdp_md *ctx)
 		to = bpf_htons(e.internal_port);
 		csum_replace2(&p.tcp->check, p.tcp->dest, to);
 		p.tcp->dest = to;
+		count(STEER_CNT_STEERED_IN);
 		return XDP_PASS;
 	default:
 		return XDP_PASS;
@@ -267,8 +268,12 @@ int tc_steer_in(struct __sk_buff *skb)
 	case STEER_DROP:
 		return TC_ACT_SHOT;
 	case STEER_REWRITE:
-		skb_port_rewrite(skb, p.l4_off, offsetof(struct tcphdr, dest), bpf_htons(e.ike_tcp_port),
-				 bpf_htons(e.internal_port));
+		/* Only an skb that cannot be made writable fails here: it goes on as it came. */
+		if (skb_port_rewrite(skb, p.l4_off, offsetof(struct tcphdr, dest), bpf_htons(e.ike_tcp_port),
+				     bpf_htons(e.internal_port)))
+			count(STEER_CNT_PASSED);
+		else
+			count(STEER_CNT_STEERED_IN);
 		return TC_ACT_OK;
 	default:
 		return TC_ACT_OK;
