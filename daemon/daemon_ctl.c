@@ -18,6 +18,21 @@
 #include "iketcp/stats.h"
 #include "transport/transport.h"
 
+/* The counters both dataplanes keep under the same names (struct afxdp_counters and struct
+ * dataplane_counters), into the stats snapshot; a macro because the two structs differ in type. */
+#define SNAP_DATAPLANE(snap, c)                                          \
+	do {                                                             \
+		(snap)->esp.no_sa = (c)->no_sa;                          \
+		(snap)->esp.no_stream = (c)->no_stream;                  \
+		(snap)->esp.policy_drops = (c)->policy_drops;            \
+		(snap)->esp.expired = (c)->expired;                      \
+		(snap)->tun.gso_reads = (c)->gso_reads;                  \
+		(snap)->tun.gso_segments = (c)->gso_segments;            \
+		(snap)->tun.gso_drops = (c)->gso_drops;                  \
+		(snap)->tun.coalesced = (c)->coalesced;                  \
+		(snap)->tun.coalesced_segments = (c)->coalesced_segments; \
+	} while (0)
+
 static bool want_json(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -213,32 +228,16 @@ int daemon_ctl_handle(void *arg, int argc, char **argv, struct jw *body, const c
 			struct afxdp_counters ac;
 			uint64_t bpf[CLEAR_CNT_MAX];
 			afxdp_counters(d->xdp, &ac);
-			snap.esp.no_sa = ac.no_sa;
-			snap.esp.no_stream = ac.no_stream;
-			snap.esp.policy_drops = ac.policy_drops;
+			SNAP_DATAPLANE(&snap, &ac);
 			snap.esp.send_errors = ac.send_errors + ac.tx_errors;
-			snap.esp.expired = ac.expired;
-			snap.tun.gso_reads = ac.gso_reads;
-			snap.tun.gso_segments = ac.gso_segments;
-			snap.tun.gso_drops = ac.gso_drops;
-			snap.tun.coalesced = ac.coalesced;
-			snap.tun.coalesced_segments = ac.coalesced_segments;
 			if (!afxdp_bpf_counters(d->xdp, bpf))
 				snap.xdp.to_xsk = bpf[CLEAR_CNT_TO_XSK];
 		}
 		if (d->dp) {
 			struct dataplane_counters dc;
 			dataplane_counters(d->dp, &dc);
-			snap.esp.no_sa = dc.no_sa;
-			snap.esp.no_stream = dc.no_stream;
-			snap.esp.policy_drops = dc.policy_drops;
+			SNAP_DATAPLANE(&snap, &dc);
 			snap.esp.send_errors = dc.send_errors + dc.tun_write_errors;
-			snap.esp.expired = dc.expired;
-			snap.tun.gso_reads = dc.gso_reads;
-			snap.tun.gso_segments = dc.gso_segments;
-			snap.tun.gso_drops = dc.gso_drops;
-			snap.tun.coalesced = dc.coalesced;
-			snap.tun.coalesced_segments = dc.coalesced_segments;
 		}
 		dpthread_unlock(&d->dpt);
 		if (want_json(argc, argv)) {
