@@ -21,10 +21,11 @@ ip -n "$NSP-cl" addr add 192.0.2.2/24 dev eth0
 ip -n "$NSP-cl" addr add 192.0.2.3/24 dev eth0
 ip -n "$NSP-cl" addr add 2001:db8::2/64 dev eth0 nodad
 HOOK=${STEER_HOOK:-xdp}
+xdp_prog_id() { ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id'; }
 if [ "$HOOK" = tc ]; then
 	# Someone else's XDP program on the WAN (here: the clear-side program, which passes all).
 	ip -n "$NSP-gw" link set dev wan0 xdpdrv obj "$BUILD/bpf/clear.bpf.o" sec xdp || fail "foreign XDP"
-	foreign=$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')
+	foreign=$(xdp_prog_id)
 fi
 
 # The admin service: nginx with a self-signed certificate on the WAN addresses, port 443.
@@ -59,7 +60,7 @@ daemon_start gw "$TMP/gw.conf" gwd
 grep -q "admin-sport 443 is the same as ike-tcp-port 443" "$TMP/gwd.log" || fail "no admin-sport warning"
 if [ "$HOOK" = tc ]; then
 	tc -n "$NSP-gw" filter show dev wan0 ingress | grep -q "tc_steer_in" || fail "tc: no ingress filter"
-	[ "$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')" = "$foreign" ] ||
+	[ "$(xdp_prog_id)" = "$foreign" ] ||
 		fail "the foreign XDP program was replaced"
 	grep -q "(not ours) sees packets before the tc ingress steering" "$TMP/gwd.log" || fail "no warning for the XDP program"
 	[ "$(ip netns exec "$NSP-gw" "$IKETCPCTL" -s "$SOCK" status --json | jq -r '.daemon.steering[0].hook')" = tc ] ||
@@ -127,7 +128,7 @@ s.connect(("192.0.2.1", 443)); s.sendall(b"IKETCP"); s.close()' || fail "second 
 daemon_stop gwd
 [ -z "$(ls -A "$PIN" 2>/dev/null)" ] || { ls -R "$PIN"; fail "pins left after SIGTERM"; }
 if [ "$HOOK" = tc ]; then
-	[ "$(ip -n "$NSP-gw" -j link show wan0 | jq '.[0].xdp.prog.id')" = "$foreign" ] ||
+	[ "$(xdp_prog_id)" = "$foreign" ] ||
 		fail "the foreign XDP program is gone after SIGTERM"
 	tc -n "$NSP-gw" filter show dev wan0 ingress | grep -q "tc_steer_in" && fail "tc ingress filter left after SIGTERM"
 else
