@@ -9,6 +9,8 @@
 # And a TUN relay without ESP (tests/bench/tun_relay.c): the kernel's ceiling for the TUN dataplane,
 # with its CPU s/Gbit. A tunnel row's gap to it is crypto and iketcp's own work; its gap from it to
 # plain routing is the TUN devices and the outer TCP stream, which no user-space work can remove.
+# The same relay once more with AES-128-GCM sealing and opening every MTU-sized piece (`tun_relay
+# ... aead`): the ceiling of any ESP tunnel through a TUN and a kernel TCP socket on this machine.
 #
 # Each tunnel row runs with each dataplane in BENCH_DATAPLANE (xdp, tun; default both): AF_XDP rows as
 # before, TUN rows (`set dataplane tun`, virtio-net offloads) labelled SUITE/tun.
@@ -146,15 +148,15 @@ steer_wans() { # on|off HOOK: the steering programs on both WANs, by hand, as th
 		fi
 	done
 }
-relay_floor() { # HOOK -> relay1, relay_cpu
+relay_floor() { # HOOK [aead] -> relay1, relay_cpu
 	relay1=0 relay_cpu=0
 	[ -x "$RELAY" ] && [ -e "$BUILD/bpf/steer.bpf.o" ] || return 0
 	steer_wans on "$1"
 	# Port 12443: neither the IKE port nor the internal one, so both programs pass it untouched.
-	bg relayB nsx gwB "$RELAY" relay0 listen 203.0.113.2 12443
+	bg relayB nsx gwB "$RELAY" relay0 listen 203.0.113.2 12443 ${2:-}
 	local relayB_pid=$LAST_PID
 	wait_for 5 ip -n "$NSP-gwB" link show relay0 || fail "tun_relay: no TUN on gwB"
-	bg relayA nsx gwA "$RELAY" relay0 connect 203.0.113.2 12443
+	bg relayA nsx gwA "$RELAY" relay0 connect 203.0.113.2 12443 ${2:-}
 	local relayA_pid=$LAST_PID
 	wait_for 5 ip -n "$NSP-gwA" link show relay0 || fail "tun_relay: no TUN on gwA"
 	ip -n "$NSP-gwA" route add 10.2.0.0/24 dev relay0
@@ -164,7 +166,7 @@ relay_floor() { # HOOK -> relay1, relay_cpu
 	c0=$(( $(cpu_ticks "$relayA_pid") + $(cpu_ticks "$relayB_pid") ))
 	if [ -n "$PERFDIR" ]; then
 		mkdir -p "$PERFDIR"
-		perf record $PERFCG -a -o "$PERFDIR/tun-relay-$1-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
+		perf record $PERFCG -a -o "$PERFDIR/tun-relay-$1${2:+-$2}-all.data" -- sleep "$SECS" >/dev/null 2>&1 &
 		relay_perf=$!
 	fi
 	single_runs
@@ -180,6 +182,8 @@ relay_floor xdp
 relay_xdp=$relay1 relay_xdp_cpu=$relay_cpu
 relay_floor tc
 relay_tc=$relay1 relay_tc_cpu=$relay_cpu
+relay_floor tc aead
+relay_aead=$relay1 relay_aead_cpu=$relay_cpu
 
 ceiling() { # EVP cipher -> GB/s at 1420-byte blocks, one core
 	openssl speed -elapsed -seconds 2 -bytes 1420 -evp "$1" 2>/dev/null |
@@ -194,7 +198,8 @@ printf '%-24s %-4s %8s %8s\n' "plain, XDP on WANs" "-" "$xdp_wan" "$(awk -v a="$
 printf '%-24s %-4s %8s %8s\n' "plain, XDP gen. on WANs" "-" "$xdp_wan_gen" "$(awk -v a="$xdp_wan_gen" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP, gen." "tcp" "$relay_xdp" "$(awk -v a="$relay_xdp" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_xdp_cpu"
 printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, no ESP, tc" "tcp" "$relay_tc" "$(awk -v a="$relay_tc" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_tc_cpu"
-json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"tun_relay_gbps\":{\"generic_xdp\":$relay_xdp,\"tc\":$relay_tc},\"tun_relay_cpu_s_per_gbit\":{\"generic_xdp\":$relay_xdp_cpu,\"tc\":$relay_tc_cpu},\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
+printf '%-24s %-4s %8s %8s %8s %8s %12s\n' "TUN relay, AEAD only, tc" "tcp" "$relay_aead" "$(awk -v a="$relay_aead" -v b="$plain1" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')" "" "" "$relay_aead_cpu"
+json="{\"bench\":\"tunnel\",\"seconds\":$SECS,\"plain_gbps\":{\"1\":$plain1,\"4\":$plain4},\"plain_xdp_lan_gbps\":$xdp_floor,\"plain_xdp_lan_generic_gbps\":$xdp_floor_gen,\"plain_xdp_wan_gbps\":$xdp_wan,\"plain_xdp_wan_generic_gbps\":$xdp_wan_gen,\"tun_relay_gbps\":{\"generic_xdp\":$relay_xdp,\"tc\":$relay_tc,\"tc_aead\":$relay_aead},\"tun_relay_cpu_s_per_gbit\":{\"generic_xdp\":$relay_xdp_cpu,\"tc\":$relay_tc_cpu,\"tc_aead\":$relay_aead_cpu},\"plain_rtt_ms\":${plain_rtt:-0},\"runs\":["
 first=1
 for suite in $SUITES; do
 	for tls in $TLSES; do
