@@ -35,7 +35,7 @@
 # ESP in UDP 4500, the carrier letting UDP through for that run),
 # BENCH_STREAMS="1" (skip the four-stream run), BENCH_PERF=DIR (perf record -g of both daemons during
 # the single-stream run, into DIR/<suite>-<tls>-<gw>.data, and of the whole machine into DIR/<suite>-<tls>-all.data
-# and, for the TUN relays, DIR/tun-relay-{xdp,tc}-all.data; syscall and context switch counts of each daemon
+# and, for the TUN relays, DIR/tun-relay-{xdp,tc,tc-aead}-all.data; syscall and context switch counts of each daemon
 # in DIR/<suite>-<tls>-<gw>.stat, its iketcpctl stats after the runs in DIR/<suite>-<tls>-<gw>.stats.json;
 # BENCH_PERF_CALLGRAPH sets perf record's call-graph option, -g by default). BENCH_RATE=2G caps iperf3
 # at that rate: two builds then move the same bytes, and their CPU s per Gbit compare without the
