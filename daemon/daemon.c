@@ -316,6 +316,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 			afxdp_set_batch(d->xdp, wiring_queue_esp, wiring_flush_esp);
 			afxdp_set_workers(d->xdp, d->workers);
 			sa_set_path_mtu_fn(d->xdp, transport_conn_mtu);
+			sa_set_soft_life_fn(d->xdp, wiring_soft_life, d);
 			log_info("ESP dataplane: AF_XDP on %zu inner interface(s)", s->n_inner_interfaces);
 			return 0;
 		}
@@ -329,6 +330,7 @@ static int start_dataplane(struct daemon *d, const struct config *conf)
 		return -ENODEV;
 	}
 	sa_set_path_mtu_fn(d->dp, transport_conn_mtu);
+	sa_set_soft_life_fn(d->dp, wiring_soft_life, d);
 	dataplane_set_batch(d->dp, wiring_queue_esp, wiring_flush_esp);
 	dataplane_set_workers(d->dp, d->workers);
 	log_info("ESP dataplane: TUN device %s", dataplane_ifname(d->dp));

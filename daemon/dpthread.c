@@ -121,6 +121,18 @@ static void queue_readable(struct loop *loop, struct loop_io *io, uint32_t event
 
 /* ---- the queue ---- */
 
+static void enqueue(struct dpthread *t, struct dp_event *ev)
+{
+	t->queued_seq++;
+	if (t->tail) {
+		t->tail->next = ev;
+	} else {
+		t->head = ev;
+		kick(t->queue_fd);
+	}
+	t->tail = ev;
+}
+
 bool dpthread_post(struct dpthread *t, enum dp_event_kind kind, struct tcp_conn *c, const uint8_t *msg,
 		   size_t len)
 {
@@ -150,6 +162,7 @@ bool dpthread_post(struct dpthread *t, enum dp_event_kind kind, struct tcp_conn 
 	ev->next = NULL;
 	ev->kind = kind;
 	ev->c = c;
+	ev->spi_in = 0;
 	ev->len = len;
 	if (len)
 		memcpy(ev->msg, msg, len);
@@ -157,14 +170,19 @@ bool dpthread_post(struct dpthread *t, enum dp_event_kind kind, struct tcp_conn 
 		t->n_msgs++;
 		t->bytes += len;
 	}
-	t->queued_seq++;
-	if (t->tail) {
-		t->tail->next = ev;
-	} else {
-		t->head = ev;
-		kick(t->queue_fd);
-	}
-	t->tail = ev;
+	enqueue(t, ev);
+	return true;
+}
+
+bool dpthread_post_soft_life(struct dpthread *t, uint32_t spi_in)
+{
+	struct dp_event *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return false;
+	ev->kind = DP_EV_SOFT_LIFE;
+	ev->spi_in = spi_in;
+	enqueue(t, ev);
 	return true;
 }
 

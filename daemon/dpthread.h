@@ -27,12 +27,14 @@ enum dp_event_kind {
 	DP_EV_CONNECTED, /* an outbound stream is (re)connected */
 	DP_EV_CLOSED,    /* a stream or path is gone */
 	DP_EV_ALIVE,     /* ESP arrived on c (at most once a second per connection) */
+	DP_EV_SOFT_LIFE, /* the CHILD SA of inbound SPI spi_in passed a soft lifetime: rekey it */
 };
 
 struct dp_event {
 	struct dp_event *next;
 	enum dp_event_kind kind;
 	struct tcp_conn *c;
+	uint32_t spi_in; /* DP_EV_SOFT_LIFE */
 	size_t len;
 	uint8_t msg[]; /* DP_EV_IKE */
 };
@@ -85,5 +87,7 @@ bool dpthread_post(struct dpthread *t, enum dp_event_kind kind, struct tcp_conn 
 		   size_t len);
 /* Under the lock: drop every queued event unhandled (the transport they came from is being replaced). */
 void dpthread_purge(struct dpthread *t);
+/* DP_EV_SOFT_LIFE for spi_in; false when there was no memory (the caller asks again later). */
+bool dpthread_post_soft_life(struct dpthread *t, uint32_t spi_in);
 
 #endif

@@ -53,6 +53,13 @@ static void on_rx_batch_end(void *arg)
 		dataplane_tx_flush(d->dp);
 }
 
+bool wiring_soft_life(void *arg, uint32_t spi_in)
+{
+	struct daemon *d = arg;
+
+	return dpthread_post_soft_life(&d->dpt, spi_in);
+}
+
 static void on_connected(void *arg, struct tcp_conn *c)
 {
 	struct daemon *d = arg;
@@ -88,6 +95,7 @@ static void ike_event(void *arg, const struct dp_event *ev)
 	case DP_EV_CONNECTED: ike_conn_up(d->ike, ev->c); break;
 	case DP_EV_CLOSED: ike_conn_down(d->ike, ev->c); break;
 	case DP_EV_ALIVE: ike_peer_alive(d->ike, ev->c); break;
+	case DP_EV_SOFT_LIFE: ike_child_soft_life(d->ike, ev->spi_in); break;
 	}
 }
 

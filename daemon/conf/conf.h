@@ -16,6 +16,7 @@ enum conf_p1_type { CONF_P1_STATIC, CONF_P1_DYNAMIC };
 enum conf_authmethod { CONF_AUTH_PSK, CONF_AUTH_SIGNATURE };
 enum conf_dpd { CONF_DPD_DISABLE, CONF_DPD_ON_IDLE, CONF_DPD_ON_DEMAND };
 enum conf_natt { CONF_NATT_ENABLE, CONF_NATT_DISABLE, CONF_NATT_FORCED };
+enum conf_keylife_type { CONF_KEYLIFE_SECONDS, CONF_KEYLIFE_KBS, CONF_KEYLIFE_BOTH };
 
 #define CONF_MAX_FILE_SIZE (1024 * 1024)
 #define CONF_MAX_DHGRP 8
@@ -88,6 +89,8 @@ struct conf_phase2 {
 	uint16_t dhgrp[CONF_MAX_DHGRP];
 	size_t n_dhgrp;
 	uint32_t keylifeseconds;
+	enum conf_keylife_type keylife_type; /* which lifetimes rekey: seconds, kbs or both */
+	uint32_t keylifekbs;                 /* inner kilobytes (1024 bytes) either way */
 	bool replay, auto_negotiate;
 };
 

@@ -57,6 +57,7 @@ static const char *const w_transport[] = { "udp", "auto", "tcp", NULL };
 static const char *const w_authmethod[] = { "psk", "signature", NULL };
 static const char *const w_dpd[] = { "disable", "on-idle", "on-demand", NULL };
 static const char *const w_natt[] = { "enable", "disable", "forced", NULL };
+static const char *const w_keylife_type[] = { "seconds", "kbs", "both", NULL };
 
 /* FortiOS IKE SA suite names (encryption-prf) we implement. */
 static const char *const w_p1_proposal[] = {
@@ -149,6 +150,9 @@ static const struct conf_key keys_phase2[] = {
 	{ "pfs", T_BOOL, 0, P2(pfs), 0, 0, 0, w_bool, "enable" },
 	{ "dhgrp", T_DHGRP, 0, P2(dhgrp), P2(n_dhgrp), 1, CONF_MAX_DHGRP, NULL, "19" },
 	{ "keylifeseconds", T_U32, 0, P2(keylifeseconds), 0, 120, 172800, NULL, "43200" },
+	/* FortiOS's names and ranges: a CHILD SA rekeys after keylifekbs KiB either way (kbs, both) */
+	{ "keylife-type", T_ENUM, 0, P2(keylife_type), 0, 0, 0, w_keylife_type, "seconds" },
+	{ "keylifekbs", T_U32, 0, P2(keylifekbs), 0, 5120, UINT32_MAX, NULL, "5120" },
 	{ "replay", T_BOOL, 0, P2(replay), 0, 0, 0, w_bool, "enable" },
 	{ "auto-negotiate", T_BOOL, 0, P2(auto_negotiate), 0, 0, 0, w_bool, "enable" },
 };

@@ -213,6 +213,7 @@ static void report_sealed(struct esp_batch *b, struct esp_batch_item *it)
 		return;
 	}
 	STAT_INC(esp, packets_out);
+	sa_set_check_life(b->set, it->sa);
 	b->sealed(b->arg, it->sa, it->seal.out, it->n);
 }
 

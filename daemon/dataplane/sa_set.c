@@ -201,6 +201,7 @@ ssize_t sa_set_open_finish(struct sa_set *set, const struct esp_open_job *j, str
 	if (n == 0) /* Next Header 59: dummy packet, discarded silently (RFC 4303 section 2.6) */
 		return 0;
 	STAT_INC(esp, packets_in);
+	sa_set_check_life(set, sa);
 
 	if (!ip_addrs_parse(j->out, (size_t)n, a, ip_len) || !sa_allows(sa, a)) {
 		log_rl(&set->rl, LOG_LVL_DEBUG, "%s: SPI %08x: inner packet outside the selectors dropped",
@@ -307,6 +308,24 @@ void sa_set_path_mtu_fn(void *arg, size_t (*path_mtu)(struct tcp_conn *conn))
 {
 	struct sa_set *set = arg;
 	set->path_mtu = path_mtu;
+}
+
+void sa_set_soft_life_fn(void *arg, bool (*soft_life)(void *arg, uint32_t spi_in), void *soft_life_arg)
+{
+	struct sa_set *set = arg;
+	set->soft_life = soft_life;
+	set->soft_life_arg = soft_life_arg;
+}
+
+void sa_set_tell_soft_life(struct sa_set *set, struct sa_set_sa *sa)
+{
+	if (!set->soft_life)
+		return;
+	sa->soft_told = set->soft_life(set->soft_life_arg, sa->in.spi);
+	if (sa->soft_told)
+		log_info("%s: CHILD SA %08x/%08x passed its soft lifetime (%s): rekey asked", set->name,
+			 sa->in.spi, sa->out.spi,
+			 sa->out.seq >= sa->out.seq_soft ? "sequence numbers" : "bytes");
 }
 
 ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp, size_t cap)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "iketcp/compiler.h"
 #include "iketcp/log.h"
 #include "dataplane/child_sa.h"
 #include "esp/spi_table.h"
@@ -26,6 +27,7 @@ struct sa_set_sa {
 	struct tcp_conn *conn;
 	size_t inner_max; /* the largest inner packet that fits conn's path (pmtu.c); 0: no limit (a stream) */
 	uint64_t order; /* install order: with equal prefixes the newest SA (a rekey) wins */
+	bool soft_told; /* the soft lifetime's passing reached sa_set.soft_life */
 };
 
 /*
@@ -52,6 +54,8 @@ struct sa_set {
 	unsigned n;
 	uint64_t next_order;
 	size_t (*path_mtu)(struct tcp_conn *conn); /* NULL: no path limits (sa_set_path_mtu_fn) */
+	bool (*soft_life)(void *arg, uint32_t spi_in); /* NULL: nobody to tell (sa_set_soft_life_fn) */
+	void *soft_life_arg;
 	struct log_ratelimit rl;
 };
 
@@ -85,6 +89,21 @@ int sa_set_counters(void *set, uint32_t spi_in, struct child_sa_counters *out);
 /* How big outer packets on a connection may be (0: a stream, no limit): the transport knows; the set
  * (either dataplane, whose first member it is) asks at install and on every move to a new path. */
 void sa_set_path_mtu_fn(void *set, size_t (*path_mtu)(struct tcp_conn *conn));
+
+/*
+ * Who hears that an SA passed a soft lifetime the dataplane counts (RFC 4301 section 4.4.2.1:
+ * sequence numbers near exhaustion, or bytes, either direction), so IKE rekeys it before the hard
+ * limit refuses packets. Called on the dataplane thread, once per SA while it returns true (false:
+ * not passed on, asked again at the SA's next packet).
+ */
+void sa_set_soft_life_fn(void *set, bool (*soft_life)(void *arg, uint32_t spi_in), void *arg);
+void sa_set_tell_soft_life(struct sa_set *set, struct sa_set_sa *sa);
+/* After each packet sealed or opened with sa: the soft lifetime's passing told, once. */
+static inline void sa_set_check_life(struct sa_set *set, struct sa_set_sa *sa)
+{
+	if (unlikely((sa->out.soft_expired || sa->in.soft_expired) && !sa->soft_told))
+		sa_set_tell_soft_life(set, sa);
+}
 
 /* Outbound: the SA whose selector pair holds the packet; longest prefix, then newest, wins. */
 struct sa_set_sa *sa_set_lookup(const struct sa_set *set, const struct ip_addrs *a);

@@ -51,6 +51,9 @@ void ike_conn_up(struct ike *ike, struct tcp_conn *c);   /* an outbound stream i
 void ike_conn_down(struct ike *ike, struct tcp_conn *c); /* a stream is gone (inbound: forever) */
 /* An ESP packet from the peer arrived on c: its IKE SA is alive (DPD, daemon/ike/dpd.c). Cheap. */
 void ike_peer_alive(struct ike *ike, struct tcp_conn *c);
+/* The dataplane: the CHILD SA of inbound SPI spi_in passed a soft lifetime (sequence numbers or
+ * bytes); its rekey starts now, as at its time (nothing when it is gone or already rekeying). */
+void ike_child_soft_life(struct ike *ike, uint32_t spi_in);
 int ike_up(struct ike *ike, const char *phase1, const char **err);   /* iketcpctl up: 0 or -1 with *err */
 int ike_down(struct ike *ike, const char *phase1, const char **err); /* DELETE the IKE SA (and its children) */
 /* iketcpctl rekey: rekey the tunnel's IKE SAs now (RFC 7296 1.3.2); 0 or -1 with *err. */

@@ -228,8 +228,15 @@ static void fill_params(struct esp_sa_params *p, const struct ike_sa *sa, const 
 	p->keymat_len = km_len;
 	p->esn = esn;
 	p->replay = !outbound && p2->replay;
-	p->life_secs_hard = p2->keylifeseconds;
-	p->life_secs_soft = p2->keylifeseconds - p2->keylifeseconds / 10;
+	if (p2->keylife_type != CONF_KEYLIFE_KBS) {
+		p->life_secs_hard = p2->keylifeseconds;
+		p->life_secs_soft = p2->keylifeseconds - p2->keylifeseconds / 10;
+	}
+	if (p2->keylife_type != CONF_KEYLIFE_SECONDS) {
+		/* The dataplane refuses packets past the hard count; the rekey starts at 90%. */
+		p->life_bytes_hard = (uint64_t)p2->keylifekbs * 1024;
+		p->life_bytes_soft = p->life_bytes_hard - p->life_bytes_hard / 10;
+	}
 	p->now_secs = sa->ike->loop ? loop_now_ms(sa->ike->loop) / 1000 : 0;
 }
 

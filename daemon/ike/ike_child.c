@@ -79,6 +79,14 @@ static uint64_t rekey_delay_ms(const struct conf_phase2 *p2)
 	return life - life / 10 - jitter;
 }
 
+static struct ike_child *child_by_in(struct ike_sa *sa, uint32_t spi_in)
+{
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+		if (sa->child[i].used && sa->child[i].spi_in == spi_in)
+			return &sa->child[i];
+	return NULL;
+}
+
 static void rearm(struct ike_sa *sa)
 {
 	struct ike *ike = sa->ike;
@@ -102,8 +110,25 @@ void ike_child_installed(struct ike_sa *sa, struct ike_child *ch, const struct c
 {
 	if (!sa->ike->loop)
 		return;
-	ch->rekey_ms = loop_now_ms(sa->ike->loop) + rekey_delay_ms(p2);
+	/* keylife-type kbs: only the dataplane's byte count starts the rekey (ike_child_soft_life). */
+	ch->rekey_ms = p2->keylife_type == CONF_KEYLIFE_KBS ? 0 : loop_now_ms(sa->ike->loop) + rekey_delay_ms(p2);
 	rearm(sa);
+}
+
+void ike_child_soft_life(struct ike *ike, uint32_t spi_in)
+{
+	for (struct ike_sa *sa = ike->sas; sa; sa = sa->next) {
+		struct ike_child *ch = child_by_in(sa, spi_in);
+		if (!ch)
+			continue;
+		if (ch->rekey != CHILD_LIVE || !ike->loop)
+			return; /* its rekey or delete is under way */
+		log_info("%s: CHILD SA %08x_i passed its soft lifetime in the dataplane: rekeying now", tname(sa),
+			 spi_in);
+		ch->rekey_ms = loop_now_ms(ike->loop) | 1; /* 0 would mean no rekey */
+		rearm(sa);
+		return;
+	}
 }
 
 static void rekey_fire(struct loop *loop, struct loop_timer *t)
@@ -152,14 +177,6 @@ void ike_child_adopt(struct ike_sa *to, struct ike_sa *from)
 	if (ike->loop)
 		loop_timer_cancel(ike->loop, &from->rekey_timer);
 	rearm(to);
-}
-
-static struct ike_child *child_by_in(struct ike_sa *sa, uint32_t spi_in)
-{
-	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
-		if (sa->child[i].used && sa->child[i].spi_in == spi_in)
-			return &sa->child[i];
-	return NULL;
 }
 
 /* ---- initiator --------------------------------------------------------------------- */

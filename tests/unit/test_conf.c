@@ -355,6 +355,8 @@ static void test_defaults(void **state)
 	assert_int_equal(p2->n_dhgrp, 1);
 	assert_int_equal(p2->dhgrp[0], 19);
 	assert_int_equal(p2->keylifeseconds, 43200);
+	assert_int_equal(p2->keylife_type, CONF_KEYLIFE_SECONDS);
+	assert_int_equal(p2->keylifekbs, 5120);
 	assert_true(p2->replay);
 	assert_true(p2->auto_negotiate);
 	conf_free(c);
@@ -442,6 +444,7 @@ static void test_all_keys(void **state)
 		"  set proposal aes256-sha384 chacha20poly1305\n  set src-subnet 10.0.0.0/8\n"
 		"  set dst-subnet 192.168.1.128 255.255.255.128\n  set src-subnet6 2001:db8:1::/48\n"
 		"  set dst-subnet6 ::/0\n  set pfs disable\n  set dhgrp 20 21\n  set keylifeseconds 120\n"
+		"  set keylife-type both\n  set keylifekbs 4294967295\n"
 		"  set replay disable\n  set auto-negotiate disable\n next\nend\n");
 	const struct conf_settings *s = &c->settings;
 	const struct conf_phase1 *p1 = &c->phase1[0];
@@ -508,6 +511,8 @@ static void test_all_keys(void **state)
 	assert_false(p2->pfs);
 	assert_int_equal(p2->n_dhgrp, 2);
 	assert_int_equal(p2->keylifeseconds, 120);
+	assert_int_equal(p2->keylife_type, CONF_KEYLIFE_BOTH);
+	assert_int_equal(p2->keylifekbs, 4294967295u);
 	assert_false(p2->replay);
 	assert_false(p2->auto_negotiate);
 	conf_free(c);
@@ -987,6 +992,10 @@ static void test_ranges(void **state)
 	expect_errors(P1_HEAD P1_TAIL "config vpn ipsec phase2-interface\n edit x\n"
 		      "  set phase1name p1\n  set keylifeseconds 172801\n next\nend\n",
 		      "t.conf:11: value 172801 out of range for \"keylifeseconds\" (120-172800)");
+	expect_errors(P1_HEAD P1_TAIL "config vpn ipsec phase2-interface\n edit x\n"
+		      "  set phase1name p1\n  set keylifekbs 5119\n  set keylife-type bytes\n next\nend\n",
+		      "t.conf:11: value 5119 out of range for \"keylifekbs\" (5120-4294967295)",
+		      "t.conf:12: invalid value \"bytes\" for \"keylife-type\" (expected seconds, kbs or both)");
 	expect_errors(S_(" set admin-sport 1\n") "config system global\n set admin-sport 65536\nend\n",
 		      "t.conf:2: unknown key \"admin-sport\" in \"system settings\" (did you mean \"ike-port\"?)",
 		      "t.conf:5: value 65536 out of range for \"admin-sport\" (1-65535)");

@@ -5,7 +5,9 @@
  * ChaCha20-Poly1305 (parallel) and AES-CBC/HMAC (this thread only) SAs in one batch; what it opens
  * comes back in order; a copy, a forgery, an unknown SPI and a runt inside one batch are each
  * dropped and counted while the rest goes through; a full batch flushes itself; an exhausted SA is
- * reported at once; held packets (esp_batch_hold) stay as they were until the consumer lets go.
+ * reported at once; held packets (esp_batch_hold) stay as they were until the consumer lets go; an
+ * SA past its soft lifetime (sequence numbers when sealing, bytes when opening) is told to IKE's side
+ * once, and again only while the telling failed.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -348,6 +350,79 @@ static void test_exhausted_now(void **state)
 	assert_int_equal(f->sealed.n, 1);
 }
 
+struct told {
+	unsigned n;
+	uint32_t spi[8];
+	bool ok; /* what the listener answers */
+};
+
+static bool on_soft_life(void *arg, uint32_t spi_in)
+{
+	struct told *t = arg;
+	assert_true(t->n < 8);
+	t->spi[t->n++] = spi_in;
+	return t->ok;
+}
+
+static void seal_one(struct fix *f, struct sa_set_sa *sa)
+{
+	make_pkt(f, 0, 0, 100);
+	esp_batch_seal(&f->sealing, sa, f->pkts[0], 100);
+	esp_batch_flush(&f->sealing);
+	assert_true(f->sealed.len[f->sealed.n - 1] > 0);
+}
+
+/* Sequence numbers near their end: the SA is told once, at the packet that crosses seq_soft. */
+static void test_soft_life_sequence(void **state)
+{
+	struct fix *f = *state;
+	struct sa_set_sa *sa = sa_of(&f->a, 0);
+	struct told t = { .ok = false };
+
+	sa_set_soft_life_fn(&f->a, on_soft_life, &t);
+	esp_sa_set_seq_for_test(&sa->out, sa->out.seq_soft - 2);
+	seal_one(f, sa); /* seq_soft - 1 */
+	assert_int_equal(t.n, 0);
+	seal_one(f, sa); /* seq_soft: told, but the listener could not take it */
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.spi[0], 0xb000u);
+	t.ok = true;
+	seal_one(f, sa); /* asked again */
+	assert_int_equal(t.n, 2);
+	assert_int_equal(t.spi[1], 0xb000u);
+	seal_one(f, sa);
+	seal_one(f, sa);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(f->sealed.n, 5);
+	/* The other SAs are far from it. */
+	seal_one(f, sa_of(&f->a, 1));
+	assert_int_equal(t.n, 2);
+}
+
+/* Bytes opened past the inbound SA's soft count: told once with the SA's inbound SPI. */
+static void test_soft_life_bytes_in(void **state)
+{
+	struct fix *f = *state;
+	struct told t = { .ok = true };
+	struct sa_set_sa *in = NULL;
+
+	for (unsigned k = 0; k < f->b.n; k++)
+		if (f->b.sas[k]->in.spi == 0xa000u)
+			in = f->b.sas[k];
+	assert_non_null(in);
+	in->in.life_bytes_soft = 250; /* the third 100-byte packet crosses it */
+	sa_set_soft_life_fn(&f->b, on_soft_life, &t);
+	for (unsigned i = 0; i < 5; i++)
+		seal_one(f, sa_of(&f->a, 0));
+	for (unsigned i = 0; i < 5; i++) {
+		esp_batch_open(&f->opening, f->sealed.data[i], (size_t)f->sealed.len[i]);
+		esp_batch_flush(&f->opening);
+		assert_int_equal(t.n, i >= 2 ? 1 : 0);
+	}
+	assert_int_equal(t.spi[0], 0xa000u);
+	assert_int_equal(f->opened.n, 5);
+}
+
 /* Without workers (one thread) a batch does the same, all on this thread. */
 static void test_no_workers(void **state)
 {
@@ -454,6 +529,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_packets_in_a_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exhausted_now, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_soft_life_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_soft_life_bytes_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_until_release, setup, teardown),
 	};
