@@ -304,7 +304,11 @@ static bool candidate(const uint8_t *p, size_t len, struct tcp_view *t)
 		return false;
 	if ((t->flags & ~(TH_ACK | TH_PSH)) || !(t->flags & TH_ACK) || t->hlen == t->total)
 		return false; /* SYN, FIN, RST, URG, ECN signals, pure ACKs: as they are */
-	return t->v6 || t->ip_hlen == IP4_HLEN;
+	if (t->v6)
+		return true;
+	/* A damaged header goes as it is, for the kernel to drop (inet_gro_receive): a superpacket's
+	 * header gets a new checksum that would vouch for it. */
+	return t->ip_hlen == IP4_HLEN && inet_csum_add(p, IP4_HLEN, 0) == 0xffff;
 }
 
 bool gso_coalesce_candidate(const uint8_t *p, size_t len)

@@ -588,6 +588,38 @@ static void test_coalesce_refused_more(void **state)
 	}
 }
 
+/*
+ * A damaged IPv4 header is not joined (inet_gro_receive refuses it too): the superpacket's header
+ * checksum is made anew, which would vouch for a header the kernel drops.
+ */
+static void test_coalesce_ip4_header_damaged(void **state)
+{
+	(void)state;
+	struct flow f = { .s = { .seq = 7, .flags = TH_ACK, .id = 1, .df = true }, .mss = 1000 };
+	struct gso_coalesce c;
+	uint8_t first[2000];
+	size_t flen = flow_seg(&f, 0, first), len;
+
+	gso_coalesce_init(&c, joined);
+	/* As the first segment: not held. */
+	len = flow_seg(&f, 0, seg);
+	seg[10] ^= 0x01;
+	assert_false(gso_coalesce_candidate(seg, len));
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_AS_IS);
+	assert_int_equal(c.len, 0);
+	/* After one: it goes as it is, the held segment stays as it was. */
+	assert_int_equal(gso_coalesce_add(&c, first, flen), GSO_ADDED);
+	len = flow_seg(&f, 1, seg);
+	seg[10] ^= 0x01;
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_AS_IS);
+	assert_int_equal(c.segs, 1);
+	assert_int_equal(c.len, flen);
+	/* The same header whole: it joins. */
+	seg[10] ^= 0x01;
+	assert_int_equal(gso_coalesce_add(&c, seg, len), GSO_ADDED);
+	assert_int_equal(c.segs, 2);
+}
+
 /* Which flow a packet is of, and whether it could start a superpacket at all. */
 static void test_coalesce_flow_and_candidate(void **state)
 {
@@ -671,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_coalesce_ends),
 		cmocka_unit_test(test_coalesce_refused),
 		cmocka_unit_test(test_coalesce_refused_more),
+		cmocka_unit_test(test_coalesce_ip4_header_damaged),
 		cmocka_unit_test(test_coalesce_flow_and_candidate),
 		cmocka_unit_test(test_coalesce_truncated),
 	};
