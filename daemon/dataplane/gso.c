@@ -292,8 +292,9 @@ static bool same_headers(const struct gso_coalesce *c, const uint8_t *p, const s
 			return false;
 	}
 	const uint8_t *a = p + t->ip_hlen, *b = q + c->ip_hlen;
-	/* ports; ACK number; window; options byte for byte (tcp_gro_receive) */
-	return !memcmp(a, b, 4) && !memcmp(a + 8, b + 8, 4) && !memcmp(a + 14, b + 14, 2) &&
+	/* ports; ACK number; data offset and reserved bits (AE, RFC 9768); window; options byte for byte
+	 * (tcp_gro_receive) */
+	return !memcmp(a, b, 4) && !memcmp(a + 8, b + 8, 5) && !memcmp(a + 14, b + 14, 2) &&
 	       !memcmp(a + TCP_HLEN, b + TCP_HLEN, t->hlen - t->ip_hlen - TCP_HLEN);
 }
 

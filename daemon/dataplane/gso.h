@@ -128,7 +128,7 @@ enum gso_add {
 void gso_coalesce_init(struct gso_coalesce *c, uint8_t *buf);
 /*
  * Appends pkt (a whole IP packet whose TCP checksum must be right) when it
- * continues the flow: same addresses, ports, ACK number, window, TOS/traffic
+ * continues the flow: same addresses, ports, ACK number, reserved bits (AE), window, TOS/traffic
  * class, TTL/hop limit, DF and TCP options; sequence number where the last
  * segment ended; only ACK (and PSH) set; the same payload size, or a shorter
  * last one; at most GSO_PKT_MAX bytes in all.

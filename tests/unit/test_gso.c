@@ -462,6 +462,7 @@ static void test_coalesce_refused(void **state)
 		{ "other TTL", 8, 0x01, GSO_FLUSH },
 		{ "DF cleared", 6, 0x40, GSO_FLUSH },
 		{ "other option byte", 45, 0x01, GSO_FLUSH },
+		{ "other AE bit", 32, 0x01, GSO_FLUSH }, /* reserved bits beside the data offset (tcp_gro_receive) */
 		{ "FIN", 33, TH_FIN, GSO_AS_IS },
 		{ "SYN", 33, TH_SYN, GSO_AS_IS },
 		{ "RST", 33, TH_RST, GSO_AS_IS },
