@@ -134,6 +134,9 @@ static void release_ts(struct sa_set *set, const struct sa_set_sa *sa, unsigned 
 
 /* ---- packets ------------------------------------------------------------- */
 
+/* RFC 8200 section 5: "too big" never asks an IPv6 sender for less, so smaller packets must get through. */
+#define IPV6_MIN_MTU 1280
+
 /* What an inner packet may be on this path: UDP adds a header and cannot count on fragmentation. */
 static void path_fit(const struct sa_set *set, struct sa_set_sa *sa)
 {
@@ -333,8 +336,8 @@ ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp
 	if (!sa->inner_max || !len)
 		return 0;
 	clamp(sa, pkt, len);
-	if (len <= sa->inner_max)
-		return 0;
+	if (len <= sa->inner_max || (pkt[0] >> 4 == 6 && len <= IPV6_MIN_MTU))
+		return 0; /* IPv6 needs 1280 bytes from every link: fragmenting the outer packet gives it them */
 	ssize_t n = pmtu_too_big(pkt, len, (uint16_t)MIN(sa->inner_max, 65535u), icmp, cap);
 	if (n <= 0)
 		return 0;

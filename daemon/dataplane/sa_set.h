@@ -112,7 +112,8 @@ struct sa_set_sa *sa_set_lookup(const struct sa_set *set, const struct ip_addrs 
  * Before sealing pkt (a whole IP packet, checksums complete) into sa: over a UDP path a TCP SYN gets
  * its MSS clamped to what fits (esp.mss_clamped), and a packet too big for the path that must not be
  * fragmented gets its ICMP error built into icmp (esp.too_big): its length > 0, and pkt is not to be
- * sent. 0: send pkt (a big one without DF is sent, and the outer packet fragmented).
+ * sent. 0: send pkt (a big one without DF, or an IPv6 one of at most 1280 bytes, is sent, and the outer
+ * packet fragmented).
  */
 ssize_t sa_set_fit(struct sa_set_sa *sa, uint8_t *pkt, size_t len, uint8_t *icmp, size_t cap);
 

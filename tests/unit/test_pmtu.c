@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dataplane/pmtu.h"
+#include "dataplane/sa_set.h"
 #include "esp/esp.h"
 #include "iketcp/compiler.h"
 #include "tests/lib/inet_csum.h"
@@ -841,6 +842,32 @@ static void test_too_big_ipv6(void **state)
 	check_unanswered(&k);
 }
 
+/* ---- sa_set_fit: which packets too big for the path are answered -------------------------------- */
+
+/*
+ * An IPv6 packet of at most 1280 bytes goes out whatever the path, in a fragmented outer packet (RFC
+ * 8200 section 5): "too big" announces at least 1280, so its sender would send it again as it is, and
+ * again be answered, for ever. Bigger ones, and IPv4 with DF, are still answered.
+ */
+static void test_fit_ipv6_minimum_mtu(void **state)
+{
+	(void)state;
+	static struct sa_set_sa sa = { .inner_max = 1198 }; /* an IPv6 path of 1280 bytes, AES-GCM */
+	static uint8_t icmp[2048];
+	struct pkt k;
+
+	big6(&k, IPPROTO_UDP, 1280);
+	assert_int_equal(sa_set_fit(&sa, k.b, k.len, icmp, sizeof(icmp)), 0);
+	big6(&k, IPPROTO_UDP, 1199);
+	assert_int_equal(sa_set_fit(&sa, k.b, k.len, icmp, sizeof(icmp)), 0);
+	big6(&k, IPPROTO_UDP, 1281);
+	assert_int_equal(sa_set_fit(&sa, k.b, k.len, icmp, sizeof(icmp)), 40 + 8 + 1232);
+	assert_int_equal(get32(icmp + 44), 1280);
+	big4(&k, IPPROTO_UDP, 1199);
+	assert_int_equal(sa_set_fit(&sa, k.b, k.len, icmp, sizeof(icmp)), 576);
+	assert_int_equal(get16(icmp + 26), 1198);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -860,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_wants_ipv6),
 		cmocka_unit_test(test_too_big_ipv4),
 		cmocka_unit_test(test_too_big_ipv6),
+		cmocka_unit_test(test_fit_ipv6_minimum_mtu),
 	};
 	return cmocka_run_group_tests_name("pmtu", tests, NULL, NULL);
 }
