@@ -134,10 +134,15 @@ static __always_inline bool syn_allowed(const struct iketcp_addr *src, __u32 rat
 		bpf_map_update_elem(&steer_syn, src, &nb, BPF_ANY);
 		return true;
 	}
-	credit = b->credit_ns + (now - b->last_ns);
+	/* Another CPU may have stamped the bucket after we read the clock: then no time has passed, where
+	 * now - last_ns would wrap to a full bucket. */
+	credit = b->credit_ns;
+	if (now > b->last_ns) {
+		credit += now - b->last_ns;
+		b->last_ns = now;
+	}
 	if (credit > cap)
 		credit = cap;
-	b->last_ns = now;
 	if (credit < cost) {
 		b->credit_ns = credit;
 		return false;

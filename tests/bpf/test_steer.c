@@ -395,6 +395,34 @@ static void test_syn_limit(void **state)
 			 11443, STEER_CNT_STEERED_IN);
 }
 
+/*
+ * Another CPU may stamp a bucket after this one read the clock, so a bucket can be a little ahead of
+ * now: no time has passed then, and the bucket must not count the difference as ages of credit.
+ */
+static void test_syn_bucket_ahead(void **state)
+{
+	const uint32_t rate = 4;
+	int fd = bpf_map__fd(skel->maps.steer_syn);
+	struct iketcp_addr key;
+	struct steer_syn_bucket b;
+
+	(void)state;
+	set_config(0, 0, rate, 0);
+	for (uint32_t i = 0; i < rate; i++)
+		xdp_case(&(struct pkt_spec){ .dport = 443, .tcp_flags = TCPF_SYN, .src_last = 7 }, XDP_PASS,
+			 11443, STEER_CNT_STEERED_IN);
+	/* The one bucket, stamped 100 ms after the next SYN reads the clock. */
+	assert_int_equal(bpf_map_get_next_key(fd, NULL, &key), 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &b), 0);
+	assert_true(b.credit_ns < 1000000000ull / rate);
+	b.last_ns += 100000000ull;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &b, BPF_EXIST), 0);
+	xdp_case(&(struct pkt_spec){ .dport = 443, .tcp_flags = TCPF_SYN, .src_last = 7 }, XDP_DROP, 0,
+		 STEER_CNT_SYN_DROPPED);
+	xdp_case(&(struct pkt_spec){ .dport = 443, .tcp_flags = TCPF_SYN, .src_last = 7 }, XDP_DROP, 0,
+		 STEER_CNT_SYN_DROPPED);
+}
+
 static void test_local_only(void **state)
 {
 	struct iketcp_addr a = { { [10] = 0xff, [11] = 0xff, [12] = 198, [13] = 51, [14] = 100, [15] = 1 } };
@@ -540,6 +568,7 @@ int main(void)
 		GUARDED(test_configured_ports),
 		GUARDED(test_4500_not_rewritten),
 		GUARDED(test_syn_limit),
+		GUARDED(test_syn_bucket_ahead),
 		GUARDED(test_local_only),
 		GUARDED(test_checksum_random),
 		GUARDED(test_mutated),
