@@ -131,11 +131,6 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 	err = configure_tls(tp, cfg);
 	if (err)
 		return err;
-	tp->cfg.max_conns = cfg->max_conns; /* the UDP path bound, before udp_configure */
-	tp->cfg.idle_timeout_s = cfg->idle_timeout_s;
-	err = udp_configure(tp, cfg);
-	if (err)
-		return err;
 
 	/* Open what is new first, so a failure leaves the old listeners serving. */
 	int fds[MAX_LISTENERS];
@@ -155,6 +150,16 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 					close(fds[k]);
 			return err;
 		}
+	}
+	/* UDP once the TCP ports are ours, before any is given up: a refusal leaves both as they were. */
+	tp->cfg.max_conns = cfg->max_conns; /* the UDP path bound, before udp_configure */
+	tp->cfg.idle_timeout_s = cfg->idle_timeout_s;
+	err = udp_configure(tp, cfg);
+	if (err) {
+		for (size_t i = 0; i < n_want; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return err;
 	}
 
 	struct listener next[MAX_LISTENERS];

@@ -653,7 +653,16 @@ static int udp_socket(int family, uint16_t port)
 	return err;
 }
 
-static void socks_close(struct udp *u)
+static bool fd_in(int fd, const int fds[UDP_SOCKS])
+{
+	for (int i = 0; fds && i < UDP_SOCKS; i++)
+		if (fds[i] == fd)
+			return true;
+	return false;
+}
+
+/* Every socket leaves the loop (what it has queued is sent first) and is closed, unless keep has it. */
+static void socks_release(struct udp *u, const int keep[UDP_SOCKS])
 {
 	for (int i = 0; i < UDP_SOCKS; i++) {
 		struct udp_sock *s = &u->socks[i];
@@ -662,9 +671,15 @@ static void socks_close(struct udp *u)
 		if (u->txq[i].n)
 			txq_flush(s, &u->txq[i]);
 		loop_io_del(u->tp->loop, &s->io);
-		close(s->io.fd);
+		if (!fd_in(s->io.fd, keep))
+			close(s->io.fd);
 		s->io.fd = -1;
 	}
+}
+
+static void socks_close(struct udp *u)
+{
+	socks_release(u, NULL);
 }
 
 static void paths_free_all(struct udp *u)
@@ -695,6 +710,19 @@ static void sweep_fire(struct loop *loop, struct loop_timer *t)
 	(void)loop_timer_arm(loop, &u->sweep, UDP_SWEEP_MS);
 }
 
+/* Our socket already bound to family and port (a reconfiguration keeps it), or -1. */
+static int sock_bound(const struct udp *u, int family, uint16_t port)
+{
+	for (int i = 0; i < UDP_SOCKS; i++)
+		if (u->socks[i].io.fd >= 0 && u->socks[i].family == family && u->socks[i].port == port)
+			return u->socks[i].io.fd;
+	return -1;
+}
+
+/*
+ * Every socket on the new ports is had before the old ones go (a port we already hold is kept), so a
+ * port that cannot be had changes nothing: the old sockets and their paths go on serving.
+ */
 static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
 {
 	static const struct { int family; bool natt; } kinds[UDP_SOCKS] = {
@@ -702,19 +730,27 @@ static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
 		[UDP_SOCK_NATT4] = { AF_INET, true }, [UDP_SOCK_NATT6] = { AF_INET6, true },
 	};
 	int fds[UDP_SOCKS];
+	bool kept[UDP_SOCKS];
 
 	for (int i = 0; i < UDP_SOCKS; i++) {
 		uint16_t port = kinds[i].natt ? natt_port : ike_port;
+		fds[i] = sock_bound(u, kinds[i].family, port);
+		kept[i] = fds[i] >= 0;
+		if (kept[i])
+			continue;
 		fds[i] = udp_socket(kinds[i].family, port);
 		if (fds[i] >= 0 || (kinds[i].family == AF_INET6 && (fds[i] == -EAFNOSUPPORT ||
 								    fds[i] == -EADDRNOTAVAIL)))
 			continue; /* no IPv6 here: IPv4 only */
 		log_error("cannot open UDP port %u: %s", port, strerror(-fds[i]));
 		for (int k = 0; k < i; k++)
-			if (fds[k] >= 0)
+			if (fds[k] >= 0 && !kept[k])
 				close(fds[k]);
 		return fds[i];
 	}
+	/* New ports: the old paths cannot be answered from them. */
+	paths_free_all(u);
+	socks_release(u, fds);
 	for (int i = 0; i < UDP_SOCKS; i++) {
 		struct udp_sock *s = &u->socks[i];
 		*s = (struct udp_sock){ .u = u, .family = kinds[i].family, .natt = kinds[i].natt,
@@ -723,9 +759,9 @@ static int socks_open(struct udp *u, uint16_t ike_port, uint16_t natt_port)
 		if (fds[i] < 0)
 			continue;
 		/* ESP arriving as one GSO packet (a peer's UDP_SEGMENT) is handed over whole, the datagrams'
-		 * size in a UDP_GRO control message, instead of being cut up by the kernel first. */
-		if (s->natt)
-			(void)setsockopt(fds[i], IPPROTO_UDP, UDP_GRO, &(int){ 1 }, sizeof(int));
+		 * size in a UDP_GRO control message, instead of being cut up by the kernel first. (Set either
+		 * way: a kept socket may have changed roles.) */
+		(void)setsockopt(fds[i], IPPROTO_UDP, UDP_GRO, &(int){ s->natt }, sizeof(int));
 		if (loop_io_add(u->tp->loop, &s->io, fds[i], EPOLLIN, udp_readable)) {
 			close(fds[i]);
 			s->io.fd = -1;
@@ -751,6 +787,8 @@ int udp_configure(struct transport *tp, const struct transport_config *cfg)
 	}
 	if (u && u->ike_port == cfg->ike_port && u->natt_port == cfg->natt_port)
 		return 0;
+	if (cfg->ike_port == cfg->natt_port)
+		return -EINVAL; /* IKE without the non-ESP marker cannot share a port with ESP (RFC 3948) */
 	if (!u) {
 		if (!(u = calloc(1, sizeof(*u))))
 			return -ENOMEM;
@@ -758,18 +796,12 @@ int udp_configure(struct transport *tp, const struct transport_config *cfg)
 		for (int i = 0; i < UDP_SOCKS; i++)
 			u->socks[i].io.fd = -1;
 		loop_timer_init(&u->sweep, sweep_fire);
-	} else {
-		/* New ports: the old paths cannot be answered from them. */
-		paths_free_all(u);
-		socks_close(u);
 	}
 	int err = socks_open(u, cfg->ike_port, cfg->natt_port);
 	if (err) {
 		if (tp->udp != u)
 			free(u);
-		else
-			udp_free(tp);
-		return err;
+		return err; /* the sockets and paths we had are still there */
 	}
 	tp->udp = u;
 	if (!loop_timer_armed(&u->sweep))

@@ -766,6 +766,70 @@ static void test_reconfigure_off_and_on(void **state)
 	free(x);
 }
 
+/* Another socket has the port (UDP or TCP): the refused configuration leaves UDP exactly as it was.
+ * Ports we already hold are kept, so swapping them works. */
+static void test_reconfigure_port_taken(void **state)
+{
+	(void)state;
+	struct transport_config cfg = udp_cfg(8);
+	struct ctx *x = ctx_new(&cfg);
+	int fd4 = peer_sock(AF_INET);
+	uint8_t b[200];
+	uint16_t ip, np;
+	socklen_t len;
+
+	struct tcp_conn *a = ike_from(x, fd4, AF_INET, true);
+	transport_conn_hold(a, true);
+
+	/* A new NAT-T port somebody else has. */
+	struct sockaddr_storage busy_at = addr_of(AF_INET, NATT_PORT + 2, &len);
+	int busy = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(busy, (struct sockaddr *)&busy_at, len), 0);
+	cfg.natt_port = NATT_PORT + 2;
+	assert_int_equal(transport_configure(x->t.tp, &cfg), -EADDRINUSE);
+	close(busy);
+
+	/* A new NAT-T port that is free, with a TCP listener port somebody else has. */
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons(11443) };
+	int tcp_busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(tcp_busy, (struct sockaddr *)&any, sizeof(any)), 0);
+	assert_int_equal(listen(tcp_busy, 1), 0);
+	cfg.natt_port = NATT_PORT + 1;
+	cfg.tcp = true;
+	assert_int_equal(transport_configure(x->t.tp, &cfg), -EADDRINUSE);
+	close(tcp_busy);
+
+	/* Still on the old ports, with the path and the SA's hold on it. */
+	assert_int_equal(x->t.closed, 0);
+	assert_true(transport_udp_ports(x->t.tp, &ip, &np));
+	assert_int_equal(ip, IKE_PORT);
+	assert_int_equal(np, NATT_PORT);
+	assert_ptr_equal(ike_from(x, fd4, AF_INET, true), a);
+	assert_int_equal(transport_send(a, ENCAP_IKE, "abc", 3), 0);
+	uint16_t from;
+	assert_int_equal(recv_from(x, fd4, b, sizeof(b), &from, 500), 7);
+	assert_int_equal(from, NATT_PORT);
+
+	/* Swapped ports: each socket we hold is kept for the other role. */
+	cfg.tcp = false;
+	cfg.ike_port = NATT_PORT;
+	cfg.natt_port = IKE_PORT;
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
+	assert_true(transport_udp_ports(x->t.tp, &ip, &np));
+	assert_int_equal(ip, NATT_PORT);
+	assert_int_equal(np, IKE_PORT);
+	memset(&stats, 0, sizeof(stats));
+	send_to(fd4, AF_INET, IKE_PORT, b, natt_ike(b, 40, 1)); /* NAT-T now: the marker is stripped */
+	assert_true(th_run_until(&x->t, &stats.udp.ike_in, 1, 1000));
+	assert_int_equal(x->t.last_len, 40);
+	send_to(fd4, AF_INET, NATT_PORT, b, ike_msg(b, 40, 1)); /* plain IKE now */
+	assert_true(th_run_until(&x->t, &stats.udp.ike_in, 2, 1000));
+	assert_int_equal(x->t.last_len, 40);
+
+	close(fd4);
+	ctx_free(x);
+}
+
 /* Unheld paths go after the idle time (here 1 s) once the sweep (every 5 s) runs; held ones stay. */
 static void test_idle_sweep(void **state)
 {
@@ -802,6 +866,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bound_evicts_oldest_unheld, th_setup),
 		cmocka_unit_test_setup(test_open_evicts_but_not_dispatching, th_setup),
 		cmocka_unit_test_setup(test_reconfigure_off_and_on, th_setup),
+		cmocka_unit_test_setup(test_reconfigure_port_taken, th_setup),
 		cmocka_unit_test_setup(test_idle_sweep, th_setup),
 	};
 	/* Our own network namespace: the ports on a loopback nobody else uses. */
