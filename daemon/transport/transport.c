@@ -10,6 +10,26 @@
 #include "iketcp/stats.h"
 #include "transport/internal.h"
 
+static void listener_resume(struct loop *loop, struct loop_timer *t)
+{
+	struct listener *l = container_of(t, struct listener, resume);
+
+	if (loop_io_mod(loop, &l->io, EPOLLIN))
+		log_error("epoll: cannot watch port %u again", l->port);
+}
+
+/*
+ * The connection accept4 could not take stays queued, and epoll reports it again at once: without a
+ * pause the loop would spin for as long as descriptors (or memory) are short.
+ */
+static void listener_pause(struct listener *l)
+{
+	struct loop *loop = l->tp->loop;
+
+	if (loop_io_mod(loop, &l->io, 0) || loop_timer_arm(loop, &l->resume, ACCEPT_PAUSE_MS))
+		listener_resume(loop, &l->resume);
+}
+
 static void listener_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct listener *l = container_of(io, struct listener, io);
@@ -21,9 +41,12 @@ static void listener_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			int err = errno;
+			if (err == EAGAIN || err == EINTR)
 				return;
-			log_rl(&rl, LOG_LVL_WARN, "accept on port %u: %s", l->port, strerror(errno));
+			log_rl(&rl, LOG_LVL_WARN, "accept on port %u: %s", l->port, strerror(err));
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+				listener_pause(l);
 			return;
 		}
 		if (tp->n_conns >= tp->cfg.max_conns) {
@@ -72,6 +95,7 @@ static int listen_port(uint16_t port)
 
 static void listener_close(struct transport *tp, struct listener *l)
 {
+	loop_timer_cancel(tp->loop, &l->resume);
 	loop_io_del(tp->loop, &l->io);
 	close(l->io.fd);
 	l->io.fd = -1;
@@ -166,6 +190,7 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 	for (size_t i = 0; i < n_want; i++) {
 		struct listener *l = &next[i];
 		memset(l, 0, sizeof(*l));
+		loop_timer_init(&l->resume, listener_resume);
 		l->tp = tp;
 		l->port = want[i];
 		/* FortiOS admin coexistence: only the steered internal port sees admin traffic. */
@@ -179,11 +204,13 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 				tp->listeners[j].io.fd = -1;
 			}
 	}
-	for (size_t j = 0; j < tp->n_listeners; j++)
+	for (size_t j = 0; j < tp->n_listeners; j++) {
+		loop_timer_cancel(tp->loop, &tp->listeners[j].resume); /* the slot is reused; kept ones resume */
 		if (tp->listeners[j].io.fd >= 0) {
 			log_info("no longer listening on TCP port %u", tp->listeners[j].port);
 			listener_close(tp, &tp->listeners[j]);
 		}
+	}
 	tp->n_listeners = n_want;
 	for (size_t i = 0; i < n_want; i++) {
 		tp->listeners[i] = next[i];

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -353,6 +355,51 @@ static void test_connection_limit(void **state)
 	assert_int_equal(stats.tcp.active, 3);
 	for (int i = 0; i < 4; i++)
 		close(fds[i]);
+	ctx_free(x);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Out of descriptors, a connection waiting to be accepted does not make the loop spin (epoll reports it
+ * again and again while accept4 says EMFILE); once there are descriptors again it is accepted.
+ */
+static void test_accept_out_of_fds(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	struct ctx *x = ctx_new(&cfg);
+	struct rlimit saved, low;
+	int fillers[16], n_fillers = 0, wakeups = 0;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	int fd = client(4500); /* queued on the listener */
+	/* The lowest free descriptor and the few below a lowered limit: every one taken. */
+	fillers[n_fillers++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fillers[0] >= 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)fillers[0] + 4;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n_fillers < 16 && (fillers[n_fillers] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n_fillers++;
+
+	for (uint64_t start = mono_ms(); mono_ms() - start < 300; wakeups++)
+		loop_once(x->t.loop, 50);
+	for (int i = 0; i < n_fillers; i++)
+		close(fillers[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(stats.tcp.accepted, 0);
+	assert_true(wakeups < 50); /* a spinning loop wakes up thousands of times */
+
+	assert_true(th_run_until(&x->t, &stats.tcp.accepted, 1, 1000));
+	send_all(fd, "IKETCP", 6);
+	assert_int_equal(stats.tcp.active, 1);
+	close(fd);
 	ctx_free(x);
 }
 
@@ -853,6 +900,7 @@ int main(void)
 		cmocka_unit_test_setup(test_timeouts, th_setup),
 		cmocka_unit_test_setup(test_partial_at_close, th_setup),
 		cmocka_unit_test_setup(test_connection_limit, th_setup),
+		cmocka_unit_test_setup(test_accept_out_of_fds, th_setup),
 		cmocka_unit_test_setup(test_roundtrip_plain, th_setup),
 		cmocka_unit_test_setup(test_roundtrip_tls, th_setup),
 		cmocka_unit_test_setup(test_send_queue_bounded, th_setup),
