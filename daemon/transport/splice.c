@@ -27,6 +27,7 @@ struct splice {
 	struct tcp_conn *c;      /* the client side; c->io.fd is its socket */
 	struct loop_io client_io;
 	struct loop_io admin_io;
+	bool client_watched, admin_watched; /* in the loop (see watch) */
 	bool admin_connected;
 	struct pipe_buf to_admin, to_client;
 };
@@ -62,10 +63,31 @@ static int pump(int from, int to, struct pipe_buf *b, bool can_write)
 	return 0;
 }
 
-static void splice_update(struct splice *s)
+/*
+ * Wait for ev on io. A socket we expect nothing of leaves the loop: epoll reports a hung-up or failed
+ * socket whatever it was asked for, so with no events it would wake us forever, and every wakeup would
+ * count as activity that keeps the idle timeout away.
+ */
+static int watch(struct loop *loop, struct loop_io *io, bool *watched, uint32_t ev)
+{
+	if (!ev) {
+		if (*watched)
+			loop_io_del(loop, io);
+		*watched = false;
+		return 0;
+	}
+	if (*watched)
+		return loop_io_mod(loop, io, ev);
+	int err = loop_io_add(loop, io, io->fd, ev, io->cb);
+	*watched = !err;
+	return err;
+}
+
+static int splice_update(struct splice *s)
 {
 	struct loop *loop = s->c->tp->loop;
 	uint32_t cev = 0, aev = 0;
+	int err;
 
 	if (!s->to_admin.eof && s->to_admin.len < SPLICE_BUF)
 		cev |= EPOLLIN;
@@ -75,8 +97,10 @@ static void splice_update(struct splice *s)
 		aev |= EPOLLOUT;
 	if (s->admin_connected && !s->to_client.eof && s->to_client.len < SPLICE_BUF)
 		aev |= EPOLLIN;
-	if (loop_io_mod(loop, &s->client_io, cev) || loop_io_mod(loop, &s->admin_io, aev))
+	if ((err = watch(loop, &s->client_io, &s->client_watched, cev)) ||
+	    (err = watch(loop, &s->admin_io, &s->admin_watched, aev)))
 		log_error("epoll: cannot update admin pass-through events");
+	return err;
 }
 
 static void splice_step(struct splice *s)
@@ -94,7 +118,7 @@ static void splice_step(struct splice *s)
 		conn_close(c, CLOSE_PEER);
 		return;
 	}
-	splice_update(s);
+	(void)splice_update(s); /* logged; the idle timeout ends a connection left unwatched */
 }
 
 static void splice_client_cb(struct loop *loop, struct loop_io *io, uint32_t events)
@@ -156,9 +180,11 @@ int splice_start(struct tcp_conn *c, uint16_t admin_port, const uint8_t *sniffed
 
 	/* The client socket moves from conn.c's callback to ours. */
 	loop_io_del(loop, &c->io);
-	if (loop_io_add(loop, &s->client_io, c->io.fd, 0, splice_client_cb) ||
-	    loop_io_add(loop, &s->admin_io, afd, EPOLLOUT, splice_admin_cb)) {
+	s->client_io = (struct loop_io){ .fd = c->io.fd, .cb = splice_client_cb };
+	s->admin_io = (struct loop_io){ .fd = afd, .cb = splice_admin_cb };
+	if (splice_update(s)) {
 		loop_io_del(loop, &s->client_io);
+		loop_io_del(loop, &s->admin_io);
 		close(afd);
 		free(s);
 		return -ENOMEM;
@@ -166,7 +192,6 @@ int splice_start(struct tcp_conn *c, uint16_t admin_port, const uint8_t *sniffed
 	c->splice = s;
 	c->state = CONN_SPLICE;
 	STAT_INC(tcp, admin_passthrough);
-	splice_update(s);
 	return 0;
 }
 

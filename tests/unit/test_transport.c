@@ -735,6 +735,46 @@ static void test_admin_passthrough(void **state)
 	ctx_free(x);
 }
 
+/*
+ * A pass-through client half-closes, then resets, while the admin service stays open and silent: its
+ * socket, hung up, must not keep waking the loop (each wakeup counted as activity): the connection
+ * goes at the idle timeout.
+ */
+static void test_admin_passthrough_client_reset(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	cfg.admin_sport = 443; /* == ike_tcp_port: pass-through on 11443 */
+	struct ctx *x = ctx_new(&cfg);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
+	int one = 1, admin = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(admin, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(admin, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(admin, 4), 0);
+
+	int fd = client(11443);
+	send_all(fd, "GET / HTTP/1.1\r\n", 16);
+	assert_true(th_run_until(&x->t, &stats.tcp.admin_passthrough, 1, 1000));
+	int srv = accept(admin, NULL, NULL);
+	assert_true(srv >= 0);
+	shutdown(fd, SHUT_WR);
+	th_run_for(&x->t, 50); /* the FIN is passed on */
+	struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	close(fd);
+	int wakeups = 0;
+	for (uint64_t start = mono_ms(); !stats.tcp.timeouts && mono_ms() - start < 3000; wakeups++)
+		loop_once(x->t.loop, 100);
+	assert_int_equal(stats.tcp.timeouts, 1); /* idle_timeout_s is 1 */
+	assert_true(wakeups < 100);               /* a spinning loop wakes up thousands of times */
+	assert_int_equal(stats.tcp.active, 0);
+	close(srv);
+	close(admin);
+	ctx_free(x);
+}
+
 /* A handler closes its own connection in the middle of a batch of frames. */
 static void test_close_from_handler(void **state)
 {
@@ -910,6 +950,7 @@ int main(void)
 		cmocka_unit_test_setup(test_queue_partial_writes, th_setup),
 		cmocka_unit_test_setup(test_frames_live_until_batch_end, th_setup),
 		cmocka_unit_test_setup(test_admin_passthrough, th_setup),
+		cmocka_unit_test_setup(test_admin_passthrough_client_reset, th_setup),
 		cmocka_unit_test_setup(test_listener_rule, th_setup),
 		cmocka_unit_test_setup(test_close_from_handler, th_setup),
 		cmocka_unit_test_setup(test_thousands_idle, th_setup),
