@@ -14,6 +14,7 @@
 
 #define CTL_MAX_CLIENTS 32
 #define CTL_MAX_ARGS 8
+#define CTL_ACCEPT_PAUSE_MS 100 /* out of descriptors or memory: how long accepting stops */
 
 struct ctl_client {
 	struct loop_io io;
@@ -30,6 +31,7 @@ struct ctl_client {
 struct ctl_server {
 	struct loop *loop;
 	struct loop_io io;
+	struct loop_timer resume; /* accepting again after running out of descriptors */
 	char *path;
 	ctl_handler handler;
 	void *arg;
@@ -161,6 +163,21 @@ static void client_timeout(struct loop *loop, struct loop_timer *t)
 	client_free(container_of(t, struct ctl_client, timer));
 }
 
+static void server_resume(struct loop *loop, struct loop_timer *t)
+{
+	struct ctl_server *s = container_of(t, struct ctl_server, resume);
+
+	if (loop_io_mod(loop, &s->io, EPOLLIN))
+		log_error("control socket: cannot watch it again");
+}
+
+/* The client accept4 could not take stays queued and epoll reports it at once: pause, do not spin. */
+static void server_pause(struct ctl_server *s)
+{
+	if (loop_io_mod(s->loop, &s->io, 0) || loop_timer_arm(s->loop, &s->resume, CTL_ACCEPT_PAUSE_MS))
+		server_resume(s->loop, &s->resume);
+}
+
 static void server_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct ctl_server *s = container_of(io, struct ctl_server, io);
@@ -168,8 +185,11 @@ static void server_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 
 	for (;;) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				server_pause(s);
 			return;
+		}
 		if (s->n_clients >= CTL_MAX_CLIENTS) {
 			close(fd);
 			continue;
@@ -251,6 +271,7 @@ struct ctl_server *ctl_server_new(struct loop *loop, const char *path, ctl_handl
 	s->loop = loop;
 	s->handler = h;
 	s->arg = arg;
+	loop_timer_init(&s->resume, server_resume);
 	return s;
 }
 
@@ -260,6 +281,7 @@ void ctl_server_free(struct ctl_server *s)
 		return;
 	while (s->clients)
 		client_free(s->clients);
+	loop_timer_cancel(s->loop, &s->resume);
 	loop_io_del(s->loop, &s->io);
 	close(s->io.fd);
 	unlink(s->path);

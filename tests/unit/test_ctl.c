@@ -1,0 +1,167 @@
+/*
+ * The control socket (daemon/ctl/ctl.c) with a stub handler, over a real UNIX socket: requests, and a
+ * client queued while the daemon is out of descriptors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ctl/ctl.h"
+#include "loop.h"
+
+struct ctx {
+	char dir[64], path[96];
+	struct loop *loop;
+	struct ctl_server *srv;
+	int requests;
+};
+
+static int handler(void *arg, int argc, char **argv, struct jw *body, const char **err)
+{
+	struct ctx *x = arg;
+	x->requests++;
+	if (strcmp(argv[0], "status")) {
+		*err = "unknown command";
+		return -1;
+	}
+	jw_printf(body, "%d words\n", argc);
+	return 0;
+}
+
+static struct ctx *ctx_new(void)
+{
+	struct ctx *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	snprintf(x->dir, sizeof(x->dir), "/tmp/iketcp-test-ctl-XXXXXX");
+	assert_non_null(mkdtemp(x->dir));
+	snprintf(x->path, sizeof(x->path), "%s/ctl.sock", x->dir);
+	x->loop = loop_new();
+	assert_non_null(x->loop);
+	x->srv = ctl_server_new(x->loop, x->path, handler, x);
+	assert_non_null(x->srv);
+	return x;
+}
+
+static void ctx_free(struct ctx *x)
+{
+	ctl_server_free(x->srv);
+	loop_free(x->loop);
+	rmdir(x->dir);
+	free(x);
+}
+
+static int client(struct ctx *x, const char *req)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", x->path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	return fd;
+}
+
+/* The whole reply (the daemon closes after it), running the loop meanwhile. */
+static size_t reply(struct ctx *x, int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+
+	for (int i = 0; i < 200; i++) {
+		loop_once(x->loop, 10);
+		ssize_t n = recv(fd, buf + got, cap - 1 - got, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_requests(void **state)
+{
+	(void)state;
+	struct ctx *x = ctx_new();
+	char buf[256];
+
+	int fd = client(x, "status --json\n");
+	reply(x, fd, buf, sizeof(buf));
+	assert_string_equal(buf, "OK\n2 words\n");
+	close(fd);
+	fd = client(x, "frobnicate\n");
+	reply(x, fd, buf, sizeof(buf));
+	assert_string_equal(buf, "ERR unknown command\n");
+	close(fd);
+	fd = client(x, "status\x01\n");
+	reply(x, fd, buf, sizeof(buf));
+	assert_string_equal(buf, "ERR empty or malformed request\n");
+	close(fd);
+	assert_int_equal(x->requests, 2);
+	ctx_free(x);
+}
+
+/*
+ * Out of descriptors, a client waiting to be accepted does not make the loop spin (epoll reports it
+ * again and again while accept4 says EMFILE); once there are descriptors again it gets its answer.
+ */
+static void test_accept_out_of_fds(void **state)
+{
+	(void)state;
+	struct ctx *x = ctx_new();
+	struct rlimit saved, low;
+	int fillers[16], n_fillers = 0, wakeups = 0;
+	char buf[256];
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	int fd = client(x, "status\n"); /* queued on the listening socket */
+	/* The lowest free descriptor and the few below a lowered limit: every one taken. */
+	fillers[n_fillers++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fillers[0] >= 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)fillers[0] + 4;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n_fillers < 16 && (fillers[n_fillers] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n_fillers++;
+
+	for (uint64_t start = mono_ms(); mono_ms() - start < 300; wakeups++)
+		loop_once(x->loop, 50);
+	for (int i = 0; i < n_fillers; i++)
+		close(fillers[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	assert_int_equal(x->requests, 0);
+	assert_true(wakeups < 50); /* a spinning loop wakes up thousands of times */
+
+	reply(x, fd, buf, sizeof(buf));
+	assert_string_equal(buf, "OK\n1 words\n");
+	close(fd);
+	ctx_free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_accept_out_of_fds),
+	};
+	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
+}
