@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
+
 #define DEFAULT_SOCKET "/run/iketcp/iketcpd.sock"
 #define REPLY_MAX (16u << 20)
 
@@ -58,14 +60,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (int j = i; j < argc; j++) {
-		int n = snprintf(req + len, sizeof(req) - len, "%s%s", j > i ? " " : "", argv[j]);
-		if (n < 0 || (size_t)n >= sizeof(req) - len || strpbrk(argv[j], "\n\r")) {
-			fprintf(stderr, "iketcpctl: request too long or malformed\n");
-			return 2;
-		}
-		len += (size_t)n;
+	/* Quoted where needed: a phase1 name may hold spaces. */
+	int joined = ctl_join(req, sizeof(req) - 1, argc - i, argv + i);
+	if (joined < 0) {
+		fprintf(stderr, "iketcpctl: request too long or malformed\n");
+		return 2;
 	}
+	len = (size_t)joined;
 	req[len++] = '\n';
 
 	if (strlen(sock) >= sizeof(sun.sun_path)) {

@@ -39,19 +39,110 @@ struct ctl_server {
 	unsigned n_clients;
 };
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool has_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			return true;
+	return false;
+}
+
+/* The quoted word at *in ('"' first) decoded to *out; false when it is unterminated or glued to more. */
+static bool unquote(char **in, char **out)
+{
+	char *i = *in + 1, *o = *out;
+
+	for (; *i != '"'; *o++ = *i++) {
+		if (!*i)
+			return false;
+		if (*i == '\\') {
+			if (i[1] != '"' && i[1] != '\\')
+				return false;
+			i++;
+		}
+	}
+	i++;
+	if (*i && !is_blank(*i))
+		return false;
+	*in = i;
+	*out = o;
+	return true;
+}
+
 int ctl_split(char *line, char **argv, int max)
 {
+	char *in = line, *out = line; /* words shrink as they are decoded: out never passes in */
 	int argc = 0;
 
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 && *p != '\t')
-			return -1;
-	for (char *tok = strtok(line, " \t"); tok; tok = strtok(NULL, " \t")) {
+	if (has_ctl(line))
+		return -1;
+	for (;;) {
+		while (is_blank(*in))
+			in++;
+		if (!*in)
+			return argc;
 		if (argc == max)
 			return -1;
-		argv[argc++] = tok;
+		argv[argc++] = out;
+		if (*in == '"') {
+			if (!unquote(&in, &out))
+				return -1;
+		} else {
+			while (*in && !is_blank(*in))
+				*out++ = *in++;
+		}
+		if (*in)
+			in++; /* the blank after the word, before its NUL can land there */
+		*out++ = '\0';
 	}
-	return argc;
+}
+
+static bool needs_quotes(const char *w)
+{
+	return !*w || strpbrk(w, " \t\"\\");
+}
+
+/* Its length on the line: quoted, a backslash before each quote and backslash. */
+static size_t quoted_len(const char *w, bool quote)
+{
+	size_t n = strlen(w);
+
+	for (; quote && *w; w++)
+		n += *w == '"' || *w == '\\';
+	return quote ? n + 2 : n;
+}
+
+int ctl_join(char *out, size_t cap, int argc, char *const *argv)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < argc; i++) {
+		bool quote = needs_quotes(argv[i]);
+		if (has_ctl(argv[i]))
+			return -1;
+		if ((i ? 1 : 0) + quoted_len(argv[i], quote) >= cap - n) /* and the NUL */
+			return -1;
+		if (i)
+			out[n++] = ' ';
+		if (quote)
+			out[n++] = '"';
+		for (const char *p = argv[i]; *p; p++) {
+			if (quote && (*p == '"' || *p == '\\'))
+				out[n++] = '\\';
+			out[n++] = *p;
+		}
+		if (quote)
+			out[n++] = '"';
+	}
+	if (n >= cap)
+		return -1; /* cap 0 */
+	out[n] = '\0';
+	return (int)n;
 }
 
 static void client_free(struct ctl_client *c)

@@ -7,6 +7,7 @@
 #define IKETCP_CTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "iketcp/json.h"
 #include "loop.h"
@@ -22,7 +23,14 @@ typedef int (*ctl_handler)(void *arg, int argc, char **argv, struct jw *body, co
 struct ctl_server *ctl_server_new(struct loop *loop, const char *path, ctl_handler h, void *arg);
 void ctl_server_free(struct ctl_server *s); /* closes clients, unlinks the socket */
 
-/* Split a request line into at most max words; returns the count, -1 on bad characters. */
+/*
+ * Split a request line, in place, into at most max words; returns the count, -1 on control characters
+ * or a bad string. A word that starts with '"' runs to the next unescaped '"' (\" and \\ are the
+ * escapes, as in the configuration file): phase1 names may hold spaces.
+ */
 int ctl_split(char *line, char **argv, int max);
+/* The request line for argv (no newline), words quoted where ctl_split needs it. Its length, or -1 when
+ * it does not fit in cap bytes with its NUL or a word holds a control character. */
+int ctl_join(char *out, size_t cap, int argc, char *const *argv);
 
 #endif

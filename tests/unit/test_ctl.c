@@ -26,12 +26,18 @@ struct ctx {
 	struct loop *loop;
 	struct ctl_server *srv;
 	int requests;
+	char last_arg[128]; /* the handler's argv[1] */
 };
 
 static int handler(void *arg, int argc, char **argv, struct jw *body, const char **err)
 {
 	struct ctx *x = arg;
 	x->requests++;
+	snprintf(x->last_arg, sizeof(x->last_arg), "%s", argc > 1 ? argv[1] : "");
+	if (!strcmp(argv[0], "up") && argc == 2) {
+		jw_printf(body, "%s initiating\n", argv[1]);
+		return 0;
+	}
 	if (strcmp(argv[0], "status")) {
 		*err = "unknown command";
 		return -1;
@@ -157,10 +163,83 @@ static void test_accept_out_of_fds(void **state)
 	ctx_free(x);
 }
 
+struct split_case {
+	const char *line;
+	int argc; /* -1: refused */
+	const char *argv[4];
+};
+
+static const struct split_case split_cases[] = {
+	{ "status", 1, { "status" } },
+	{ "  status \t --json  ", 2, { "status", "--json" } },
+	{ "", 0, { NULL } },
+	{ "up \"name with spaces\"", 2, { "up", "name with spaces" } },
+	{ "up \"q\\\"uote\\\\back\" x", 3, { "up", "q\"uote\\back", "x" } },
+	{ "up \"\"", 2, { "up", "" } },
+	{ "up a\"b", 2, { "up", "a\"b" } }, /* a quote inside a word is just a byte */
+	{ "up \"open", -1, { NULL } },
+	{ "up \"glued\"x", -1, { NULL } },
+	{ "up \"bad \\n escape\"", -1, { NULL } },
+	{ "up \x01", -1, { NULL } },
+	{ "a b c d e f g h i", -1, { NULL } }, /* more than 8 words */
+};
+
+static void test_split(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(split_cases) / sizeof(split_cases[0]); i++) {
+		const struct split_case *t = &split_cases[i];
+		char line[128], *argv[8];
+		print_message("split: [%s]\n", t->line);
+		snprintf(line, sizeof(line), "%s", t->line);
+		int argc = ctl_split(line, argv, 8);
+		assert_int_equal(argc, t->argc);
+		for (int k = 0; k < argc; k++)
+			assert_string_equal(argv[k], t->argv[k]);
+	}
+}
+
+/* What iketcpctl sends is what the handler gets, word for word. */
+static void test_join_split(void **state)
+{
+	(void)state;
+	char *words[] = { "up", "name with spaces", "", "q\"uote\\back", "--json", "\"lead" };
+	char line[128], *argv[8];
+
+	int n = ctl_join(line, sizeof(line), 6, words);
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(line));
+	assert_int_equal(ctl_split(line, argv, 8), 6);
+	for (int k = 0; k < 6; k++)
+		assert_string_equal(argv[k], words[k]);
+	assert_int_equal(ctl_join(line, 10, 2, (char *[]){ "up", "name with spaces" }), -1);
+	assert_int_equal(ctl_join(line, 8, 2, (char *[]){ "up", "abcde" }), -1); /* and its NUL */
+	assert_int_equal(ctl_join(line, 8, 2, (char *[]){ "up", "abcd" }), 7);
+	assert_int_equal(ctl_join(line, sizeof(line), 2, (char *[]){ "up", "a\nb" }), -1);
+}
+
+/* A phase1 name with spaces, as the configuration allows, reaches the handler whole. */
+static void test_name_with_spaces(void **state)
+{
+	(void)state;
+	struct ctx *x = ctx_new();
+	char buf[256];
+
+	int fd = client(x, "up \"name with spaces\"\n");
+	reply(x, fd, buf, sizeof(buf));
+	assert_string_equal(buf, "OK\nname with spaces initiating\n");
+	assert_string_equal(x->last_arg, "name with spaces");
+	close(fd);
+	ctx_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_join_split),
+		cmocka_unit_test(test_name_with_spaces),
 		cmocka_unit_test(test_accept_out_of_fds),
 	};
 	return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
