@@ -116,34 +116,39 @@ static bool str_eq(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int configure_tls(struct transport *tp, const struct transport_config *cfg)
+/* The server identity cfg asks for, made but not used yet; *server stays NULL when ours is still it. */
+static int tls_prepare(struct transport *tp, const struct transport_config *cfg, struct tls_ctx **server)
 {
+	*server = NULL;
 	if (!cfg->tls || !cfg->tcp)
 		return 0;
 	if (tp->tls_server && str_eq(tp->cfg.tls_cert, cfg->tls_cert) && str_eq(tp->cfg.tls_key, cfg->tls_key))
 		return 0;
-	struct tls_ctx *server = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key);
-	if (!server)
-		return -EINVAL;
-	/* Live connections still use the old context: retire it, free it at shutdown. */
-	if (tp->tls_server) {
-		if (tp->n_tls_retired == ARRAY_SIZE(tp->tls_retired)) {
-			tls_ctx_free(server);
-			log_error("too many TLS identity changes without a restart");
-			return -ENOSPC;
-		}
-		tp->tls_retired[tp->n_tls_retired++] = tp->tls_server;
+	if (tp->tls_server && tp->n_tls_retired == ARRAY_SIZE(tp->tls_retired)) {
+		log_error("too many TLS identity changes without a restart");
+		return -ENOSPC;
 	}
-	tp->tls_server = server;
 	if (!tp->tls_client && !(tp->tls_client = tls_client_ctx_new()))
 		return -ENOMEM;
-	return 0;
+	*server = tls_server_ctx_new(cfg->tls_cert, cfg->tls_key);
+	return *server ? 0 : -EINVAL;
+}
+
+/* Once nothing else can fail. Live connections still use the old context: retired, freed at shutdown. */
+static void tls_install(struct transport *tp, struct tls_ctx *server)
+{
+	if (!server)
+		return;
+	if (tp->tls_server)
+		tp->tls_retired[tp->n_tls_retired++] = tp->tls_server;
+	tp->tls_server = server;
 }
 
 int transport_configure(struct transport *tp, const struct transport_config *cfg)
 {
 	uint16_t want[MAX_LISTENERS];
 	size_t n_want = 0;
+	struct tls_ctx *server;
 	int err;
 
 	if (cfg->tcp) {
@@ -152,7 +157,7 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 			want[n_want++] = cfg->internal_port;
 	}
 
-	err = configure_tls(tp, cfg);
+	err = tls_prepare(tp, cfg, &server);
 	if (err)
 		return err;
 
@@ -172,6 +177,7 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 			for (size_t k = 0; k < i; k++)
 				if (fds[k] >= 0)
 					close(fds[k]);
+			tls_ctx_free(server);
 			return err;
 		}
 	}
@@ -183,8 +189,10 @@ int transport_configure(struct transport *tp, const struct transport_config *cfg
 		for (size_t i = 0; i < n_want; i++)
 			if (fds[i] >= 0)
 				close(fds[i]);
+		tls_ctx_free(server);
 		return err;
 	}
+	tls_install(tp, server); /* a refused configuration keeps the identity too */
 
 	struct listener next[MAX_LISTENERS];
 	for (size_t i = 0; i < n_want; i++) {

@@ -25,6 +25,7 @@
 #include "iketcp/stats.h"
 #include "tests/lib/fnv.h"
 #include "tests/lib/transport_harness.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 struct ctx {
@@ -908,6 +909,45 @@ static void test_thousands_idle(void **state)
 	ctx_free(x);
 }
 
+/*
+ * A reconfiguration refused for a busy port keeps the TLS identity too: the new certificate is used
+ * only once the listeners are had.
+ */
+static void test_refused_reconfigure_keeps_tls(void **state)
+{
+	(void)state;
+	struct transport_config cfg = base_cfg();
+	char fp[TLS_FINGERPRINT_LEN], dir[] = "/tmp/iketcp-test-tls-XXXXXX", cert[64], key[64], cmd[256];
+
+	cfg.tls = true; /* a self-signed certificate */
+	struct ctx *x = ctx_new(&cfg);
+	snprintf(fp, sizeof(fp), "%s", transport_tls_fingerprint(x->t.tp));
+	assert_non_null(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		 "-subj /CN=t -days 1 -keyout %s -out %s 2>/dev/null", key, cert);
+	assert_int_equal(system(cmd), 0);
+
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_port = htons(11444) };
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(busy, (struct sockaddr *)&any, sizeof(any)), 0);
+	assert_int_equal(listen(busy, 1), 0);
+	cfg.tls_cert = cert;
+	cfg.tls_key = key;
+	cfg.internal_port = 11444;
+	assert_int_equal(transport_configure(x->t.tp, &cfg), -EADDRINUSE);
+	assert_string_equal(transport_tls_fingerprint(x->t.tp), fp);
+
+	close(busy);
+	assert_int_equal(transport_configure(x->t.tp, &cfg), 0);
+	assert_string_not_equal(transport_tls_fingerprint(x->t.tp), fp);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	ctx_free(x);
+}
+
 /* Only 4500 when ike-tcp-port is 4500. */
 static void test_listener_rule(void **state)
 {
@@ -952,6 +992,7 @@ int main(void)
 		cmocka_unit_test_setup(test_admin_passthrough, th_setup),
 		cmocka_unit_test_setup(test_admin_passthrough_client_reset, th_setup),
 		cmocka_unit_test_setup(test_listener_rule, th_setup),
+		cmocka_unit_test_setup(test_refused_reconfigure_keeps_tls, th_setup),
 		cmocka_unit_test_setup(test_close_from_handler, th_setup),
 		cmocka_unit_test_setup(test_thousands_idle, th_setup),
 		cmocka_unit_test_setup(test_stop_reconnect_from_closed, th_setup),
