@@ -160,11 +160,24 @@ static bool has_type(const struct ike_proposal *p, uint8_t type)
 	return false;
 }
 
+/*
+ * 3.3.6: a proposal holding a Transform Type we do not understand (RFC 9370's Additional Key
+ * Exchanges, say) is unacceptable as a whole: answering it without that type makes an answer the
+ * initiator rejects, when its next proposal would have done. Its other proposals still count.
+ */
+static bool types_known(const struct ike_proposal *p)
+{
+	for (unsigned i = 0; i < p->nxf; i++)
+		if (p->xf[i].type < IKE_XF_ENCR || p->xf[i].type > IKE_XF_ESN)
+			return false;
+	return true;
+}
+
 /* Encryption, PRF and integrity of s all offered by p (integrity absent or NONE for AEAD). */
 static bool ike_algs_fit(const struct ike_proposal *p, const struct ike_suite *s)
 {
-	if (p->proto != IKE_PROTO_IKE || !offers(p, IKE_XF_ENCR, s->encr->id, s->encr->key_bits) ||
-	    !offers(p, IKE_XF_PRF, s->prf->id, 0))
+	if (p->proto != IKE_PROTO_IKE || !types_known(p) ||
+	    !offers(p, IKE_XF_ENCR, s->encr->id, s->encr->key_bits) || !offers(p, IKE_XF_PRF, s->prf->id, 0))
 		return false;
 	if (s->integ)
 		return offers(p, IKE_XF_INTEG, s->integ->id, 0);
@@ -173,7 +186,7 @@ static bool ike_algs_fit(const struct ike_proposal *p, const struct ike_suite *s
 
 static bool esp_algs_fit(const struct ike_proposal *p, const struct esp_suite *s)
 {
-	if (p->proto != IKE_PROTO_ESP || p->spi_size != 4 ||
+	if (p->proto != IKE_PROTO_ESP || p->spi_size != 4 || !types_known(p) ||
 	    !offers(p, IKE_XF_ENCR, s->encr->id, s->encr->key_bits))
 		return false;
 	if (s->integ)
