@@ -248,6 +248,21 @@ static int create_start(struct ike_sa *sa, struct ike_child *ch, size_t p2i)
 	return 0;
 }
 
+/* The index of ch's phase2 entry now: a reload that adds or removes an entry before it moves it, and the
+ * CHILD SA follows it by name. SIZE_MAX when it is gone. */
+static size_t child_p2(struct ike_sa *sa, struct ike_child *ch)
+{
+	const struct ike *ike = sa->ike;
+	const struct conf_phase2 *p2 = ike_phase2(ike, ch->p2);
+
+	if (p2 && !strcmp(p2->name, ch->phase2))
+		return ch->p2;
+	for (size_t i = 0; ike->conf && i < ike->conf->n_phase2; i++)
+		if (!strcmp(ike->conf->phase2[i].name, ch->phase2))
+			return ch->p2 = i;
+	return SIZE_MAX;
+}
+
 int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in)
 {
 	struct ike_child *ch = child_by_in(sa, spi_in);
@@ -257,7 +272,7 @@ int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in)
 		sa->rk_group = 0;
 		sa->rk_ke_retries = 0;
 	}
-	return create_start(sa, ch, ch->p2);
+	return create_start(sa, ch, child_p2(sa, ch));
 }
 
 int ike_child_create(struct ike_sa *sa, size_t p2)

@@ -517,6 +517,73 @@ static void test_hostile_requests(void **state)
 	net_free(n);
 }
 
+/* A reload that adds a phase2 entry before to-hq-dmz moves it to another index: its CHILD SA must still be
+ * rekeyed (it follows its entry by name), not left to expire at its hard lifetime. */
+static void test_rekey_after_reload_moves_phase2(void **state)
+{
+	(void)state;
+	const char *dmz = "    edit \"to-hq-dmz\"\n"
+			  "        set phase1name \"to-hq\"\n"
+			  "        set proposal aes128gcm\n"
+			  "        set pfs disable\n"
+			  "        set src-subnet 10.1.9.0 255.255.255.0\n"
+			  "        set dst-subnet 10.2.9.0 255.255.255.0\n"
+			  "    next\n";
+	const char *b2 = "    edit \"branch-dmz\"\n"
+			 "        set phase1name \"branch\"\n"
+			 "        set proposal aes128gcm\n"
+			 "        set pfs disable\n"
+			 "        set src-subnet 10.2.9.0 255.255.255.0\n"
+			 "        set dst-subnet 10.1.9.0 255.255.255.0\n"
+			 "    next\n";
+	char moved[1024];
+	snprintf(moved, sizeof(moved),
+		 "    edit \"to-hq-voice\"\n"
+		 "        set phase1name \"to-hq\"\n"
+		 "        set proposal aes128gcm\n"
+		 "        set pfs disable\n"
+		 "        set src-subnet 10.1.8.0 255.255.255.0\n"
+		 "        set dst-subnet 10.2.8.0 255.255.255.0\n"
+		 "    next\n%s",
+		 dmz);
+	struct net *n = net_new_p2(dmz, b2);
+	assert_int_equal(ike_child_create(the_sa(n, 0), 1), 0);
+	pump(n);
+	assert_int_equal(nchildren(n, 0), 2);
+	uint32_t dmz_in = 0;
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+		if (the_sa(n, 0)->child[i].used && !strcmp(the_sa(n, 0)->child[i].phase2, "to-hq-dmz"))
+			dmz_in = the_sa(n, 0)->child[i].spi_in;
+	assert_int_not_equal(dmz_in, 0);
+
+	/* gwA reloads: to-hq-voice now sits where to-hq-dmz was (index 1), to-hq-dmz is index 2. */
+	struct config *c = gw_conf(true, "aes128gcm", moved);
+	assert_int_equal(ike_configure(n->p.ike[0], c), 0);
+	conf_free(n->p.conf[0]);
+	n->p.conf[0] = c;
+	assert_string_equal(c->phase2[2].name, "to-hq-dmz");
+
+	/* CREATE_CHILD_SA { N(REKEY_SA) SA Ni TSi TSr } -->  <-- { SA Nr TSi TSr }, then the DELETE */
+	assert_int_equal(ike_child_rekey(the_sa(n, 0), dmz_in), 0);
+	pump(n);
+	assert_int_equal(nchildren(n, 0), 2);
+	assert_int_equal(nchildren(n, 1), 2);
+	assert_int_equal(n->p.rec[0].installs, 3);
+	assert_int_equal(n->p.rec[1].installs, 3);
+	assert_null(ikeh_rec_find(&n->p.rec[0], dmz_in));
+	bool found = false;
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++) {
+		const struct ike_child *ch = &the_sa(n, 0)->child[i];
+		if (ch->used && !strcmp(ch->phase2, "to-hq-dmz")) {
+			found = true;
+			assert_int_not_equal(ch->spi_in, dmz_in);
+			assert_int_equal(ch->p2, 2);
+		}
+	}
+	assert_true(found);
+	net_free(n);
+}
+
 static void test_status_lists_new_spis(void **state)
 {
 	(void)state;
@@ -552,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_no_proposal_chosen_keeps_old),
 		cmocka_unit_test(test_busy_window),
 		cmocka_unit_test(test_additional_child),
+		cmocka_unit_test(test_rekey_after_reload_moves_phase2),
 		cmocka_unit_test(test_status_lists_new_spis),
 		cmocka_unit_test(test_rekey_pfs),
 		cmocka_unit_test(test_pfs_mismatch),
