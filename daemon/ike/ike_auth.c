@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "ike/cert.h"
 #include "ike/proposal.h"
@@ -314,6 +315,24 @@ out:
 	return err;
 }
 
+/*
+ * The authenticated peer's identity. peer_id keeps at most IKE_ID_MAX octets (status, logs); a DER DN
+ * can be longer, and two peers whose IDs differ only past that are told apart by the digest of the
+ * whole ID, which is what INITIAL_CONTACT compares.
+ */
+static int peer_id_set(struct ike_sa *sa, const struct ike_id_pl *id)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, &id->id_type, 1) &&
+		 EVP_DigestUpdate(ctx, id->data, id->len) && EVP_DigestFinal_ex(ctx, sa->peer_id_digest, NULL);
+
+	EVP_MD_CTX_free(ctx);
+	sa->peer_id.type = id->id_type;
+	sa->peer_id.len = (uint8_t)MIN(id->len, (size_t)IKE_ID_MAX);
+	memcpy(sa->peer_id.data, id->data, sa->peer_id.len);
+	return ok ? 0 : -EIO;
+}
+
 /* 3.10.1: the peer says this is its only IKE SA with us: others it had are stale (it restarted). */
 static void initial_contact(struct ike_sa *sa, const struct ike_msg *m)
 {
@@ -324,8 +343,7 @@ static void initial_contact(struct ike_sa *sa, const struct ike_msg *m)
 	for (struct ike_sa *o = ike->sas, *next; o; o = next) {
 		next = o->next;
 		if (o == sa || o->tun != sa->tun || (o->state != SA_ESTABLISHED && o->state != SA_DELETING) ||
-		    o->peer_id.type != sa->peer_id.type || o->peer_id.len != sa->peer_id.len ||
-		    memcmp(o->peer_id.data, sa->peer_id.data, sa->peer_id.len))
+		    memcmp(o->peer_id_digest, sa->peer_id_digest, sizeof(sa->peer_id_digest)))
 			continue;
 		log_info("%s: INITIAL_CONTACT: IKE SA %016llx_i %016llx_r with the same peer removed", sa->tun->name,
 			 (unsigned long long)o->spi_i, (unsigned long long)o->spi_r);
@@ -502,9 +520,10 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 		return auth_failed_initiator(sa, "responder AUTH does not verify (pre-shared key mismatch?)", true);
 	}
 	OPENSSL_cleanse(expect, sizeof(expect));
-	sa->peer_id.type = idr->u.id.id_type;
-	sa->peer_id.len = (uint8_t)MIN(idr->u.id.len, (size_t)IKE_ID_MAX);
-	memcpy(sa->peer_id.data, idr->u.id.data, sa->peer_id.len);
+	if (peer_id_set(sa, &idr->u.id)) {
+		ike_fail(sa, "cannot record the responder's ID");
+		return;
+	}
 	ike_sa_established(sa);
 	initial_contact(sa, m);
 
@@ -640,9 +659,10 @@ void ike_auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	OPENSSL_cleanse(expect, sizeof(expect));
 	sa->tun = ike_tunnel_find(ike, p1->name);
-	sa->peer_id.type = idi->u.id.id_type;
-	sa->peer_id.len = (uint8_t)MIN(idi->u.id.len, (size_t)IKE_ID_MAX);
-	memcpy(sa->peer_id.data, idi->u.id.data, sa->peer_id.len);
+	if (peer_id_set(sa, &idi->u.id)) {
+		ike_fail(sa, "cannot record the initiator's ID");
+		return;
+	}
 
 	struct ike_id me;
 	struct ike_enc inner;

@@ -183,6 +183,7 @@ static struct ike_sa *sa_make(struct ike_sa *old, bool initiator, uint64_t spi_i
 	sa->suite = *s;
 	sa->tun = old->tun;
 	sa->peer_id = old->peer_id;
+	memcpy(sa->peer_id_digest, old->peer_id_digest, sizeof(sa->peer_id_digest));
 	sa->local = old->local;
 	sa->remote = old->remote;
 	memcpy(sa->ni, ni, ni_len);

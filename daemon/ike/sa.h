@@ -148,7 +148,8 @@ struct ike_sa {
 
 	uint64_t established_ms;
 	struct sockaddr_storage local, remote;
-	struct ike_id peer_id;
+	struct ike_id peer_id;           /* for status: at most IKE_ID_MAX octets of it */
+	uint8_t peer_id_digest[32];      /* SHA-256 of its type and whole data: who it is (INITIAL_CONTACT) */
 	struct ike_child child[IKE_MAX_CHILDREN];
 };
 

@@ -42,6 +42,7 @@ struct net {
 static const char *g_dh[2] = { "19", "19" };
 static const char *g_p1x[2] = { "", "" };
 static const char *g_peerid[2]; /* NULL: IKEH_PEERID */
+static bool g_b_any_peer;       /* gwB without peerid: any ID that knows the key */
 
 static int conn_tags[2];
 #define CONN_A ((struct tcp_conn *)&conn_tags[0])
@@ -83,7 +84,8 @@ static struct config *gw_conf(bool initiator, const char *dh, const char *propos
 	const struct ikeh_gw g = {
 		.initiator = initiator,
 		.localid = IKEH_LOCALID(initiator),
-		.peerid = g_peerid[!initiator] ? g_peerid[!initiator] : IKEH_PEERID(initiator),
+		.peerid = !initiator && g_b_any_peer ? NULL
+			  : g_peerid[!initiator] ? g_peerid[!initiator] : IKEH_PEERID(initiator),
 		.p1_extra = p1x,
 		.dhgrp = dh,
 		.proposal = proposal,
@@ -112,6 +114,7 @@ static void net_free(struct net *n)
 	g_dh[0] = g_dh[1] = "19";
 	g_p1x[0] = g_p1x[1] = "";
 	g_peerid[0] = g_peerid[1] = NULL;
+	g_b_any_peer = false;
 }
 
 /* gwB takes another configuration (a reload). */
@@ -617,6 +620,106 @@ static void test_initial_contact(void **state)
 	net_free(n);
 }
 
+/*
+ * A new IKE SA of gwA's whose IKE_AUTH gwB sees with the identity ID_FQDN id (gwA's own IKE_AUTH is
+ * dropped: no localid can be this long): IKE_SA_INIT runs as usual, then
+ *   IKE_AUTH { IDi(id) AUTH(psk) [N(INITIAL_CONTACT)] } --> gwB
+ * is handed to gwB as its decrypted form. Returns gwB's SA, established.
+ */
+static struct ike_sa *auth_as(struct net *n, const uint8_t *id, size_t len, bool initial)
+{
+	static const char psk[] = "correct horse battery staple", pad[] = "Key Pad for IKEv2";
+	struct ike *a = n->p.ike[0], *b = n->p.ike[1];
+	struct ike_sa *xa = ike_sa_new(a, true, n->p.conn[0]), *sb = NULL;
+	uint8_t body[4 + 512] = { ID_FQDN }, macid[IKE_PRF_MAX_OUT], key[IKE_PRF_MAX_OUT], auth[IKE_PRF_MAX_OUT];
+
+	assert_non_null(xa);
+	assert_true(len <= sizeof(body) - 4);
+	xa->tun = ike_tunnel_find(a, "to-hq");
+	xa->spi_i = ike_sa_new_spi(a);
+	xa->state = SA_CONNECTING;
+	assert_int_equal(ike_init_start(xa), 0);
+	ikeh_deliver(&n->p); /* IKE_SA_INIT request --> gwB */
+	ikeh_deliver(&n->p); /* <-- response, and gwA's own IKE_AUTH goes out: */
+	ikeh_queue_clear(&n->p);
+	for (struct ike_sa *sa = b->sas; sa; sa = sa->next)
+		if (!sa->initiator && sa->spi_i == xa->spi_i)
+			sb = sa;
+	assert_non_null(sb);
+	assert_int_equal(sb->state, SA_INIT_DONE);
+
+	/* 2.15: AUTH = prf(prf(psk, "Key Pad for IKEv2"), IKE_SA_INIT request | Nr | prf(SK_pi, IDi body)) */
+	const struct ike_prf_alg *prf = sb->suite.prf;
+	memcpy(body + 4, id, len);
+	struct ike_blob idb = { body, 4 + len }, padb = { (const uint8_t *)pad, sizeof(pad) - 1 };
+	assert_int_equal(ike_prf(prf, sb->keys.sk_pi->p, sb->keys.sk_pi->len, &idb, 1, macid), 0);
+	assert_int_equal(ike_prf(prf, (const uint8_t *)psk, sizeof(psk) - 1, &padb, 1, key), 0);
+	struct ike_blob parts[] = { { sb->init_req, sb->init_req_len }, { sb->nr, sb->nr_len }, { macid, prf->out_len } };
+	assert_int_equal(ike_prf(prf, key, prf->out_len, parts, ARRAY_SIZE(parts), auth), 0);
+
+	struct ike_msg *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	m->hdr = (struct ike_hdr){ .spi_i = sb->spi_i, .spi_r = sb->spi_r, .exchange = IKE_AUTH, .flags = IKE_FLAG_I,
+				   .msg_id = 1 };
+	struct ike_pl *p = &m->pl[m->npl++];
+	*p = (struct ike_pl){ .type = IKE_PL_IDI, .inner = true, .body = body, .body_len = 4 + len };
+	p->u.id = (struct ike_id_pl){ ID_FQDN, body + 4, len };
+	p = &m->pl[m->npl++];
+	*p = (struct ike_pl){ .type = IKE_PL_AUTH, .inner = true };
+	p->u.auth = (struct ike_auth_pl){ AUTH_PSK, auth, prf->out_len };
+	if (initial) {
+		p = &m->pl[m->npl++];
+		*p = (struct ike_pl){ .type = IKE_PL_N, .inner = true };
+		p->u.n.type = INITIAL_CONTACT;
+	}
+	uint64_t spi_r = sb->spi_r;
+	ike_auth_request(sb, m); /* frees sb when AUTH does not verify */
+	free(m);
+	ikeh_queue_clear(&n->p); /* gwB's answer: gwA's SA could not check it */
+	ike_sa_free(xa);
+	for (sb = b->sas; sb && sb->spi_r != spi_r; sb = sb->next)
+		;
+	assert_non_null(sb);
+	assert_int_equal(sb->state, SA_ESTABLISHED);
+	return sb;
+}
+
+static bool b_has(struct net *n, uint64_t spi_r)
+{
+	for (struct ike_sa *sa = n->p.ike[1]->sas; sa; sa = sa->next)
+		if (sa->spi_r == spi_r)
+			return true;
+	return false;
+}
+
+/* 3.10.1 with identities longer than the IKE_ID_MAX octets gwB keeps for status (long DER DNs): two
+ * peers whose IDs differ only after that must not be taken for one, so one's INITIAL_CONTACT leaves
+ * the other's IKE SA alone; the same long ID's INITIAL_CONTACT still removes its stale SA. */
+static void test_initial_contact_long_ids(void **state)
+{
+	(void)state;
+	g_b_any_peer = true;
+	struct net *n = net_new();
+	uint8_t x[300], y[300];
+	memset(x, 'a', sizeof(x));
+	x[sizeof(x) - 1] = 'x';
+	memcpy(y, x, sizeof(y));
+	y[sizeof(y) - 1] = 'y';
+
+	uint64_t sa_x = auth_as(n, x, sizeof(x), false)->spi_r;
+	uint64_t sa_y = auth_as(n, y, sizeof(y), true)->spi_r;
+	assert_int_equal(nsas(n, 1), 3);
+	assert_true(b_has(n, sa_x));
+	assert_true(b_has(n, sa_y));
+
+	uint64_t sa_x2 = auth_as(n, x, sizeof(x), true)->spi_r;
+	assert_false(b_has(n, sa_x));
+	assert_true(b_has(n, sa_x2));
+	assert_true(b_has(n, sa_y));
+	assert_int_equal(nsas(n, 1), 3);
+	net_free(n);
+}
+
 /* 2.21.2: gwA rejects gwB's AUTH (gwB's ID is not its peerid) after gwB completed the SA: gwA says
  * AUTHENTICATION_FAILED in an INFORMATIONAL and gwB removes the SA and its CHILD SA. */
 static void test_initiator_rejects_auth(void **state)
@@ -649,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_status_shows_new_spis),
 		cmocka_unit_test(test_lost_delete),
 		cmocka_unit_test(test_initial_contact),
+		cmocka_unit_test(test_initial_contact_long_ids),
 		cmocka_unit_test(test_initiator_rejects_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
