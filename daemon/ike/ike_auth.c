@@ -547,15 +547,19 @@ void ike_auth_response(struct ike_sa *sa, const struct ike_msg *m)
 	unsigned noff = ike_p2_selectors(p2, off_l, off_r);
 	unsigned nl = ike_ts_accepted(&ike_msg_find(m, IKE_PL_TSI, NULL)->u.ts, off_l, noff, loc);
 	unsigned nr = ike_ts_accepted(&ike_msg_find(m, IKE_PL_TSR, NULL)->u.ts, off_r, noff, rem);
+	/* The responder made the CHILD SA: one we do not take is DELETEd, or it would keep its half. */
 	if (ike_prop_accept_esp(&sap->u.sa, p2->proposals, p2->n_proposals, &s, &esn, &spi_out)) {
 		log_warn("%s: CHILD SA %s: the answer chose a proposal we did not offer", sa->tun->name, p2->name);
+		ike_child_delete_unused(sa, sa->child_spi);
 		return;
 	}
 	if (!nl || nl != nr) {
 		log_warn("%s: CHILD SA %s: the answer's selectors are not inside ours", sa->tun->name, p2->name);
+		ike_child_delete_unused(sa, sa->child_spi);
 		return;
 	}
-	(void)ike_child_install(sa, p2, &s, esn, sa->child_spi, spi_out, loc, rem, nl, NULL);
+	if (ike_child_install(sa, p2, &s, esn, sa->child_spi, spi_out, loc, rem, nl, NULL))
+		ike_child_delete_unused(sa, sa->child_spi);
 }
 
 /* ---- responder --------------------------------------------------------------------- */

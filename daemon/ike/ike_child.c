@@ -284,22 +284,34 @@ int ike_child_create(struct ike_sa *sa, size_t p2)
 	return create_start(sa, NULL, p2);
 }
 
-/* INFORMATIONAL { D(ESP, spi_in) }: the peer removes its half, we ours when it answers. */
-static void delete_child(struct ike_sa *sa, struct ike_child *ch)
+/* INFORMATIONAL { D(ESP, spi_in) } (1.4.1): spi_in is what we expect inbound, the peer's outbound. */
+static void send_delete(struct ike_sa *sa, uint32_t spi_in)
 {
 	struct ike_enc inner;
 	struct ike_pl pl = { .type = IKE_PL_D };
 	uint8_t spi[4];
 
-	be32_put(spi, ch->spi_in);
+	be32_put(spi, spi_in);
 	pl.u.d = (struct ike_delete_pl){ IKE_PROTO_ESP, 4, 1, spi };
 	ike_inner_begin(sa->ike, &inner);
 	if (ike_pl_encode(&inner, &pl))
 		inner.w.overflow = true;
+	log_debug("%s: INFORMATIONAL { D(ESP %08x) } -->", tname(sa), spi_in);
+	(void)ike_request(sa, INFORMATIONAL, &inner);
+}
+
+/* The peer removes its half, we ours when it answers. */
+static void delete_child(struct ike_sa *sa, struct ike_child *ch)
+{
 	ch->rekey = CHILD_RETIRING;
 	ch->rekey_ms = 0;
-	log_debug("%s: INFORMATIONAL { D(ESP %08x) } -->", tname(sa), ch->spi_in);
-	(void)ike_request(sa, INFORMATIONAL, &inner);
+	send_delete(sa, ch->spi_in);
+}
+
+void ike_child_delete_unused(struct ike_sa *sa, uint32_t spi_in)
+{
+	log_info("%s: deleting the peer's CHILD SA for our %08x_i, which we did not take", tname(sa), spi_in);
+	send_delete(sa, spi_in);
 }
 
 static void refused(struct ike_sa *sa, struct ike_child *old, const char *why)
@@ -315,6 +327,13 @@ static void refused(struct ike_sa *sa, struct ike_child *old, const char *why)
 	uint64_t wait = p2 ? lifetime_ms(p2) / 20 : 0;
 	old->rekey_ms = loop_now_ms(sa->ike->loop) + (wait > REKEY_REFUSED_MIN_MS ? wait : REKEY_REFUSED_MIN_MS);
 	rearm(sa);
+}
+
+/* Refused after the peer made the SA we asked for (its answer carried SA): it must not keep it. */
+static void refused_made(struct ike_sa *sa, struct ike_child *old, const char *why)
+{
+	refused(sa, old, why);
+	ike_child_delete_unused(sa, sa->rk_new_spi);
 }
 
 void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
@@ -357,7 +376,7 @@ void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
 		return refused(sa, old, n ? ike_notify_name(n->u.n.type) : "no SA in the answer");
 	}
 	if (!p2 || !nonce || !tsi || !tsr)
-		return refused(sa, old, "answer without Nr or TS, or phase2 gone");
+		return refused_made(sa, old, "answer without Nr or TS, or phase2 gone");
 	struct esp_suite s;
 	bool esn;
 	uint32_t spi_out;
@@ -369,14 +388,14 @@ void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
 	if (ike_prop_accept_esp_ke(&sap->u.sa, p2->proposals, p2->n_proposals, p2->dhgrp, sa->rk_dh ? p2->n_dhgrp : 0,
 				   &s, &esn, &spi_out, &group) ||
 	    (sa->rk_dh && group != ike_dh_group(sa->rk_dh)))
-		return refused(sa, old, "the answer chose a proposal we did not offer");
+		return refused_made(sa, old, "the answer chose a proposal we did not offer");
 	if (!nl || nl != nr)
-		return refused(sa, old, "the answer's selectors are not inside ours");
+		return refused_made(sa, old, "the answer's selectors are not inside ours");
 	struct secret *gir = NULL;
 	if (sa->rk_dh) {
 		const struct ike_pl *ke = ike_msg_find(m, IKE_PL_KE, NULL);
 		if (!ke || ke->u.ke.group != group || ike_dh_derive(sa->rk_dh, ke->u.ke.data, ke->u.ke.len, &gir))
-			return refused(sa, old, "KEr missing or unusable (PFS)");
+			return refused_made(sa, old, "KEr missing or unusable (PFS)");
 	}
 	struct ike_child_nonces kn = { sa->rk_ni, nonce->u.nonce.data, sizeof(sa->rk_ni), nonce->u.nonce.len, gir,
 				       true };
@@ -385,7 +404,7 @@ void ike_child_response(struct ike_sa *sa, const struct ike_msg *m)
 	ike_dh_free(sa->rk_dh);
 	sa->rk_dh = NULL;
 	if (ierr)
-		return refused(sa, old, "the new SA could not be installed");
+		return refused_made(sa, old, "the new SA could not be installed");
 	if (!old) {
 		if (sa->rk_old_spi)
 			log_info("%s: CHILD SA %s %08x_i rekeyed to %08x_i %08x_o (the old one is already gone)",

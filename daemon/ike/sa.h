@@ -275,6 +275,9 @@ void ike_child_installed(struct ike_sa *sa, struct ike_child *ch, const struct c
 void ike_child_request(struct ike_sa *sa, const struct ike_msg *m);
 void ike_child_response(struct ike_sa *sa, const struct ike_msg *m);
 void ike_child_info_response(struct ike_sa *sa); /* our DELETE of retiring CHILD SAs was answered */
+/* The peer made a CHILD SA for our request (SA in its answer) that we did not take: INFORMATIONAL
+ * { D(ESP, spi_in) }, spi_in being the inbound SPI we offered, so the peer does not keep its half. */
+void ike_child_delete_unused(struct ike_sa *sa, uint32_t spi_in);
 /* Rekey the CHILD SA whose inbound SPI is spi_in now (timer, tests). -EBUSY while a request is out. */
 int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in);
 /* An additional CHILD SA for phase2 entry p2 (index into conf->phase2). -EBUSY while a request is out. */

@@ -584,6 +584,62 @@ static void test_rekey_after_reload_moves_phase2(void **state)
 	net_free(n);
 }
 
+/* gwB made the CHILD SA gwA asked for, but its answer no longer fits gwA's phase2 (narrowed by a reload while
+ * the request was out): gwA takes nothing and DELETEs gwB's half, which would otherwise carry gwB's traffic
+ * into an SA gwA does not have, for its whole lifetime. */
+static void test_rejected_answer_is_deleted(void **state)
+{
+	(void)state;
+	const char *a2 = "    edit \"to-hq-dmz\"\n"
+			 "        set phase1name \"to-hq\"\n"
+			 "        set proposal aes128gcm\n"
+			 "        set pfs disable\n"
+			 "        set src-subnet 10.1.9.0 255.255.255.0\n"
+			 "        set dst-subnet 10.2.9.0 255.255.255.0\n"
+			 "    next\n";
+	const char *b2 = "    edit \"branch-dmz\"\n"
+			 "        set phase1name \"branch\"\n"
+			 "        set proposal aes128gcm\n"
+			 "        set pfs disable\n"
+			 "        set src-subnet 10.2.9.0 255.255.255.0\n"
+			 "        set dst-subnet 10.1.9.0 255.255.255.0\n"
+			 "    next\n";
+	struct net *n = net_new_p2(a2, b2);
+
+	/* CREATE_CHILD_SA { SA Ni TSi TSr } -->  <-- { SA Nr TSi(10.1.9.0/24) TSr(10.2.9.0/24) }
+	 * INFORMATIONAL { D(ESP gwB's new SA) } -->  <-- { D(ESP) } */
+	assert_int_equal(ike_child_create(the_sa(n, 0), 1), 0);
+	n->p.conf[0]->phase2[1].dst_subnet.prefix_len = 25; /* TSr 10.2.9.0/24 is no longer inside */
+	pump(n);
+	assert_int_equal(nchildren(n, 0), 1);
+	assert_int_equal(nchildren(n, 1), 1);
+	assert_int_equal(n->p.rec[1].installs, 2);
+	assert_int_equal(ikeh_rec_present(&n->p.rec[1]), 1);
+	assert_int_equal(n->p.rec[0].installs, 1);
+	net_free(n);
+}
+
+/* The same for IKE_AUTH's CHILD SA: the IKE SA comes up on both sides, gwB's CHILD SA is DELETEd. */
+static void test_rejected_auth_child_is_deleted(void **state)
+{
+	(void)state;
+	struct net *n = net_new();
+	ike_sa_free(the_sa(n, 0)); /* both forget: a fresh IKE SA follows */
+	ike_sa_free(the_sa(n, 1));
+	const char *err = NULL;
+	assert_int_equal(ike_up(n->p.ike[0], "to-hq", &err), 0);
+	ikeh_deliver(&n->p); /* IKE_SA_INIT --> */
+	ikeh_deliver(&n->p); /* <-- IKE_SA_INIT, and IKE_AUTH { IDi AUTH SA TSi TSr } goes out */
+	n->p.conf[0]->phase2[0].dst_subnet.prefix_len = 25;
+	/* <-- IKE_AUTH { IDr AUTH SA TSi TSr(10.2.0.0/24) }, INFORMATIONAL { D(ESP) } --> */
+	pump(n);
+	assert_int_equal(nchildren(n, 0), 0);
+	assert_int_equal(nchildren(n, 1), 0);
+	assert_int_equal(n->p.rec[1].installs, 2);
+	assert_int_equal(ikeh_rec_present(&n->p.rec[1]), 0);
+	net_free(n);
+}
+
 static void test_status_lists_new_spis(void **state)
 {
 	(void)state;
@@ -620,6 +676,8 @@ int main(void)
 		cmocka_unit_test(test_busy_window),
 		cmocka_unit_test(test_additional_child),
 		cmocka_unit_test(test_rekey_after_reload_moves_phase2),
+		cmocka_unit_test(test_rejected_answer_is_deleted),
+		cmocka_unit_test(test_rejected_auth_child_is_deleted),
 		cmocka_unit_test(test_status_lists_new_spis),
 		cmocka_unit_test(test_rekey_pfs),
 		cmocka_unit_test(test_pfs_mismatch),
