@@ -44,7 +44,8 @@ void ike_info_request(struct ike_sa *sa, const struct ike_msg *m)
 				struct ike_child *ch = &sa->child[j];
 				if (!ch->used || ch->spi_out != spi)
 					continue;
-				if (nours < sizeof(ours) / 4) {
+				/* 1.4.1: our DELETE of it crossed the peer's: the answer MUST NOT name it again. */
+				if (ch->rekey != CHILD_RETIRING && nours < sizeof(ours) / 4) {
 					uint32_t in = ch->spi_in;
 					ours[4 * nours] = (uint8_t)(in >> 24);
 					ours[4 * nours + 1] = (uint8_t)(in >> 16);

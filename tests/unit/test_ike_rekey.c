@@ -640,6 +640,64 @@ static void test_rejected_auth_child_is_deleted(void **state)
 	net_free(n);
 }
 
+/* How many Delete payloads the sealed message msg, sent to the SA to, carries. */
+static unsigned deletes_in(struct ike_sa *to, const struct ikeh_msg *msg)
+{
+	struct ike_msg *m = calloc(1, sizeof(*m));
+	uint8_t *plain = malloc(IKE_MSG_MAX_LEN);
+	const struct secret *enc, *integ;
+
+	assert_non_null(m);
+	assert_non_null(plain);
+	assert_int_equal(ike_msg_parse(m, msg->buf, msg->len), 0);
+	assert_int_equal(m->hdr.exchange, INFORMATIONAL);
+	ike_sa_keys_dir(&to->keys, to->initiator, false, &enc, &integ);
+	ssize_t k = sk_open(&to->suite, enc, integ, m->sk.aad, m->sk.aad_len, m->sk.sealed, m->sk.sealed_len, plain,
+			    IKE_MSG_MAX_LEN);
+	assert_true(k >= 0);
+	assert_int_equal(ike_msg_parse_inner(m, m->sk.inner_first, plain, (size_t)k), 0);
+	unsigned d = ike_msg_count(m, IKE_PL_D);
+	free(plain);
+	free(m);
+	return d;
+}
+
+/* 1.4.1: both ends DELETE the old CHILD SA after a rekey and the requests cross. Each removes it, and an
+ * answer "MUST NOT include Delete payloads for the deleted SAs" (they could name the wrong SA). */
+static void test_crossed_deletes(void **state)
+{
+	(void)state;
+	struct net *n = net_new();
+	struct ike_sa *a = the_sa(n, 0), *b = the_sa(n, 1);
+	uint32_t old_a = only_child(n, 0)->spi_in, old_b = only_child(n, 1)->spi_in;
+
+	assert_int_equal(ike_child_rekey(a, old_a), 0);
+	ikeh_deliver(&n->p); /* CREATE_CHILD_SA { N(REKEY_SA) SA Ni TSi TSr } --> */
+	ikeh_deliver(&n->p); /* <-- { SA Nr TSi TSr }, and INFORMATIONAL { D(ESP old) } --> is queued */
+	assert_int_equal(n->p.qn, 1);
+
+	/* gwB deletes the old pair too: <-- INFORMATIONAL { D(ESP old) } */
+	uint8_t spi[4] = { (uint8_t)(old_b >> 24), (uint8_t)(old_b >> 16), (uint8_t)(old_b >> 8), (uint8_t)old_b };
+	struct ike_pl pl = { .type = IKE_PL_D };
+	struct ike_enc inner;
+	pl.u.d = (struct ike_delete_pl){ IKE_PROTO_ESP, 4, 1, spi };
+	ike_inner_begin(n->p.ike[1], &inner);
+	assert_int_equal(ike_pl_encode(&inner, &pl), 0);
+	assert_int_equal(ike_request(b, INFORMATIONAL, &inner), 0);
+
+	ikeh_deliver(&n->p); /* gwA's DELETE reaches gwB, which answers */
+	ikeh_deliver(&n->p); /* gwB's DELETE reaches gwA, whose own is out */
+	assert_int_equal(n->p.qn, 2);
+	assert_int_equal(n->p.q[1]->to, 1);
+	assert_int_equal(deletes_in(b, n->p.q[1]), 0); /* gwA's answer */
+	pump(n);
+	assert_pair(n);
+	assert_int_not_equal(only_child(n, 0)->spi_in, old_a);
+	assert_null(ikeh_rec_find(&n->p.rec[0], old_a));
+	assert_null(ikeh_rec_find(&n->p.rec[1], old_b));
+	net_free(n);
+}
+
 static void test_status_lists_new_spis(void **state)
 {
 	(void)state;
@@ -678,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_rekey_after_reload_moves_phase2),
 		cmocka_unit_test(test_rejected_answer_is_deleted),
 		cmocka_unit_test(test_rejected_auth_child_is_deleted),
+		cmocka_unit_test(test_crossed_deletes),
 		cmocka_unit_test(test_status_lists_new_spis),
 		cmocka_unit_test(test_rekey_pfs),
 		cmocka_unit_test(test_pfs_mismatch),
