@@ -179,6 +179,16 @@ void ike_child_adopt(struct ike_sa *to, struct ike_sa *from)
 	rearm(to);
 }
 
+/* A rekey holds the old and the new CHILD SA at once: a new CHILD SA never takes the last free slot, or
+ * none of them could be rekeyed again and all would die at their hard lifetime. */
+static bool room_for_new(const struct ike_sa *sa)
+{
+	unsigned free_slots = 0;
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+		free_slots += !sa->child[i].used;
+	return free_slots >= 2;
+}
+
 /* ---- initiator --------------------------------------------------------------------- */
 
 /* CREATE_CHILD_SA { [N(REKEY_SA)], SA, Ni, TSi, TSr } for phase2 entry p2i; ch: the SA it replaces, or NULL. */
@@ -198,6 +208,8 @@ static int create_start(struct ike_sa *sa, struct ike_child *ch, size_t p2i)
 			ch->rekey_ms = 0; /* its phase2 is gone from the configuration: it lives out its lifetime */
 		return -ENOENT;
 	}
+	if (!ch && !room_for_new(sa))
+		return -ENOSPC;
 	size_t ndh = p2->pfs ? p2->n_dhgrp : 0;
 	uint8_t pub[CHILD_KE_MAX];
 	size_t publen = sizeof(pub);
@@ -500,6 +512,10 @@ void ike_child_request(struct ike_sa *sa, const struct ike_msg *m)
 			log_info("%s: peer rekeys CHILD SA %08x_o we do not have: CHILD_SA_NOT_FOUND", tname(sa), spi);
 			return answer_notify(sa, rk->u.n.proto, rk->u.n.spi, rk->u.n.spi_size, CHILD_SA_NOT_FOUND);
 		}
+	} else if (!room_for_new(sa)) {
+		log_warn("%s: CREATE_CHILD_SA refused: %u CHILD SAs already (NO_ADDITIONAL_SAS)", tname(sa),
+			 IKE_MAX_CHILDREN - 1);
+		return answer_notify(sa, IKE_PROTO_NONE, NULL, 0, NO_ADDITIONAL_SAS);
 	}
 	const struct ike_pl *kei = ike_msg_find(m, IKE_PL_KE, NULL);
 	uint16_t group = 0;

@@ -24,7 +24,7 @@
 
 enum {
 	IKE_NONCE_LEN = 32,
-	IKE_MAX_CHILDREN = 4,
+	IKE_MAX_CHILDREN = 5,           /* 4 CHILD SAs, and the room a rekey needs for the new one next to the old */
 	IKE_MAX_SAS = 4096,             /* half-open and established, all tunnels */
 	IKE_MAX_HALF_OPEN = 1024,       /* responder SAs waiting for IKE_AUTH, all peers */
 	IKE_RESPONSE_TIMEOUT_MS = 30000, /* RFC 9329 6.2: no retransmits over TCP */
@@ -280,7 +280,8 @@ void ike_child_info_response(struct ike_sa *sa); /* our DELETE of retiring CHILD
 void ike_child_delete_unused(struct ike_sa *sa, uint32_t spi_in);
 /* Rekey the CHILD SA whose inbound SPI is spi_in now (timer, tests). -EBUSY while a request is out. */
 int ike_child_rekey(struct ike_sa *sa, uint32_t spi_in);
-/* An additional CHILD SA for phase2 entry p2 (index into conf->phase2). -EBUSY while a request is out. */
+/* An additional CHILD SA for phase2 entry p2 (index into conf->phase2). -EBUSY while a request is out,
+ * -ENOSPC when it would take the slot rekeys need. */
 int ike_child_create(struct ike_sa *sa, size_t p2);
 void ike_child_timer_init(struct ike_sa *sa);
 

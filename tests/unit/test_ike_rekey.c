@@ -698,6 +698,82 @@ static void test_crossed_deletes(void **state)
 	net_free(n);
 }
 
+/* Phase2 entries side-dmz1.. sideN (10.1.1k.0/24 <-> 10.2.1k.0/24) for gwA (initiator) or gwB. */
+static void dmz_entries(char *buf, size_t cap, bool initiator, unsigned count)
+{
+	size_t o = 0;
+	for (unsigned k = 1; k <= count; k++) {
+		int w = snprintf(buf + o, cap - o,
+				 "    edit \"%s-dmz%u\"\n"
+				 "        set phase1name \"%s\"\n"
+				 "        set proposal aes128gcm\n"
+				 "        set pfs disable\n"
+				 "        set src-subnet 10.%u.1%u.0 255.255.255.0\n"
+				 "        set dst-subnet 10.%u.1%u.0 255.255.255.0\n"
+				 "    next\n",
+				 initiator ? "to-hq" : "branch", k, initiator ? "to-hq" : "branch", initiator ? 1 : 2, k,
+				 initiator ? 2 : 1, k);
+		assert_true(w > 0 && (size_t)w < cap - o);
+		o += (size_t)w;
+	}
+}
+
+/* Every CHILD SA of an IKE SA that holds as many as it may must still be rekeyable: a rekey holds the old
+ * and the new SA at once, so a new CHILD SA never takes the last free slot, on either side. */
+static void test_full_table_still_rekeys(void **state)
+{
+	(void)state;
+	char a2[2048], b2[2048];
+	dmz_entries(a2, sizeof(a2), true, 4);
+	dmz_entries(b2, sizeof(b2), false, 4);
+	struct net *n = net_new_p2(a2, b2);
+	for (size_t p2 = 1; p2 <= 3; p2++) {
+		assert_int_equal(ike_child_create(the_sa(n, 0), p2), 0);
+		pump(n);
+	}
+	assert_int_equal(nchildren(n, 0), 4);
+	assert_int_equal(nchildren(n, 1), 4);
+	assert_int_equal(ike_child_create(the_sa(n, 0), 4), -ENOSPC);
+
+	/* gwB refuses one more too: CREATE_CHILD_SA { SA Ni TSi TSr } -->  <-- { N(NO_ADDITIONAL_SAS) } */
+	const struct conf_phase2 *p2 = &n->p.conf[0]->phase2[4];
+	struct child_ts l[CHILD_MAX_TS], r[CHILD_MAX_TS];
+	struct prop_buf pb;
+	struct ike_enc inner;
+	uint8_t nonce[32] = { 1 };
+	ike_inner_begin(n->p.ike[0], &inner);
+	assert_int_equal(ike_prop_build_esp(&pb, p2->proposals, p2->n_proposals, 0x01020304), 0);
+	ike_enc_sa(&inner, &pb);
+	ike_enc_data(&inner, IKE_PL_NONCE, nonce, sizeof(nonce));
+	unsigned k = ike_p2_selectors(p2, l, r);
+	ike_enc_ts(&inner, IKE_PL_TSI, l, k);
+	ike_enc_ts(&inner, IKE_PL_TSR, r, k);
+	assert_int_equal(ike_request(the_sa(n, 0), CREATE_CHILD_SA, &inner), 0);
+	pump(n);
+	assert_int_equal(nchildren(n, 1), 4);
+	assert_int_equal(n->p.rec[1].installs, 4);
+
+	/* and each of the four is rekeyed */
+	uint32_t olds[IKE_MAX_CHILDREN];
+	unsigned nold = 0;
+	for (unsigned i = 0; i < IKE_MAX_CHILDREN; i++)
+		if (the_sa(n, 0)->child[i].used)
+			olds[nold++] = the_sa(n, 0)->child[i].spi_in;
+	assert_int_equal(nold, 4);
+	for (unsigned i = 0; i < nold; i++) {
+		uint32_t old = olds[i];
+		unsigned installs = n->p.rec[0].installs;
+		assert_int_equal(ike_child_rekey(the_sa(n, 0), old), 0);
+		pump(n);
+		assert_int_equal(n->p.rec[0].installs, installs + 1);
+		assert_null(ikeh_rec_find(&n->p.rec[0], old));
+		assert_int_equal(nchildren(n, 0), 4);
+		assert_int_equal(nchildren(n, 1), 4);
+	}
+	assert_int_equal(n->p.rec[0].installs, 8);
+	net_free(n);
+}
+
 static void test_status_lists_new_spis(void **state)
 {
 	(void)state;
@@ -737,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_rejected_answer_is_deleted),
 		cmocka_unit_test(test_rejected_auth_child_is_deleted),
 		cmocka_unit_test(test_crossed_deletes),
+		cmocka_unit_test(test_full_table_still_rekeys),
 		cmocka_unit_test(test_status_lists_new_spis),
 		cmocka_unit_test(test_rekey_pfs),
 		cmocka_unit_test(test_pfs_mismatch),
