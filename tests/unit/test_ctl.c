@@ -20,6 +20,7 @@
 
 #include "ctl/ctl.h"
 #include "loop.h"
+#include "tests/lib/mono_ms.h"
 
 struct ctx {
 	char dir[64], path[96];
@@ -95,13 +96,6 @@ static size_t reply(struct ctx *x, int fd, char *buf, size_t cap)
 	}
 	buf[got] = '\0';
 	return got;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void test_requests(void **state)

@@ -20,6 +20,7 @@
 #include "dpthread.h"
 #include "iketcp/compiler.h"
 #include "iketcp/stats.h"
+#include "tests/lib/mono_ms.h"
 
 struct sink_log {
 	int n;
@@ -73,13 +74,6 @@ static void fx_free(struct fx *f)
 	dpthread_free(&f->t);
 	loop_free(f->ike_loop);
 	free(f);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Order, the bound on IKE messages (counted), and closes that are never refused. */
@@ -153,8 +147,8 @@ static void test_timer_from_ike_thread_wakes(void **state)
 	dpthread_lock(&f->t);
 	assert_int_equal(loop_timer_arm(f->t.loop, &t, 20), 0);
 	dpthread_unlock(&f->t);
-	uint64_t t0 = now_ms();
-	while (!atomic_load(&fired) && now_ms() - t0 < 3000)
+	uint64_t t0 = mono_ms();
+	while (!atomic_load(&fired) && mono_ms() - t0 < 3000)
 		usleep(1000);
 	assert_true(atomic_load(&fired));
 	dpthread_lock(&f->t);
@@ -191,8 +185,8 @@ static void test_events_cross_threads(void **state)
 	assert_int_equal(dpthread_start(&f->t), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(write(p.fds[1], "x", 1), 1);
-	uint64_t t0 = now_ms();
-	while (f->log.n < 5 && now_ms() - t0 < 3000)
+	uint64_t t0 = mono_ms();
+	while (f->log.n < 5 && mono_ms() - t0 < 3000)
 		loop_once(f->ike_loop, 100);
 	assert_int_equal(f->log.n, 5);
 	dpthread_stop(&f->t);

@@ -27,6 +27,7 @@
 #include "tests/lib/transport_harness.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
+#include "tests/lib/mono_ms.h"
 
 struct ctx {
 	struct th t;
@@ -359,13 +360,6 @@ static void test_connection_limit(void **state)
 	ctx_free(x);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Out of descriptors, a connection waiting to be accepted does not make the loop spin (epoll reports it
  * again and again while accept4 says EMFILE); once there are descriptors again it is accepted.
@@ -689,6 +683,20 @@ static void test_send_queue_bounded(void **state)
 	ctx_free(x);
 }
 
+/* The HTTPS admin service's stand-in: a listener on loopback port 443. */
+static int admin_service(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
+	int one = 1, admin = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(admin >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(admin, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(admin, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(admin, 4), 0);
+	return admin;
+}
+
 /* Admin coexistence: HTTP arriving on the internal port reaches the admin service. */
 static void test_admin_passthrough(void **state)
 {
@@ -696,13 +704,7 @@ static void test_admin_passthrough(void **state)
 	struct transport_config cfg = base_cfg();
 	cfg.admin_sport = 443; /* == ike_tcp_port: pass-through on 11443 */
 	struct ctx *x = ctx_new(&cfg);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
-	int one = 1, admin = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(admin, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(admin, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(admin, 4), 0);
+	int admin = admin_service();
 
 	int fd = client(11443);
 	send_all(fd, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n", 28);
@@ -747,13 +749,7 @@ static void test_admin_passthrough_client_reset(void **state)
 	struct transport_config cfg = base_cfg();
 	cfg.admin_sport = 443; /* == ike_tcp_port: pass-through on 11443 */
 	struct ctx *x = ctx_new(&cfg);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(443) };
-	int one = 1, admin = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(admin, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(admin, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(admin, 4), 0);
+	int admin = admin_service();
 
 	int fd = client(11443);
 	send_all(fd, "GET / HTTP/1.1\r\n", 16);
