@@ -241,6 +241,7 @@ void ike_sa_established(struct ike_sa *sa)
 	ike_dh_free(sa->dh);
 	ike_dh_free(sa->rk_dh);
 	sa->dh = NULL;
+	sa->rk_dh = NULL; /* ike_sa_free frees it again */
 	if (sa->conn && ike->io.hold && !sa->held) {
 		ike->io.hold(ike->io.arg, sa->conn, true);
 		sa->held = true;
