@@ -381,10 +381,15 @@ static void test_rekey_by_timer(void **state)
 	assert_true(the_sa(n, 0)->spi_i != old.spi_i);
 	assert_true(the_sa(n, 0)->spi_i == the_sa(n, 1)->spi_i && the_sa(n, 0)->spi_r == the_sa(n, 1)->spi_r);
 	assert_int_equal(only_child(n, 0)->spi_in, old.a_in);
+	uint64_t first = the_sa(n, 0)->spi_i;
 	/* and the new SA has its own timer */
 	run_for(n, 2000);
 	assert_int_equal(nsas(n, 0), 1);
-	assert_int_equal(n->s[0].ccsa_req + n->s[1].ccsa_req, 2);
+	assert_int_equal(nsas(n, 1), 1);
+	assert_true(the_sa(n, 0)->spi_i != first);
+	/* One request per rekey, or two when both timers fired before either request arrived (a loaded
+	 * machine delays the harness): the collision rules then keep one SA. */
+	assert_in_range(n->s[0].ccsa_req + n->s[1].ccsa_req, 2, 4);
 	assert_int_equal(stats.ike.invalid_messages, 0);
 	net_free(n);
 }
