@@ -266,3 +266,13 @@ bool loop_take_wake(struct loop *loop)
 	loop->wake_needed = false;
 	return wake;
 }
+
+bool loop_accept_pause(struct loop *loop, struct loop_io *io, struct loop_timer *resume, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return false;
+	if (!loop_io_mod(loop, io, 0) && !loop_timer_arm(loop, resume, LOOP_ACCEPT_PAUSE_MS))
+		return true;
+	(void)loop_io_mod(loop, io, EPOLLIN); /* no pause to be had: as before, watched */
+	return false;
+}

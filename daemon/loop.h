@@ -43,6 +43,15 @@ bool loop_timer_armed(const struct loop_timer *t);
 int loop_timer_arm(struct loop *loop, struct loop_timer *t, uint64_t delay_ms);
 void loop_timer_cancel(struct loop *loop, struct loop_timer *t);
 
+/*
+ * After accept4 on the listening io failed with err. Out of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) the connection stays queued and epoll reports it again at once: io is then not
+ * watched for LOOP_ACCEPT_PAUSE_MS, after which resume fires (its callback watches io for EPOLLIN
+ * again), instead of the loop spinning. True when paused.
+ */
+#define LOOP_ACCEPT_PAUSE_MS 100
+bool loop_accept_pause(struct loop *loop, struct loop_io *io, struct loop_timer *resume, int err);
+
 /* Runs until loop_stop(); returns 0, or a negative errno from epoll. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);

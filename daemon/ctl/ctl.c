@@ -14,7 +14,6 @@
 
 #define CTL_MAX_CLIENTS 32
 #define CTL_MAX_ARGS 8
-#define CTL_ACCEPT_PAUSE_MS 100 /* out of descriptors or memory: how long accepting stops */
 
 struct ctl_client {
 	struct loop_io io;
@@ -262,13 +261,6 @@ static void server_resume(struct loop *loop, struct loop_timer *t)
 		log_error("control socket: cannot watch it again");
 }
 
-/* The client accept4 could not take stays queued and epoll reports it at once: pause, do not spin. */
-static void server_pause(struct ctl_server *s)
-{
-	if (loop_io_mod(s->loop, &s->io, 0) || loop_timer_arm(s->loop, &s->resume, CTL_ACCEPT_PAUSE_MS))
-		server_resume(s->loop, &s->resume);
-}
-
 static void server_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct ctl_server *s = container_of(io, struct ctl_server, io);
@@ -277,8 +269,7 @@ static void server_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 	for (;;) {
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				server_pause(s);
+			(void)loop_accept_pause(loop, io, &s->resume, errno);
 			return;
 		}
 		if (s->n_clients >= CTL_MAX_CLIENTS) {

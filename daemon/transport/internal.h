@@ -12,7 +12,6 @@
 #define MAX_LISTENERS 2
 #define TX_QUEUE_MAX (1u << 20) /* bytes queued for a peer that is slow to read */
 #define TX_GATHER_MAX 512       /* frames transport_queue holds by reference until transport_flush */
-#define ACCEPT_PAUSE_MS 100     /* out of descriptors or memory: how long a listener stops accepting */
 #define SNIFF_MAX SNIFF_MAX_BYTES
 
 struct listener {

@@ -18,24 +18,11 @@ static void listener_resume(struct loop *loop, struct loop_timer *t)
 		log_error("epoll: cannot watch port %u again", l->port);
 }
 
-/*
- * The connection accept4 could not take stays queued, and epoll reports it again at once: without a
- * pause the loop would spin for as long as descriptors (or memory) are short.
- */
-static void listener_pause(struct listener *l)
-{
-	struct loop *loop = l->tp->loop;
-
-	if (loop_io_mod(loop, &l->io, 0) || loop_timer_arm(loop, &l->resume, ACCEPT_PAUSE_MS))
-		listener_resume(loop, &l->resume);
-}
-
 static void listener_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 {
 	struct listener *l = container_of(io, struct listener, io);
 	struct transport *tp = l->tp;
 	static struct log_ratelimit rl;
-	(void)loop;
 	(void)events;
 
 	for (int i = 0; i < 64; i++) {
@@ -45,8 +32,7 @@ static void listener_cb(struct loop *loop, struct loop_io *io, uint32_t events)
 			if (err == EAGAIN || err == EINTR)
 				return;
 			log_rl(&rl, LOG_LVL_WARN, "accept on port %u: %s", l->port, strerror(err));
-			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-				listener_pause(l);
+			(void)loop_accept_pause(loop, io, &l->resume, err);
 			return;
 		}
 		if (tp->n_conns >= tp->cfg.max_conns) {
