@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -20,7 +19,7 @@
 
 #include "ctl/ctl.h"
 #include "loop.h"
-#include "tests/lib/mono_ms.h"
+#include "tests/lib/fd_exhaust.h"
 
 struct ctx {
 	char dir[64], path[96];
@@ -128,26 +127,13 @@ static void test_accept_out_of_fds(void **state)
 {
 	(void)state;
 	struct ctx *x = ctx_new();
-	struct rlimit saved, low;
-	int fillers[16], n_fillers = 0, wakeups = 0;
+	struct fd_exhaust ex;
 	char buf[256];
 
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	int fd = client(x, "status\n"); /* queued on the listening socket */
-	/* The lowest free descriptor and the few below a lowered limit: every one taken. */
-	fillers[n_fillers++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_true(fillers[0] >= 0);
-	low = saved;
-	low.rlim_cur = (rlim_t)fillers[0] + 4;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	while (n_fillers < 16 && (fillers[n_fillers] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		n_fillers++;
-
-	for (uint64_t start = mono_ms(); mono_ms() - start < 300; wakeups++)
-		loop_once(x->loop, 50);
-	for (int i = 0; i < n_fillers; i++)
-		close(fillers[i]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	fd_exhaust_begin(&ex);
+	int wakeups = loop_wakeups(x->loop, 300);
+	fd_exhaust_end(&ex);
 	assert_int_equal(x->requests, 0);
 	assert_true(wakeups < 50); /* a spinning loop wakes up thousands of times */
 

@@ -27,7 +27,7 @@
 #include "tests/lib/transport_harness.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
-#include "tests/lib/mono_ms.h"
+#include "tests/lib/fd_exhaust.h"
 
 struct ctx {
 	struct th t;
@@ -369,25 +369,12 @@ static void test_accept_out_of_fds(void **state)
 	(void)state;
 	struct transport_config cfg = base_cfg();
 	struct ctx *x = ctx_new(&cfg);
-	struct rlimit saved, low;
-	int fillers[16], n_fillers = 0, wakeups = 0;
+	struct fd_exhaust ex;
 
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	int fd = client(4500); /* queued on the listener */
-	/* The lowest free descriptor and the few below a lowered limit: every one taken. */
-	fillers[n_fillers++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_true(fillers[0] >= 0);
-	low = saved;
-	low.rlim_cur = (rlim_t)fillers[0] + 4;
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	while (n_fillers < 16 && (fillers[n_fillers] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		n_fillers++;
-
-	for (uint64_t start = mono_ms(); mono_ms() - start < 300; wakeups++)
-		loop_once(x->t.loop, 50);
-	for (int i = 0; i < n_fillers; i++)
-		close(fillers[i]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	fd_exhaust_begin(&ex);
+	int wakeups = loop_wakeups(x->t.loop, 300);
+	fd_exhaust_end(&ex);
 	assert_int_equal(stats.tcp.accepted, 0);
 	assert_true(wakeups < 50); /* a spinning loop wakes up thousands of times */
 
